@@ -1,0 +1,395 @@
+// bncheck: is a batch-normalization implementation numerically right, and by how much not.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bncheck/backend.hpp"
+#include "harness/json.hpp"
+#include "harness/runner.hpp"
+#include "harness/suites.hpp"
+
+using namespace bncheck;
+
+namespace {
+
+constexpr int kExitOk = 0, kExitFail = 1, kExitUsage = 2;
+
+const char* const kUsage = R"(usage: bncheck <command> [options]
+
+Commands:
+  list                 the backends compiled in, whether each is available, what it supports
+  run                  check backends against the arbitrary-precision reference
+  help                 this text
+
+bncheck run [options]
+  --backend NAME[,NAME...]|all   backends to check [all]; 'all' leaves out weak
+                                 baselines (cpu_one_pass_naive), which run only when named
+  --problem DESC                 a problem (repeatable); see PROBLEM DESCRIPTORS below
+  --suite NAME|FILE              a built-in suite or a file of descriptors [default]
+  --seed N                       seed of problems that do not set seed= [1]
+  --save DIR                     save every case: inputs, reference, outputs as .npy + case.json
+  --save-failures DIR            save the cases that did not pass
+  --json FILE                    write every case's result as JSON
+  --max-memory GIB               skip cases whose data would need more [80% of available]
+  --verbose                      print every tensor's errors, not only failures'
+
+Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
+UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
+OUT-OF-BOUNDS-WRITE, SKIPPED (not run, e.g. too large), UNAVAILABLE.
+Exit status: 0 when no case failed (FAIL, ERROR, UNWRITTEN-OUTPUT, OUT-OF-BOUNDS-WRITE),
+1 when one did, 2 for a usage or input error.
+Errors are reported in ULPs of the output dtype and as a ratio to the error budget of
+docs/error-model.md (ratio <= 1 passes).
+
+)";
+
+struct Args {
+  std::vector<std::string> v;
+  size_t i = 0;
+  bool more() const { return i < v.size(); }
+  const std::string& next() { return v[i++]; }
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string fmt(double v, int prec = 3) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*g", prec, v);
+  return b;
+}
+
+// "(n, c, d, h, w)" of a linear index in the problem's layout.
+std::string element_name(const Problem& p, const std::string& tensor, size_t i) {
+  if (tensor != "y" && tensor != "dx") return tensor + "[c=" + std::to_string(i) + "]";
+  const int64_t S = p.spatial_size();
+  int64_t n, c, s;
+  if (p.layout == Layout::channels_first) { s = i % S; c = (i / S) % p.c; n = i / (S * p.c); }
+  else { c = i % p.c; s = (i / p.c) % S; n = i / (S * p.c); }
+  std::string out = tensor + "[n=" + std::to_string(n) + ",c=" + std::to_string(c);
+  if (p.rank) {
+    out += ",sp=";
+    int64_t rest = s;
+    std::vector<int64_t> idx(p.rank);
+    for (int d = p.rank - 1; d >= 0; --d) { idx[d] = rest % p.spatial[d]; rest /= p.spatial[d]; }
+    for (int d = 0; d < p.rank; ++d) out += (d ? "x" : "") + std::to_string(idx[d]);
+  }
+  return out + "]";
+}
+
+double available_memory_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  while (f >> key >> kb) {
+    if (key == "MemAvailable:") return kb * 1024;
+    f.ignore(256, '\n');
+  }
+  return 8.0 * (1ull << 30);
+}
+
+std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>>& all, const std::string& spec) {
+  std::vector<Backend*> out;
+  if (spec == "all") {
+    for (auto& b : all)
+      if (!b->weak()) out.push_back(b.get());
+    return out;
+  }
+  std::stringstream ss(spec);
+  std::string name;
+  while (std::getline(ss, name, ',')) {
+    Backend* found = nullptr;
+    for (auto& b : all)
+      if (b->name() == name) found = b.get();
+    if (!found) {
+      std::string names;
+      for (auto& b : all) names += " " + b->name();
+      throw UsageError("unknown backend '" + name + "' (compiled in:" + names + ")");
+    }
+    out.push_back(found);
+  }
+  return out;
+}
+
+int cmd_list() {
+  auto backends = make_builtin_backends();
+  std::printf("%-22s %-11s %-30s %s\n", "backend", "available", "supports", "description");
+  for (auto& b : backends) {
+    const Availability av = b->availability();
+    // Probe what the backend supports on a small problem of each kind.
+    std::set<std::string> dts, lays, dirs;
+    for (Dtype dt : {Dtype::f64, Dtype::f32, Dtype::f16, Dtype::bf16})
+      for (Layout l : {Layout::channels_first, Layout::channels_last})
+        for (Direction d : {Direction::fwd_train, Direction::fwd_infer, Direction::bwd}) {
+          Problem p;
+          p.n = 2; p.c = 3; p.rank = 2; p.spatial = {4, 4, 1};
+          p.dtype = dt; p.pdtype = dt == Dtype::f64 ? Dtype::f64 : Dtype::f32;
+          p.layout = l; p.dir = d;
+          if (b->supports(p).supported) { dts.insert(dtype_name(dt)); lays.insert(to_string(l)); dirs.insert(to_string(d)); }
+        }
+    std::string sup;
+    for (auto* s : {&dts, &lays, &dirs}) {
+      if (!sup.empty()) sup += " ";
+      std::string part;
+      for (const auto& x : *s) part += (part.empty() ? "" : ",") + x;
+      sup += part.empty() ? "-" : part;
+    }
+    std::string avs = av.available ? "yes" : "no";
+    std::printf("%-22s %-11s %-30s %s%s\n", b->name().c_str(), avs.c_str(), sup.c_str(), b->description().c_str(),
+                b->weak() ? " [weak: runs only when named]" : "");
+    if (!av.available) std::printf("%-22s   unavailable: %s\n", "", av.reason.c_str());
+  }
+  return kExitOk;
+}
+
+struct RunOptions {
+  std::string backends = "all";
+  std::vector<std::string> problem_descs;
+  std::string suite;
+  uint64_t seed = 1;
+  std::string save_dir, save_failures_dir, json_path;
+  double max_bytes = 0;
+  bool verbose = false;
+};
+
+RunOptions parse_run(Args& a) {
+  RunOptions o;
+  auto value = [&](const std::string& opt) -> std::string {
+    if (!a.more()) throw UsageError(opt + " needs a value");
+    return a.next();
+  };
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (opt == "--backend") o.backends = value(opt);
+    else if (opt == "--problem") o.problem_descs.push_back(value(opt));
+    else if (opt == "--suite") o.suite = value(opt);
+    else if (opt == "--seed") {
+      const std::string v = value(opt);
+      char* end = nullptr;
+      o.seed = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end) throw UsageError("--seed needs a non-negative integer, got '" + v + "'");
+    } else if (opt == "--save") o.save_dir = value(opt);
+    else if (opt == "--save-failures") o.save_failures_dir = value(opt);
+    else if (opt == "--json") o.json_path = value(opt);
+    else if (opt == "--max-memory") {
+      const std::string v = value(opt);
+      char* end = nullptr;
+      const double g = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(g > 0)) throw UsageError("--max-memory needs a positive number of GiB, got '" + v + "'");
+      o.max_bytes = g * double(1ull << 30);
+    } else if (opt == "--verbose" || opt == "-v") o.verbose = true;
+    else if (opt == "--help" || opt == "-h") throw UsageError("");
+    else throw UsageError("unknown option '" + opt + "' for run");
+  }
+  return o;
+}
+
+void print_tensor_line(const Problem& p, const TensorReport& t) {
+  std::printf("      %-12s max %s ulp, median %s ulp, err/budget %s; worst %s: ref %s got %s err %s budget %s%s\n",
+              t.name.c_str(), fmt(t.max_ulp).c_str(), fmt(t.median_ulp).c_str(), fmt(t.max_ratio).c_str(),
+              element_name(p, t.name, t.worst).c_str(), fmt(t.worst_ref, 9).c_str(), fmt(t.worst_got, 9).c_str(),
+              fmt(t.worst_err).c_str(), fmt(t.worst_budget).c_str(),
+              t.failures ? (" [" + std::to_string(t.failures) + " beyond budget]").c_str() : "");
+}
+
+void write_json_case(json::Writer& j, const CaseReport& r, const std::string& repro) {
+  j.begin_object();
+  j.key("backend").value(r.backend);
+  j.key("problem").value(to_string(r.problem));
+  j.key("conventions").value(to_string(r.conv));
+  j.key("verdict").value(to_string(r.verdict));
+  j.key("message").value(r.message);
+  j.key("seconds_backend").value(r.seconds_backend);
+  j.key("seconds_reference").value(r.seconds_reference);
+  j.key("repro").value(repro);
+  j.key("tensors").begin_array();
+  for (const auto& t : r.tensors) {
+    j.begin_object();
+    j.key("name").value(t.name);
+    j.key("count").value(t.count);
+    j.key("failures").value(t.failures);
+    j.key("unwritten").value(t.unwritten);
+    j.key("max_ulp").value(t.max_ulp);
+    j.key("median_ulp").value(t.median_ulp);
+    j.key("max_err_over_budget").value(t.max_ratio);
+    j.key("worst_index").value(t.worst);
+    j.key("worst_ref").value(t.worst_ref);
+    j.key("worst_got").value(t.worst_got);
+    j.key("worst_err").value(t.worst_err);
+    j.key("worst_budget").value(t.worst_budget);
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+}
+
+int cmd_run(Args& a, const std::string& argv0) {
+  RunOptions o = parse_run(a);
+  auto all = make_builtin_backends();
+  std::vector<Backend*> backends = select_backends(all, o.backends);
+  std::vector<Problem> problems;
+  for (const auto& d : o.problem_descs) {
+    Problem base;
+    base.n = 0;
+    base.c = 0;
+    base.seed = o.seed;
+    problems.push_back(parse_problem(d, base));
+  }
+  if (!o.suite.empty() || problems.empty()) {
+    auto s = load_suite(o.suite.empty() ? "default" : o.suite, o.seed);
+    problems.insert(problems.end(), s.begin(), s.end());
+  }
+  const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
+
+  std::printf("bncheck run: %zu problems x %zu backends (reference: 256-bit Boost.Multiprecision cpp_bin_float)\n",
+              problems.size(), backends.size());
+  std::printf("%5s  %-20s %-19s %9s %9s %10s  %-26s %s\n", "case", "backend", "verdict", "max_ulp", "med_ulp",
+              "err/budget", "worst", "problem");
+  std::vector<std::pair<CaseReport, std::string>> results;
+  std::map<Verdict, int> counts;
+  std::vector<std::string> failure_lines;
+  int case_no = 0;
+  for (const Problem& p : problems) {
+    const std::string desc = to_string(p);
+    std::unique_ptr<CaseRunner> runner;
+    std::string setup_error;
+    const double need = estimated_case_bytes(p);
+    if (need > max_bytes) {
+      setup_error = "needs ~" + fmt(need / double(1ull << 30)) + " GiB, more than the " +
+                    fmt(max_bytes / double(1ull << 30)) + " GiB allowed (--max-memory)";
+    } else {
+      try {
+        runner = std::make_unique<CaseRunner>(p);
+      } catch (const std::bad_alloc&) {
+        setup_error = "out of memory generating the data";
+      }
+    }
+    for (Backend* b : backends) {
+      ++case_no;
+      const std::string repro = argv0 + " run --backend " + b->name() + " --problem " + shell_quote(desc);
+      CaseReport r;
+      CaseOutputs outputs;
+      r.backend = b->name();
+      r.problem = p;
+      if (!runner) {
+        r.verdict = Verdict::skipped;
+        r.message = setup_error;
+      } else {
+        try {
+          r = runner->run(*b, &outputs);
+        } catch (const std::bad_alloc&) {
+          r.verdict = Verdict::skipped;
+          r.message = "out of memory";
+        } catch (const std::exception& e) {
+          r.verdict = Verdict::error;
+          r.message = std::string("exception: ") + e.what();
+        }
+      }
+      ++counts[r.verdict];
+      const int wt = r.worst_tensor();
+      std::string worst = "-", maxu = "-", medu = "-", ratio = "-";
+      if (wt >= 0) {
+        const TensorReport& t = r.tensors[static_cast<size_t>(wt)];
+        worst = element_name(p, t.name, t.worst);
+        ratio = fmt(t.max_ratio);
+        double mx = 0, md = 0;
+        for (const auto& tt : r.tensors) { mx = std::max(mx, tt.max_ulp); md = std::max(md, tt.median_ulp); }
+        maxu = fmt(mx);
+        medu = fmt(md);
+      }
+      std::printf("%5d  %-20s %-19s %9s %9s %10s  %-26s %s\n", case_no, r.backend.c_str(), to_string(r.verdict),
+                  maxu.c_str(), medu.c_str(), ratio.c_str(), worst.c_str(), desc.c_str());
+      const bool passed = r.verdict == Verdict::pass;
+      if (!passed && !r.message.empty()) std::printf("      %s\n", r.message.c_str());
+      if (o.verbose || is_failure(r.verdict))
+        for (const auto& t : r.tensors)
+          if (o.verbose || t.failures || t.unwritten) print_tensor_line(p, t);
+      if (is_failure(r.verdict)) {
+        std::printf("      repro: %s\n", repro.c_str());
+        failure_lines.push_back(std::string(to_string(r.verdict)) + " " + r.backend + ": " + r.message + "\n  repro: " + repro);
+      }
+      const std::string save_dir = !o.save_dir.empty() ? o.save_dir : (!passed ? o.save_failures_dir : "");
+      if (!save_dir.empty() && runner && !r.tensors.empty()) {
+        const std::string dir = save_dir + "/case" + std::to_string(case_no) + "_" + r.backend;
+        const std::string err = save_case(dir, *runner, r, outputs, repro);
+        if (!err.empty()) std::printf("      save: %s\n", err.c_str());
+        else if (!passed) std::printf("      saved: %s\n", dir.c_str());
+      }
+      std::fflush(stdout);
+      results.emplace_back(std::move(r), repro);
+    }
+  }
+  std::printf("\nsummary:");
+  for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error,
+                    Verdict::unwritten, Verdict::oob_write, Verdict::skipped, Verdict::unavailable})
+    if (counts[v]) std::printf(" %d %s", counts[v], to_string(v));
+  std::printf(" (of %d cases)\n", case_no);
+  if (!failure_lines.empty()) {
+    std::printf("\nfailures:\n");
+    for (const auto& l : failure_lines) std::printf("%s\n", l.c_str());
+  }
+  if (!o.json_path.empty()) {
+    json::Writer j;
+    j.begin_object();
+    j.key("cases").begin_array();
+    for (const auto& [r, repro] : results) write_json_case(j, r, repro);
+    j.end_array();
+    j.end_object();
+    std::ofstream f(o.json_path);
+    f << j.str() << "\n";
+    if (!f) std::fprintf(stderr, "bncheck: cannot write %s\n", o.json_path.c_str());
+  }
+  return failure_lines.empty() ? kExitOk : kExitFail;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) a.v.emplace_back(argv[i]);
+  const std::string argv0 = argc > 0 ? argv[0] : "bncheck";
+  if (!a.more()) {
+    std::fputs(kUsage, stderr);
+    std::fputs(kDescriptorHelp, stderr);
+    return kExitUsage;
+  }
+  const std::string cmd = a.next();
+  try {
+    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+      std::fputs(kUsage, stdout);
+      std::fputs(kDescriptorHelp, stdout);
+      return kExitOk;
+    }
+    if (cmd == "list") return cmd_list();
+    if (cmd == "run") return cmd_run(a, argv0);
+    throw UsageError("unknown command '" + cmd + "'");
+  } catch (const UsageError& e) {
+    if (*e.what()) std::fprintf(stderr, "bncheck: %s\n\n", e.what());
+    std::fputs(kUsage, stderr);
+    std::fputs(kDescriptorHelp, stderr);
+    return kExitUsage;
+  } catch (const DescriptorError& e) {
+    std::fprintf(stderr, "bncheck: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bncheck: internal error: %s\n", e.what());
+    return kExitFail;
+  }
+}

@@ -1,0 +1,118 @@
+// Welford's updating algorithm in f32 (f64 for f64 data), over blocks of kBlock
+// elements merged pairwise with Chan, Golub and LeVeque's formula, the way a
+// parallel kernel reduces. Backward sums use the same blocking.
+#include <vector>
+
+#include "cpu/cpu_common.hpp"
+
+namespace bncheck::cpu {
+namespace {
+
+constexpr size_t kBlock = 256;
+
+template <class A>
+struct Moments {
+  A n = 0, mean = 0, m2 = 0;
+  void add(A x) {
+    n += 1;
+    const A d = x - mean;
+    mean += d / n;
+    m2 += d * (x - mean);
+  }
+  // Chan et al. (1979): merge of two partial results.
+  static Moments merge(const Moments& a, const Moments& b) {
+    if (a.n == 0) return b;
+    if (b.n == 0) return a;
+    Moments r;
+    r.n = a.n + b.n;
+    const A d = b.mean - a.mean;
+    r.mean = a.mean + d * (b.n / r.n);
+    r.m2 = a.m2 + b.m2 + d * d * (a.n * b.n / r.n);
+    return r;
+  }
+};
+
+template <class V, class Merge>
+V tree_reduce(std::vector<V> v, Merge merge) {
+  if (v.empty()) return V{};
+  while (v.size() > 1) {
+    std::vector<V> next;
+    for (size_t i = 0; i + 1 < v.size(); i += 2) next.push_back(merge(v[i], v[i + 1]));
+    if (v.size() % 2) next.push_back(v.back());
+    v.swap(next);
+  }
+  return v[0];
+}
+
+class Welford final : public Backend {
+ public:
+  std::string name() const override { return "cpu_welford"; }
+  std::string description() const override {
+    return "ours: Welford per block of 256 + Chan pairwise merges, f32 accumulation (f64 for f64 data); no fast-math, no FTZ";
+  }
+  Support supports(const Problem& p) const override { return cpu_supports(p); }
+  Numerics numerics(const Problem& p) const override {
+    Numerics n;
+    n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
+    n.stats = StatsAlgorithm::welford;
+    n.sum_based_stats = false;
+    return n;
+  }
+
+  Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
+    with_storage(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = compute_t<T>;
+      std::vector<Moments<A>> blocks;
+      for (int64_t c = 0; c < p.c; ++c) {
+        blocks.clear();
+        size_t k = 0;
+        for_channel(p, c, [&](size_t i) {
+          if (k++ % kBlock == 0) blocks.emplace_back();
+          blocks.back().add(load<T>(a.x, i));
+        });
+        const Moments<A> m = tree_reduce(blocks, Moments<A>::merge);
+        normalize_channel<T, A>(p, c, a, m.mean, m.m2 / m.n);
+      }
+    });
+    return Status::success();
+  }
+
+  Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
+    with_storage(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      for (int64_t c = 0; c < p.c; ++c) inference_channel<T, compute_t<T>>(p, c, a);
+    });
+    return Status::success();
+  }
+
+  Status backward(const Problem& p, const BackwardArgs& a) override {
+    with_storage(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = compute_t<T>;
+      struct Sums { A db = 0, dg = 0; };
+      std::vector<Sums> blocks;
+      for (int64_t c = 0; c < p.c; ++c) {
+        const A mean = static_cast<A>(load_param(a.save_mean, p.pdtype, c));
+        const A r = saved_invstd<A>(p, a, c);
+        blocks.clear();
+        size_t k = 0;
+        for_channel(p, c, [&](size_t i) {
+          if (k++ % kBlock == 0) blocks.emplace_back();
+          const A dy = load<T>(a.dy, i);
+          blocks.back().db += dy;
+          blocks.back().dg += dy * ((load<T>(a.x, i) - mean) * r);
+        });
+        const Sums s = tree_reduce(blocks, [](const Sums& x, const Sums& y) { return Sums{x.db + y.db, x.dg + y.dg}; });
+        backward_apply<T, A>(p, c, a, mean, r, s.db, s.dg);
+      }
+    });
+    return Status::success();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_welford() { return std::make_unique<Welford>(); }
+
+}  // namespace bncheck::cpu

@@ -1,0 +1,130 @@
+// Pieces shared by our CPU implementations: typed element access, the channel walk,
+// the running-statistics update and the elementwise passes. Each backend file
+// chooses the precisions and the statistics algorithm; nothing here accumulates.
+#pragma once
+
+#include <cmath>
+#include <type_traits>
+
+#include "bncheck/backend.hpp"
+
+namespace bncheck::cpu {
+
+template <class T>
+struct TypeTag { using type = T; };
+
+// Calls f(TypeTag<storage type>{}) for the data dtype.
+template <class F>
+decltype(auto) with_storage(Dtype dt, F&& f) {
+  switch (dt) {
+    case Dtype::f64: return f(TypeTag<double>{});
+    case Dtype::f32: return f(TypeTag<float>{});
+    case Dtype::f16: return f(TypeTag<f16_t>{});
+    case Dtype::bf16: return f(TypeTag<bf16_t>{});
+  }
+  return f(TypeTag<float>{});
+}
+
+// Natural compute type of a storage type: f64 stays f64, the rest compute in f32.
+template <class T>
+using compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+template <class T>
+inline compute_t<T> load(const void* p, size_t i) {
+  const T v = static_cast<const T*>(p)[i];
+  if constexpr (std::is_same_v<T, f16_t>) return f16_to_float(v);
+  else if constexpr (std::is_same_v<T, bf16_t>) return bf16_to_float(v);
+  else return v;
+}
+
+template <class T, class V>
+inline void store(void* p, size_t i, V v) {
+  T* out = static_cast<T*>(p);
+  // Narrow once from the compute type: going through float first would round twice.
+  if constexpr (std::is_same_v<T, f16_t>) out[i] = f16_t{static_cast<uint16_t>(round_to_bits(v, Dtype::f16))};
+  else if constexpr (std::is_same_v<T, bf16_t>) out[i] = bf16_t{static_cast<uint16_t>(round_to_bits(v, Dtype::bf16))};
+  else out[i] = static_cast<T>(v);
+}
+
+// Parameters and statistics (pdtype), per channel: exact reads, rounded writes.
+inline double load_param(const void* p, Dtype dt, int64_t c) { return load_as_double(p, dt, static_cast<size_t>(c)); }
+inline void store_param(void* p, Dtype dt, int64_t c, double v) { store_rounded(p, dt, static_cast<size_t>(c), v); }
+
+// Visits the elements of channel c in (n, spatial) order: f(linear index).
+template <class F>
+inline void for_channel(const Problem& p, int64_t c, F&& f) {
+  const int64_t S = p.spatial_size();
+  for (int64_t n = 0; n < p.n; ++n) {
+    const int64_t base = p.index(n, c, 0);
+    const int64_t step = p.layout == Layout::channels_first ? 1 : p.c;
+    for (int64_t s = 0; s < S; ++s) f(static_cast<size_t>(base + s * step));
+  }
+}
+
+// Running statistics under convention conv, in compute type Cmp.
+template <class Cmp>
+inline void update_running(const Problem& p, int64_t c, Cmp mean, Cmp var, void* running_mean, void* running_var) {
+  if (!running_mean || !running_var) return;
+  const int64_t M = p.reduction_size();
+  const Cmp m = static_cast<Cmp>(p.momentum);
+  const Cmp w_new = p.conv.momentum_dir == MomentumDir::new_stat ? m : Cmp(1) - m;
+  const Cmp w_old = Cmp(1) - w_new;
+  Cmp vstat = var;
+  if (p.conv.running_var == RunningVar::unbiased)
+    vstat = M > 1 ? var * static_cast<Cmp>(M) / static_cast<Cmp>(M - 1) : std::numeric_limits<Cmp>::quiet_NaN();
+  const Cmp rm = static_cast<Cmp>(load_param(running_mean, p.pdtype, c));
+  const Cmp rv = static_cast<Cmp>(load_param(running_var, p.pdtype, c));
+  store_param(running_mean, p.pdtype, c, static_cast<double>(w_old * rm + w_new * mean));
+  store_param(running_var, p.pdtype, c, static_cast<double>(w_old * rv + w_new * vstat));
+}
+
+// Saves mean and the statistic of the convention, and applies y = (x - mean) * (gamma r) + beta.
+template <class T, class Cmp>
+inline void normalize_channel(const Problem& p, int64_t c, const ForwardTrainingArgs& a, Cmp mean, Cmp var) {
+  const Cmp r = Cmp(1) / std::sqrt(var + static_cast<Cmp>(p.eps));
+  store_param(a.save_mean, p.pdtype, c, static_cast<double>(mean));
+  store_param(a.save_stat, p.pdtype, c, static_cast<double>(p.conv.saved == SavedStat::invstd ? r : var));
+  const Cmp g = a.gamma ? static_cast<Cmp>(load_param(a.gamma, p.pdtype, c)) : Cmp(1);
+  const Cmp b = a.beta ? static_cast<Cmp>(load_param(a.beta, p.pdtype, c)) : Cmp(0);
+  const Cmp scale = g * r;
+  for_channel(p, c, [&](size_t i) { store<T>(a.y, i, (static_cast<Cmp>(load<T>(a.x, i)) - mean) * scale + b); });
+  update_running<Cmp>(p, c, mean, var, a.running_mean, a.running_var);
+}
+
+// y = (x - rm) * (gamma / sqrt(rv + eps)) + beta.
+template <class T, class Cmp>
+inline void inference_channel(const Problem& p, int64_t c, const ForwardInferenceArgs& a) {
+  const Cmp rm = static_cast<Cmp>(load_param(a.running_mean, p.pdtype, c));
+  const Cmp rv = static_cast<Cmp>(load_param(a.running_var, p.pdtype, c));
+  const Cmp g = a.gamma ? static_cast<Cmp>(load_param(a.gamma, p.pdtype, c)) : Cmp(1);
+  const Cmp b = a.beta ? static_cast<Cmp>(load_param(a.beta, p.pdtype, c)) : Cmp(0);
+  const Cmp scale = g / std::sqrt(rv + static_cast<Cmp>(p.eps));
+  for_channel(p, c, [&](size_t i) { store<T>(a.y, i, (static_cast<Cmp>(load<T>(a.x, i)) - rm) * scale + b); });
+}
+
+// Inverse std from the saved statistic of the convention.
+template <class Cmp>
+inline Cmp saved_invstd(const Problem& p, const BackwardArgs& a, int64_t c) {
+  const Cmp s = static_cast<Cmp>(load_param(a.save_stat, p.pdtype, c));
+  return p.conv.saved == SavedStat::invstd ? s : Cmp(1) / std::sqrt(s + static_cast<Cmp>(p.eps));
+}
+
+// dx = gamma r / M (M dy - dbeta - xhat dgamma), given the channel's sums.
+template <class T, class Cmp>
+inline void backward_apply(const Problem& p, int64_t c, const BackwardArgs& a, Cmp mean, Cmp r, Cmp dbeta,
+                           Cmp dgamma) {
+  const Cmp g = a.gamma ? static_cast<Cmp>(load_param(a.gamma, p.pdtype, c)) : Cmp(1);
+  const Cmp M = static_cast<Cmp>(p.reduction_size());
+  const Cmp k = g * r / M;
+  for_channel(p, c, [&](size_t i) {
+    const Cmp xh = (static_cast<Cmp>(load<T>(a.x, i)) - mean) * r;
+    store<T>(a.dx, i, k * (M * static_cast<Cmp>(load<T>(a.dy, i)) - dbeta - xh * dgamma));
+  });
+  if (a.dgamma) store_param(a.dgamma, p.pdtype, c, static_cast<double>(dgamma));
+  if (a.dbeta) store_param(a.dbeta, p.pdtype, c, static_cast<double>(dbeta));
+}
+
+// Every dtype pairing and layout is implemented by our CPU backends.
+inline Support cpu_supports(const Problem&) { return Support::yes(); }
+
+}  // namespace bncheck::cpu

@@ -1,0 +1,125 @@
+#include "harness/check.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace bncheck {
+
+const char* to_string(Verdict v) {
+  switch (v) {
+    case Verdict::pass: return "PASS";
+    case Verdict::fail: return "FAIL";
+    case Verdict::mistrusted: return "MISTRUSTED";
+    case Verdict::unsupported: return "UNSUPPORTED";
+    case Verdict::error: return "ERROR";
+    case Verdict::unwritten: return "UNWRITTEN-OUTPUT";
+    case Verdict::oob_write: return "OUT-OF-BOUNDS-WRITE";
+    case Verdict::skipped: return "SKIPPED";
+    case Verdict::unavailable: return "UNAVAILABLE";
+  }
+  return "?";
+}
+
+bool is_failure(Verdict v) {
+  return v == Verdict::fail || v == Verdict::error || v == Verdict::unwritten || v == Verdict::oob_write;
+}
+
+TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const Tensor& got,
+                            const std::vector<double>& budget) {
+  TensorReport r;
+  r.name = name;
+  r.count = ref.size();
+  r.guards_ok = got.guards_intact(&r.guard_offset);
+  const uint64_t sentinel = sentinel_bits(got.dtype());
+  std::vector<double> ulps;
+  ulps.reserve(r.count);
+  double worst_key = -1;
+  for (size_t i = 0; i < r.count; ++i) {
+    const double want = ref.rounded_value(i), hi = ref.hi[i], lo = ref.lo[i];
+    const double g = got.get(i);
+    if (want == 0 || std::isnan(want)) ++r.degenerate;
+    double err = 0, ratio = 0;
+    bool bad = false;
+    if (got.bits(i) == sentinel) {
+      ++r.unwritten;
+      bad = true;
+      err = ratio = HUGE_VAL;
+    } else if (std::isnan(hi)) {
+      bad = !std::isnan(g);                       // NaN must stay NaN
+      err = ratio = bad ? HUGE_VAL : 0;
+    } else if (std::isinf(hi) || std::isinf(want)) {
+      // Exact infinity, or a finite value that rounds to infinity in the output dtype:
+      // the same infinity is right; a finite value is judged by its error below.
+      if (g == want) { err = ratio = 0; }
+      else if (!std::isfinite(g)) { bad = true; err = ratio = HUGE_VAL; }
+      else { err = std::isinf(hi) ? HUGE_VAL : std::fabs((g - hi) - lo); ratio = err / budget[i]; bad = !(ratio <= 1); }
+    } else if (!std::isfinite(g)) {
+      bad = true;
+      err = ratio = HUGE_VAL;
+    } else {
+      err = std::fabs((g - hi) - lo);
+      ratio = budget[i] > 0 ? err / budget[i] : (err == 0 ? 0 : HUGE_VAL);
+      bad = !(ratio <= 1);
+    }
+    if (bad) ++r.failures;
+    const double u = ulp(std::isfinite(want) ? want : hi, ref.dtype);
+    const double eu = std::isfinite(u) ? err / u : (err == 0 ? 0 : HUGE_VAL);
+    ulps.push_back(eu);
+    // Rank by ratio, then by ULPs: the worst element is the one furthest past its budget.
+    const double key = std::isnan(ratio) ? HUGE_VAL : ratio;
+    if (key > worst_key) {
+      worst_key = key;
+      r.worst = i;
+      r.worst_ref = want;
+      r.worst_got = g;
+      r.worst_err = err;
+      r.worst_budget = budget[i];
+    }
+    r.max_ratio = std::max(r.max_ratio, key);
+  }
+  if (!ulps.empty()) {
+    r.max_ulp = *std::max_element(ulps.begin(), ulps.end());
+    auto mid = ulps.begin() + static_cast<long>(ulps.size() / 2);
+    std::nth_element(ulps.begin(), mid, ulps.end());
+    r.median_ulp = *mid;
+  }
+  return r;
+}
+
+int CaseReport::worst_tensor() const {
+  int w = -1;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    if (w < 0 || tensors[i].max_ratio > tensors[static_cast<size_t>(w)].max_ratio) w = static_cast<int>(i);
+  return w;
+}
+
+Verdict decide(std::vector<TensorReport>& tensors, const std::string& main_output, std::string* message) {
+  for (const auto& t : tensors)
+    if (!t.guards_ok) {
+      *message = t.name + ": write out of bounds at byte offset " + std::to_string(t.guard_offset) +
+                 " (relative to the start of the buffer)";
+      return Verdict::oob_write;
+    }
+  for (const auto& t : tensors)
+    if (t.unwritten) {
+      *message = t.name + ": " + std::to_string(t.unwritten) + " of " + std::to_string(t.count) +
+                 " elements left unwritten";
+      return Verdict::unwritten;
+    }
+  for (const auto& t : tensors)
+    if (t.failures) {
+      *message = t.name + ": " + std::to_string(t.failures) + " of " + std::to_string(t.count) +
+                 " elements beyond budget";
+      return Verdict::fail;
+    }
+  for (const auto& t : tensors)
+    if (t.name == main_output && t.count &&
+        static_cast<double>(t.degenerate) > kMistrustFraction * static_cast<double>(t.count)) {
+      *message = t.name + ": " + std::to_string(t.degenerate) + " of " + std::to_string(t.count) +
+                 " reference values are zero or NaN";
+      return Verdict::mistrusted;
+    }
+  return Verdict::pass;
+}
+
+}  // namespace bncheck

@@ -1,0 +1,11 @@
+# Writes OUT: a C++ file defining bncheck::builtin_suites() from the .txt files in DIR.
+file(GLOB files "${DIR}/*.txt")
+list(SORT files)
+set(body "")
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME_WE)
+  file(READ "${f}" text)
+  string(APPEND body "    {\"${name}\", R\"BNCHECK_SUITE(${text})BNCHECK_SUITE\"},\n")
+endforeach()
+file(WRITE "${OUT}.tmp" "// Generated from fuzz/corpora/*.txt by harness/embed_suites.cmake.\n#include \"harness/suites.hpp\"\nnamespace bncheck {\nconst std::vector<SuiteInfo>& builtin_suites() {\n  static const std::vector<SuiteInfo> s = {\n${body}  };\n  return s;\n}\n}  // namespace bncheck\n")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")

@@ -1,0 +1,177 @@
+// First-order error budgets of an honest batch-norm implementation. The names of the
+// terms follow docs/error-model.md, section by section.
+#include "harness/error_model.hpp"
+
+#include <cmath>
+
+#include "harness/fill_rules.hpp"
+
+namespace bncheck {
+
+double summation_factor(int64_t M) {
+  if (M <= 1) return 0;
+  const double m1 = static_cast<double>(M - 1);
+  return std::min(m1, kLambda * std::sqrt(m1));
+}
+
+namespace {
+
+double half_ulp(double v, Dtype dt) {
+  const double u = ulp(v, dt);
+  return std::isfinite(u) ? 0.5 * u : 0.0;
+}
+
+struct Units {
+  double ua, uc;   // accumulation and compute unit roundoffs
+};
+
+// Section "Statistics": E_mu, E_var and the relative error of r.
+struct StatErrors {
+  double e_mu = 0, e_var = 0, rel_r = 0;
+};
+
+StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units& u, const ChannelRef& cr) {
+  const int64_t M = p.reduction_size();
+  const double cM = summation_factor(M);
+  const double sigma2 = cr.var, sigma = std::sqrt(cr.var), R = cr.rms;
+  StatErrors e;
+  // E_mu = c(M) u_acc R + u_acc |mu|                    (sum, then the division by M)
+  e.e_mu = cM * u.ua * R + u.ua * std::fabs(cr.mean);
+  // E_var = u_acc (c(M) + 3) sigma^2                     (sum of squares; x - mu and the square)
+  //       + 2 c(M) u_acc R sigma                         (running-mean drift of one-pass-stable
+  //                                                       algorithms: Welford, Chan merges)
+  //       + E_mu^2                                       (second order in the mean's error)
+  e.e_var = u.ua * (cM + 3) * sigma2 + 2 * cM * u.ua * R * sigma + e.e_mu * e.e_mu;
+  if (exact_fill_holds(p) && nx.sum_based_stats) {
+    e.e_mu = 0;                                        // exact fill: sums are exact
+    if (M % 2 == 0) e.e_var = 0;
+  }
+  // r = (var + eps)^-1/2: relative error 1/2 (E_var + u_cmp (var + eps)) / (var + eps)
+  // from the variance and the addition of eps, plus 2 u_cmp for sqrt and division.
+  const double v = sigma2 + p.eps;
+  e.rel_r = v > 0 ? 0.5 * (e.e_var + u.uc * v) / v + 2 * u.uc : HUGE_VAL;
+  return e;
+}
+
+// Section "Normalised value": error of xhat_i given errors of the mean and of r.
+//   dxhat_i = r (E_mu + 4 u_cmp (|x_i| + |mu|)) + |xhat_i| rel_r
+// 4 u_cmp (|x_i| + |mu|) r covers both the direct form (x - mu) r gamma and the folded
+// form x s + (beta - mu s) with s = gamma r that fast implementations use.
+double xhat_error(double x, double xhat, double mu, double r, const StatErrors& e, const Units& u) {
+  return r * (e.e_mu + 4 * u.uc * (std::fabs(x) + std::fabs(mu))) + std::fabs(xhat) * e.rel_r;
+}
+
+}  // namespace
+
+Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
+                      const CaseData& d, const Reference& ref) {
+  Budget B;
+  const Units u{unit_roundoff_bits(nx.accumulation_bits), unit_roundoff_bits(nx.compute_bits)};
+  const int64_t C = p.c, N = p.n, S = p.spatial_size(), M = N * S;
+  const double cM = summation_factor(M);
+  const Dtype pd = p.pdtype, dt = p.dtype;
+  auto gamma_of = [&](int64_t c) { return p.affine ? d.gamma.get(c) : 1.0; };
+
+  if (p.dir == Direction::fwd_infer) {
+    B.y.assign(ref.y.size(), 0);
+    for (int64_t c = 0; c < C; ++c) {
+      const ChannelRef& cr = ref.channel[c];
+      const double g = gamma_of(c), r = cr.invstd;
+      StatErrors e;                      // running statistics are exact inputs
+      e.rel_r = 3 * u.uc;                // eps addition, sqrt, division
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < S; ++s) {
+          const size_t i = static_cast<size_t>(p.index(n, c, s));
+          const double x = d.x.get(i), xh = (x - cr.mean) * r, y = ref.y.hi[i];
+          B.y[i] = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) +
+                   u.uc * (std::fabs(g * xh) + std::fabs(y)) + half_ulp(y, dt);
+        }
+    }
+    return B;
+  }
+
+  B.save_mean.assign(C, 0);
+  B.save_stat.assign(C, 0);
+  if (p.dir == Direction::fwd_train) {
+    B.y.assign(ref.y.size(), 0);
+    B.running_mean.assign(C, 0);
+    B.running_var.assign(C, 0);
+    const double m = p.momentum;
+    const double w_new = conv.momentum_dir == MomentumDir::new_stat ? m : 1 - m, w_old = 1 - w_new;
+    const double f = conv.running_var == RunningVar::unbiased && M > 1 ? double(M) / double(M - 1) : 1.0;
+    for (int64_t c = 0; c < C; ++c) {
+      const ChannelRef& cr = ref.channel[c];
+      if (cr.poisoned) continue;
+      const StatErrors e = forward_stat_errors(p, nx, u, cr);
+      const double r = cr.invstd, g = gamma_of(c);
+      B.save_mean[c] = e.e_mu + (e.e_mu > 0 ? half_ulp(cr.mean, pd) : 0);
+      B.save_stat[c] = conv.saved == SavedStat::invstd ? r * e.rel_r + half_ulp(r, pd)
+                                                       : e.e_var + (e.e_var > 0 ? half_ulp(cr.var, pd) : 0);
+      // Running statistics: the propagated statistic error plus the update's roundings.
+      const double rm0 = d.running_mean.get(c), rv0 = d.running_var.get(c);
+      B.running_mean[c] = w_new * e.e_mu + 2 * u.uc * (std::fabs(w_old * rm0) + std::fabs(w_new * cr.mean)) +
+                          half_ulp(ref.running_mean.hi[c], pd);
+      B.running_var[c] = w_new * f * e.e_var + 3 * u.uc * (std::fabs(w_old * rv0) + std::fabs(w_new * f * cr.var)) +
+                         half_ulp(ref.running_var.hi[c], pd);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < S; ++s) {
+          const size_t i = static_cast<size_t>(p.index(n, c, s));
+          const double x = d.x.get(i), xh = (x - cr.mean) * r, y = ref.y.hi[i];
+          B.y[i] = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) +
+                   u.uc * (std::fabs(g * xh) + std::fabs(y)) + half_ulp(y, dt);
+        }
+    }
+    return B;
+  }
+
+  // Backward.
+  B.dx.assign(ref.dx.size(), 0);
+  if (p.affine) { B.dgamma.assign(C, 0); B.dbeta.assign(C, 0); }
+  for (int64_t c = 0; c < C; ++c) {
+    const ChannelRef& cr = ref.channel[c];
+    if (cr.poisoned) continue;
+    const double r = cr.invstd, g = gamma_of(c);
+    // The saved statistics handed to the backend carry a known error.
+    // Measured against the exact value as a double-double: for f64 parameters the
+    // rounding error would vanish in plain double arithmetic.
+    auto exact_distance = [](double got, const RefTensor& t, int64_t i) {
+      return std::fabs((got - t.hi[i]) - t.lo[i]);
+    };
+    StatErrors e;
+    e.e_mu = exact_distance(d.save_mean.get(c), ref.save_mean, c);
+    const double saved_err = exact_distance(d.save_stat.get(c), ref.save_stat, c);
+    if (conv.saved == SavedStat::invstd) e.rel_r = saved_err / r + u.uc;
+    else e.rel_r = 0.5 * (saved_err + u.uc * (cr.var + p.eps)) / (cr.var + p.eps) + 2 * u.uc;
+    // E_dbeta = c(M) u_acc sum|dy|
+    const double e_dbeta = cM * u.ua * cr.sum_abs_dy;
+    // E_dgamma = sum |dy_i| dxhat_i + (c(M) u_acc + u_cmp) sum |dy_i xhat_i|
+    double e_dgamma = (cM * u.ua + u.uc) * cr.sum_abs_dy_xhat;
+    std::vector<double> dxh(static_cast<size_t>(M));
+    for (int64_t n = 0, k = 0; n < N; ++n)
+      for (int64_t s = 0; s < S; ++s, ++k) {
+        const size_t i = static_cast<size_t>(p.index(n, c, s));
+        const double x = d.x.get(i), xh = (x - cr.mean) * r;
+        dxh[k] = xhat_error(x, xh, cr.mean, r, e, u);
+        e_dgamma += std::fabs(d.dy.get(i)) * dxh[k];
+      }
+    if (p.affine) {
+      B.dbeta[c] = e_dbeta + half_ulp(cr.dbeta, pd);
+      B.dgamma[c] = e_dgamma + half_ulp(cr.dgamma, pd);
+    }
+    // dx_i = g r / M (M dy_i - dbeta - xhat_i dgamma):
+    //   E_dx_i = |g| r / M (E_dbeta + |xhat_i| E_dgamma + dxhat_i |dgamma| + 4 u_cmp T_i)
+    //          + |dx_i| (rel_r + 2 u_cmp) + ulp(dx_i)/2,  T_i = M|dy_i| + |dbeta| + |xhat_i dgamma|
+    const double k0 = std::fabs(g) * r / static_cast<double>(M);
+    for (int64_t n = 0, k = 0; n < N; ++n)
+      for (int64_t s = 0; s < S; ++s, ++k) {
+        const size_t i = static_cast<size_t>(p.index(n, c, s));
+        const double x = d.x.get(i), xh = (x - cr.mean) * r, dy = d.dy.get(i), dxv = ref.dx.hi[i];
+        const double T = static_cast<double>(M) * std::fabs(dy) + std::fabs(cr.dbeta) + std::fabs(xh * cr.dgamma);
+        B.dx[i] = k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T) +
+                  std::fabs(dxv) * (e.rel_r + 2 * u.uc) + half_ulp(dxv, dt);
+      }
+  }
+  return B;
+}
+
+}  // namespace bncheck

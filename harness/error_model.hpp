@@ -1,0 +1,33 @@
+// Error budgets: docs/error-model.md derives every term used here.
+#pragma once
+
+#include <vector>
+
+#include "bncheck/backend.hpp"
+#include "harness/case_data.hpp"
+#include "reference/reference.hpp"
+
+namespace bncheck {
+
+// Confidence factor of the probabilistic summation bound (Higham & Mary 2019,
+// Thm 3.1): |error| <= lambda sqrt(n) u sum|x_i| fails with probability below
+// n * 2 exp(-lambda^2 / 2), about 1e-8 for n = 1e6 at lambda = 8.
+inline constexpr double kLambda = 8.0;
+
+// c(M): the multiple of u * sum|terms| that bounds the error of summing M terms:
+// the deterministic (M-1) for small M, lambda sqrt(M-1) beyond.
+double summation_factor(int64_t M);
+
+// Budget of each output, same shapes as the reference (empty where not produced).
+struct Budget {
+  std::vector<double> y, save_mean, save_stat, running_mean, running_var;
+  std::vector<double> dx, dgamma, dbeta;
+};
+
+// Per-element and per-channel budgets of an honest implementation with numerics nx.
+// For backward, d.save_mean / d.save_stat must hold the statistics the backend was
+// given: their actual distance to the exact statistics enters the budget.
+Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
+                      const CaseData& d, const Reference& ref);
+
+}  // namespace bncheck

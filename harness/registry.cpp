@@ -1,0 +1,29 @@
+// The registry: one line per backend. Optional backends compile out with their file.
+#include "bncheck/backend.hpp"
+
+namespace bncheck {
+namespace cpu {
+std::unique_ptr<Backend> make_cpu_two_pass();
+std::unique_ptr<Backend> make_cpu_welford();
+std::unique_ptr<Backend> make_cpu_one_pass_naive();
+}  // namespace cpu
+
+const char* to_string(StatsAlgorithm a) {
+  switch (a) {
+    case StatsAlgorithm::two_pass: return "two-pass";
+    case StatsAlgorithm::welford: return "welford";
+    case StatsAlgorithm::one_pass: return "one-pass";
+    case StatsAlgorithm::unknown: return "unknown";
+  }
+  return "?";
+}
+
+std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
+  std::vector<std::unique_ptr<Backend>> b;
+  b.push_back(cpu::make_cpu_two_pass());
+  b.push_back(cpu::make_cpu_welford());
+  b.push_back(cpu::make_cpu_one_pass_naive());
+  return b;
+}
+
+}  // namespace bncheck

@@ -1,0 +1,30 @@
+// Suites: lists of problem descriptors kept as data files (fuzz/corpora/*.txt),
+// embedded in the binary at build time. A line may hold {a|b|...} alternatives,
+// expanded to their cross product; '#' starts a comment.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bncheck/problem.hpp"
+
+namespace bncheck {
+
+struct SuiteInfo {
+  std::string name;
+  std::string text;
+};
+const std::vector<SuiteInfo>& builtin_suites();
+
+// Expands {a|b} groups: "n=1,dt={f32|f16}" -> {"n=1,dt=f32", "n=1,dt=f16"}.
+std::vector<std::string> expand_alternatives(const std::string& line);
+
+// Parses a suite's text; lines without seed= take `seed`. Throws DescriptorError
+// with origin:line prefixed.
+std::vector<Problem> parse_suite(const std::string& text, const std::string& origin, uint64_t seed);
+
+// A built-in suite by name, or a file by path. Throws DescriptorError.
+std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed);
+
+}  // namespace bncheck

@@ -1,0 +1,109 @@
+// The one backend interface. A backend is one file under cpu/, gpu/ or a plugin
+// adapter, plus one line in harness/registry.cpp.
+//
+// Buffers are dense, in the problem's layout and dtypes: x, y, dy, dx in
+// problem.dtype; gamma, beta, statistics, dgamma, dbeta in problem.pdtype. gamma and
+// beta (and dgamma, dbeta) are null when !problem.affine.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bncheck/problem.hpp"
+
+namespace bncheck {
+
+struct ForwardTrainingArgs {
+  const void* x;
+  const void* gamma;
+  const void* beta;
+  void* y;
+  void* save_mean;
+  void* save_stat;      // inverse std or variance, as Conventions::saved says
+  void* running_mean;   // in-out
+  void* running_var;    // in-out
+};
+
+struct ForwardInferenceArgs {
+  const void* x;
+  const void* gamma;
+  const void* beta;
+  const void* running_mean;
+  const void* running_var;
+  void* y;
+};
+
+struct BackwardArgs {
+  const void* x;
+  const void* dy;
+  const void* gamma;
+  const void* save_mean;
+  const void* save_stat;
+  void* dx;
+  void* dgamma;
+  void* dbeta;
+};
+
+// Result of a call into a backend: 0 is success, otherwise a message.
+struct Status {
+  bool ok = true;
+  std::string message;
+  static Status success() { return {}; }
+  static Status error(std::string m) { return {false, std::move(m)}; }
+};
+
+struct Support {
+  bool supported = true;
+  std::string reason;   // why not, when !supported
+  static Support yes() { return {}; }
+  static Support no(std::string why) { return {false, std::move(why)}; }
+};
+
+// Statistics algorithms, for the report and for the exact-fill rule.
+enum class StatsAlgorithm { two_pass, welford, one_pass, unknown };
+const char* to_string(StatsAlgorithm a);
+
+// What the error model needs to know about how a backend computes a problem.
+// Precisions are given in bits of significand (53 for f64, 24 for f32, 64 for the
+// x87 long double); the budget in docs/error-model.md is written in terms of
+// u_acc = 2^-accumulation_bits and u_cmp = 2^-compute_bits.
+struct Numerics {
+  int accumulation_bits = 24;   // precision of reductions (sums, Welford updates)
+  int compute_bits = 24;        // precision of elementwise arithmetic
+  StatsAlgorithm stats = StatsAlgorithm::unknown;
+  // True when statistics are plain sums followed by one division: then the exact
+  // fill's mean (and variance, for even M) must come out exact.
+  bool sum_based_stats = false;
+  bool fast_math = false;       // reported: reassociation or approximate functions
+  bool flush_denormals = false; // reported: FTZ/DAZ
+};
+
+struct Availability {
+  bool available = true;
+  std::string reason;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+  // A weak backend (kept for precision studies) runs only when named explicitly.
+  virtual bool weak() const { return false; }
+  virtual Availability availability() const { return {}; }
+  virtual Support supports(const Problem& p) const = 0;
+  // The conventions the backend follows for p: the harness compares under these,
+  // so a difference of convention is never a numerical failure.
+  virtual Conventions conventions(const Problem& p) const { return p.conv; }
+  virtual Numerics numerics(const Problem& p) const = 0;
+
+  virtual Status forward_training(const Problem& p, const ForwardTrainingArgs& a) = 0;
+  virtual Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) = 0;
+  virtual Status backward(const Problem& p, const BackwardArgs& a) = 0;
+};
+
+// Every backend compiled into this binary (available or not), in a fixed order.
+std::vector<std::unique_ptr<Backend>> make_builtin_backends();
+
+}  // namespace bncheck

@@ -1,0 +1,124 @@
+// Floating-point formats bncheck knows, their parameters, and one rounding
+// function used everywhere a value is narrowed to a format.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <optional>
+#include <limits>
+#include <algorithm>
+
+namespace bncheck {
+
+enum class Dtype { f64, f32, f16, bf16 };
+
+// IEEE-754 binary format parameters. p counts the implicit bit.
+struct FormatInfo {
+  int p;       // precision in bits
+  int emin;    // exponent of the smallest normal
+  int emax;    // exponent of the largest finite
+  int ebits;   // stored exponent bits
+  int bytes;   // storage size
+  const char* name;
+};
+
+constexpr FormatInfo format_info(Dtype dt) {
+  switch (dt) {
+    case Dtype::f64: return {53, -1022, 1023, 11, 8, "f64"};
+    case Dtype::f32: return {24, -126, 127, 8, 4, "f32"};
+    case Dtype::f16: return {11, -14, 15, 5, 2, "f16"};
+    case Dtype::bf16: return {8, -126, 127, 8, 2, "bf16"};
+  }
+  return {53, -1022, 1023, 11, 8, "f64"};
+}
+
+inline const char* dtype_name(Dtype dt) { return format_info(dt).name; }
+std::optional<Dtype> parse_dtype(std::string_view s);
+
+// Unit roundoff 2^-p of round-to-nearest in a format of precision p bits.
+constexpr double unit_roundoff_bits(int p) {
+  double u = 1.0;
+  for (int i = 0; i < p; ++i) u *= 0.5;
+  return u;
+}
+constexpr double unit_roundoff(Dtype dt) { return unit_roundoff_bits(format_info(dt).p); }
+
+// Storage types for the 16-bit formats: bits only; arithmetic goes through float.
+struct f16_t { uint16_t bits; };
+struct bf16_t { uint16_t bits; };
+
+// Decode a stored value (bits in the low bytes) to double: exact for all four formats.
+double bits_to_double(uint64_t bits, Dtype dt);
+// Read element i of a buffer of dtype dt as double (exact).
+double load_as_double(const void* p, Dtype dt, size_t i);
+// Round v (round-to-nearest-even, with subnormals and overflow) to dt and store it.
+void store_rounded(void* p, Dtype dt, size_t i, double v);
+uint64_t load_bits(const void* p, Dtype dt, size_t i);
+void store_bits(void* p, Dtype dt, size_t i, uint64_t bits);
+
+// Spacing of format dt at |v|: 2^(max(e, emin) - p + 1), e the exponent of v.
+// For v = 0 it is the smallest subnormal; for non-finite v it is NaN.
+double ulp(double v, Dtype dt);
+
+// ---- correctly rounded narrowing -------------------------------------------------
+// round_to_bits works for any Real with frexp/ldexp/floor/abs/isnan/isinf/signbit found
+// by ADL or in std: double, float, long double and Boost.Multiprecision numbers. The
+// value is rounded once, directly from Real: no intermediate format.
+namespace detail {
+inline uint64_t to_u64(double v) { return static_cast<uint64_t>(v); }
+inline uint64_t to_u64(float v) { return static_cast<uint64_t>(v); }
+inline uint64_t to_u64(long double v) { return static_cast<uint64_t>(v); }
+template <class Real>
+uint64_t to_u64(const Real& v) { return v.template convert_to<uint64_t>(); }
+}  // namespace detail
+
+template <class Real>
+uint64_t round_to_bits(const Real& v, Dtype dt) {
+  using std::abs; using std::floor; using std::frexp; using std::ldexp;
+  using std::isnan; using std::isinf; using std::signbit;
+  const FormatInfo F = format_info(dt);
+  const int mbits = F.p - 1;
+  const uint64_t sign_bit = uint64_t{1} << (F.ebits + mbits);
+  const uint64_t exp_all = ((uint64_t{1} << F.ebits) - 1) << mbits;
+  if (isnan(v)) return exp_all | (uint64_t{1} << (mbits - 1));  // canonical quiet NaN
+  const uint64_t sign = signbit(v) ? sign_bit : 0;
+  if (isinf(v)) return sign | exp_all;
+  Real a = abs(v);
+  if (a == 0) return sign;
+  int e = 0;
+  (void)frexp(a, &e);                       // a = f * 2^e, f in [0.5, 1)
+  int q = std::max(e - 1, F.emin) - mbits;  // exponent of the last kept bit
+  if (q > F.emax) return sign | exp_all;    // far beyond the range
+  Real m = ldexp(a, -q);                    // exact: scaling by a power of two
+  Real fl = floor(m);
+  Real frac = m - fl;
+  uint64_t mi = detail::to_u64(fl);
+  if (frac > Real(0.5) || (frac == Real(0.5) && (mi & 1u))) ++mi;  // ties to even
+  if (mi == (uint64_t{1} << F.p)) { mi >>= 1; ++q; }
+  if (mi >= (uint64_t{1} << mbits)) {       // normal
+    const int lead = q + mbits;
+    if (lead > F.emax) return sign | exp_all;  // overflow after rounding
+    const uint64_t be = static_cast<uint64_t>(lead + F.emax);  // bias = emax
+    return sign | (be << mbits) | (mi - (uint64_t{1} << mbits));
+  }
+  return sign | mi;                         // subnormal (or zero after rounding)
+}
+
+// Round a double to a format and decode again (exact widening).
+inline double round_to(double v, Dtype dt) { return bits_to_double(round_to_bits(v, dt), dt); }
+
+inline float f16_to_float(f16_t h) { return static_cast<float>(bits_to_double(h.bits, Dtype::f16)); }
+inline float bf16_to_float(bf16_t h) {
+  uint32_t b = uint32_t{h.bits} << 16; float f; std::memcpy(&f, &b, 4); return f;
+}
+inline f16_t float_to_f16(float f) { return {static_cast<uint16_t>(round_to_bits(f, Dtype::f16))}; }
+inline bf16_t float_to_bf16(float f) { return {static_cast<uint16_t>(round_to_bits(f, Dtype::bf16))}; }
+
+// A signalling NaN with a payload no arithmetic produces (arithmetic quiets NaNs):
+// output buffers are pre-filled with it so that unwritten elements are recognisable.
+uint64_t sentinel_bits(Dtype dt);
+
+}  // namespace bncheck

@@ -1,0 +1,235 @@
+// Batch normalization at arbitrary precision, templated on the real type.
+// Definitions (per channel, over the M = N * spatial elements):
+//   mu = sum x / M,  var = sum (x - mu)^2 / M,  r = 1 / sqrt(var + eps)
+//   xhat = (x - mu) r,  y = gamma xhat + beta
+//   running: r <- (1-m) r + m s (momdir=new) or m r + (1-m) s (old), the variance
+//            statistic s = var * M/(M-1) (rvar=unbiased) or var (biased)
+//   inference: y = gamma (x - rm) / sqrt(rv + eps) + beta
+//   backward: dbeta = sum dy, dgamma = sum dy xhat,
+//             dx = gamma r / M (M dy - dbeta - xhat dgamma)
+// Each result is computed in Real and rounded once to its output dtype.
+//
+// Special values (IEEE semantics, confined to the channel):
+//   * a non-finite x in a channel makes mu, var and every output of the channel NaN
+//     in training (x - mu is Inf - Inf or NaN); in backward a non-finite x or dy
+//     makes every output of its channel NaN;
+//   * in inference each element is independent: it follows IEEE double arithmetic
+//     on its own inputs (a non-finite x gives +-Inf or NaN);
+//   * var + eps = 0 gives r = +Inf: xhat is NaN where x = mu and +-Inf elsewhere;
+//   * M = 1 with rvar=unbiased: var * M / (M-1) is 0/0 = NaN (PyTorch's CPU kernel
+//     gives the same); bncheck declares this NaN the policy for every backend.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "reference/reference.hpp"
+
+namespace bncheck::ref {
+
+template <class Real>
+void put(RefTensor& t, size_t i, const Real& v) {
+  t.rounded[i] = round_to_bits(v, t.dtype);
+  const double hi = bits_to_double(round_to_bits(v, Dtype::f64), Dtype::f64);
+  t.hi[i] = hi;
+  if (std::isfinite(hi)) {
+    const Real rest = v - Real(hi);
+    t.lo[i] = bits_to_double(round_to_bits(rest, Dtype::f64), Dtype::f64);
+  } else {
+    t.lo[i] = 0;
+  }
+}
+
+inline void put_double(RefTensor& t, size_t i, double v) {   // already exact (special values)
+  t.rounded[i] = round_to_bits(v, t.dtype);
+  t.hi[i] = v;
+  t.lo[i] = 0;
+}
+
+inline void init(RefTensor& t, Dtype dt, size_t n) {
+  t.dtype = dt;
+  t.rounded.assign(n, 0);
+  t.hi.assign(n, 0);
+  t.lo.assign(n, 0);
+}
+
+template <class Real>
+Real to_real(double v) { return Real(v); }
+
+template <class Real>
+double to_double(const Real& v) { return bits_to_double(round_to_bits(v, Dtype::f64), Dtype::f64); }
+
+// Exact statistics of one channel.
+template <class Real>
+struct Stats {
+  Real mean, var, invstd;
+  bool invstd_inf = false;
+};
+
+template <class Real>
+Stats<Real> channel_stats(const std::vector<Real>& x, double eps) {
+  using std::sqrt;
+  Stats<Real> s;
+  const Real M(static_cast<double>(x.size()));
+  Real sum = 0;
+  for (const Real& v : x) sum += v;
+  s.mean = sum / M;
+  Real q = 0;
+  for (const Real& v : x) { Real d = v - s.mean; q += d * d; }
+  s.var = q / M;
+  const Real denom = s.var + Real(eps);
+  if (denom == 0) { s.invstd_inf = true; s.invstd = 0; }
+  else s.invstd = Real(1) / sqrt(denom);
+  return s;
+}
+
+// xhat for one element; IEEE semantics when r is infinite.
+template <class Real>
+Real xhat(const Real& x, const Stats<Real>& s) {
+  if (!s.invstd_inf) return (x - s.mean) * s.invstd;
+  const Real d = x - s.mean;
+  if (d == 0) return Real(std::numeric_limits<double>::quiet_NaN());
+  return Real(d > 0 ? HUGE_VAL : -HUGE_VAL);
+}
+
+template <class Real>
+Real invstd_or_inf(const Stats<Real>& s) {
+  return s.invstd_inf ? Real(HUGE_VAL) : s.invstd;
+}
+
+template <class Real>
+Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) {
+  using std::sqrt; using std::abs;
+  Reference R;
+  const int64_t C = p.c, N = p.n, S = p.spatial_size(), M = N * S;
+  const size_t E = static_cast<size_t>(p.elements());
+  R.channel.resize(static_cast<size_t>(C));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto gamma_of = [&](int64_t c) { return p.affine ? d.gamma.get(c) : 1.0; };
+  auto beta_of = [&](int64_t c) { return p.affine ? d.beta.get(c) : 0.0; };
+
+  if (p.dir == Direction::fwd_infer) {
+    init(R.y, p.dtype, E);
+    for (int64_t c = 0; c < C; ++c) {
+      const double g = gamma_of(c), b = beta_of(c), rm = d.running_mean.get(c), rv = d.running_var.get(c);
+      const Real denom = Real(rv) + Real(p.eps);
+      const bool r_inf = denom == 0;
+      const Real r = r_inf ? Real(0) : Real(1) / sqrt(denom);
+      ChannelRef& cr = R.channel[c];
+      cr.mean = rm; cr.var = rv; cr.invstd = r_inf ? HUGE_VAL : to_double(r);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < S; ++s) {
+          const size_t i = static_cast<size_t>(p.index(n, c, s));
+          const double xv = d.x.get(i);
+          if (!std::isfinite(xv) || r_inf || !std::isfinite(rm) || !std::isfinite(rv)) {
+            // Special values: plain IEEE evaluation gives the exact special result.
+            const double rr = r_inf ? HUGE_VAL : 1.0 / std::sqrt(rv + p.eps);
+            put_double(R.y, i, g * ((xv - rm) * rr) + b);
+          } else {
+            put(R.y, i, Real(g) * ((Real(xv) - Real(rm)) * r) + Real(b));
+          }
+        }
+    }
+    return R;
+  }
+
+  const Dtype pd = p.pdtype;
+  init(R.save_mean, pd, C);
+  init(R.save_stat, pd, C);
+  if (p.dir == Direction::fwd_train) {
+    init(R.y, p.dtype, E);
+    init(R.running_mean, pd, C);
+    init(R.running_var, pd, C);
+  } else {
+    init(R.dx, p.dtype, E);
+    if (p.affine) { init(R.dgamma, pd, C); init(R.dbeta, pd, C); }
+  }
+
+  std::vector<Real> xs(static_cast<size_t>(M));
+  std::vector<size_t> idx(static_cast<size_t>(M));
+  for (int64_t c = 0; c < C; ++c) {
+    ChannelRef& cr = R.channel[c];
+    bool poisoned = false;
+    for (int64_t n = 0, k = 0; n < N; ++n)
+      for (int64_t s = 0; s < S; ++s, ++k) {
+        idx[k] = static_cast<size_t>(p.index(n, c, s));
+        const double xv = d.x.get(idx[k]);
+        if (!std::isfinite(xv)) poisoned = true;
+        if (p.dir == Direction::bwd && !std::isfinite(d.dy.get(idx[k]))) poisoned = true;
+        xs[k] = Real(xv);
+      }
+    cr.poisoned = poisoned;
+    const double g = gamma_of(c), b = beta_of(c);
+    if (poisoned) {
+      cr.mean = cr.var = cr.invstd = cr.rms = nan;
+      put_double(R.save_mean, c, nan);
+      put_double(R.save_stat, c, nan);
+      if (p.dir == Direction::fwd_train) {
+        for (size_t k = 0; k < idx.size(); ++k) put_double(R.y, idx[k], nan);
+        put_double(R.running_mean, c, nan);
+        put_double(R.running_var, c, nan);
+      } else {
+        for (size_t k = 0; k < idx.size(); ++k) put_double(R.dx, idx[k], nan);
+        if (p.affine) { put_double(R.dgamma, c, nan); put_double(R.dbeta, c, nan); }
+      }
+      continue;
+    }
+    const Stats<Real> st = channel_stats(xs, p.eps);
+    cr.mean = to_double(st.mean);
+    cr.var = to_double(st.var);
+    cr.invstd = st.invstd_inf ? HUGE_VAL : to_double(st.invstd);
+    cr.rms = to_double(sqrt(st.mean * st.mean + st.var));
+    Real sabs = 0;
+    for (const Real& v : xs) sabs += abs(v);
+    cr.sum_abs_x = to_double(sabs);
+    put(R.save_mean, c, st.mean);
+    if (conv.saved == SavedStat::invstd) put(R.save_stat, c, invstd_or_inf(st));
+    else put(R.save_stat, c, st.var);
+
+    if (p.dir == Direction::fwd_train) {
+      for (size_t k = 0; k < idx.size(); ++k) {
+        const Real xh = xhat(xs[k], st);
+        put(R.y, idx[k], Real(g) * xh + Real(b));
+      }
+      // Running statistics. M = 1 with the unbiased convention: 0/0 = NaN.
+      Real var_stat = st.var;
+      bool var_nan = false;
+      if (conv.running_var == RunningVar::unbiased) {
+        if (M == 1) var_nan = true;
+        else var_stat = st.var * Real(static_cast<double>(M)) / Real(static_cast<double>(M - 1));
+      }
+      const Real m(p.momentum);
+      const Real w_new = conv.momentum_dir == MomentumDir::new_stat ? m : Real(1) - m;
+      const Real w_old = Real(1) - w_new;
+      const double rm0 = d.running_mean.get(c), rv0 = d.running_var.get(c);
+      if (std::isfinite(rm0)) put(R.running_mean, c, w_old * Real(rm0) + w_new * st.mean);
+      else put_double(R.running_mean, c, to_double(w_old) * rm0 + to_double(w_new) * cr.mean);
+      if (var_nan || !std::isfinite(rv0)) put_double(R.running_var, c, nan);
+      else put(R.running_var, c, w_old * Real(rv0) + w_new * var_stat);
+    } else {
+      Real dbeta = 0, dgamma = 0, sad = 0, sadx = 0;
+      std::vector<Real> xh(idx.size()), dys(idx.size());
+      for (size_t k = 0; k < idx.size(); ++k) {
+        xh[k] = xhat(xs[k], st);
+        dys[k] = Real(d.dy.get(idx[k]));
+        dbeta += dys[k];
+        dgamma += dys[k] * xh[k];
+        sad += abs(dys[k]);
+        sadx += abs(dys[k] * xh[k]);
+      }
+      cr.dbeta = to_double(dbeta);
+      cr.dgamma = to_double(dgamma);
+      cr.sum_abs_dy = to_double(sad);
+      cr.sum_abs_dy_xhat = to_double(sadx);
+      if (p.affine) { put(R.dbeta, c, dbeta); put(R.dgamma, c, dgamma); }
+      const Real Mr(static_cast<double>(M));
+      const Real scale = Real(g) * invstd_or_inf(st) / Mr;
+      for (size_t k = 0; k < idx.size(); ++k)
+        put(R.dx, idx[k], scale * (Mr * dys[k] - dbeta - xh[k] * dgamma));
+    }
+  }
+  return R;
+}
+
+}  // namespace bncheck::ref

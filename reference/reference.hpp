@@ -1,0 +1,49 @@
+// The arbitrary-precision reference: exact (to 2^-256 relative) BN results, each
+// rounded once to its output dtype, plus the exact value as a double-double for
+// measuring errors.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "bncheck/problem.hpp"
+#include "harness/case_data.hpp"
+
+namespace bncheck {
+
+struct RefTensor {
+  Dtype dtype = Dtype::f32;
+  std::vector<uint64_t> rounded;   // correctly rounded to dtype, as stored bits
+  std::vector<double> hi, lo;      // exact value ~= hi + lo (|lo| <= ulp(hi)/2)
+  size_t size() const { return rounded.size(); }
+  double rounded_value(size_t i) const { return bits_to_double(rounded[i], dtype); }
+  bool empty() const { return rounded.empty(); }
+};
+
+// Per-channel exact quantities (as doubles) that the error model needs.
+struct ChannelRef {
+  double mean = 0, var = 0, invstd = 0;    // batch statistics (fwd_train, bwd)
+  double rms = 0;                          // sqrt(mean^2 + var) = sigma * kappa
+  double sum_abs_x = 0;
+  double dbeta = 0, dgamma = 0;            // backward
+  double sum_abs_dy = 0, sum_abs_dy_xhat = 0;
+  bool poisoned = false;                   // a non-finite input: outputs are NaN
+};
+
+struct Reference {
+  RefTensor y, save_mean, save_stat, running_mean, running_var;  // forward
+  RefTensor dx, dgamma, dbeta;                                     // backward
+  std::vector<ChannelRef> channel;
+};
+
+// Reference at 256 bits (Boost.Multiprecision cpp_bin_float), under conventions conv.
+// For backward, the statistics are recomputed exactly from x; save_mean/save_stat
+// are filled too (rounded to pdtype) so the harness can hand them to the backend.
+Reference compute_reference(const Problem& p, const Conventions& conv, const CaseData& d);
+
+// Same at 512 bits through MPFR, for the self-consistency test (when MPFR is found).
+bool have_mpfr_reference();
+Reference compute_reference_mpfr512(const Problem& p, const Conventions& conv, const CaseData& d);
+Reference compute_reference_bin512(const Problem& p, const Conventions& conv, const CaseData& d);
+
+}  // namespace bncheck
