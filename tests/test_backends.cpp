@@ -1,0 +1,67 @@
+// Every registered backend over the smoke suite (one test body, all backends), and
+// the precision study's core claim: the weak one-pass baseline fails ill-conditioned
+// data that the honest implementations pass.
+#include <gtest/gtest.h>
+
+#include "bncheck/backend.hpp"
+#include "harness/runner.hpp"
+#include "harness/suites.hpp"
+
+using namespace bncheck;
+
+namespace {
+
+std::vector<std::string> backend_names() {
+  std::vector<std::string> v;
+  for (auto& b : make_builtin_backends()) v.push_back(b->name());
+  return v;
+}
+
+std::unique_ptr<Backend> builtin(const std::string& name) {
+  for (auto& b : make_builtin_backends())
+    if (b->name() == name) return std::move(b);
+  return nullptr;
+}
+
+class EveryBackend : public ::testing::TestWithParam<std::string> {};
+
+}  // namespace
+
+TEST_P(EveryBackend, PassesTheSmokeSuite) {
+  auto b = builtin(GetParam());
+  if (!b->availability().available) GTEST_SKIP() << b->name() << " unavailable: " << b->availability().reason;
+  int passed = 0;
+  for (const Problem& p : load_suite("smoke", 1)) {
+    if (b->weak() && p.fill.mean >= 1e3) continue;   // the weak baseline's known failure, tested below
+    CaseRunner r(p);
+    const CaseReport rep = r.run(*b);
+    if (rep.verdict == Verdict::unsupported) continue;
+    EXPECT_EQ(rep.verdict, Verdict::pass) << b->name() << " " << to_string(p) << ": " << rep.message;
+    ++passed;
+  }
+  EXPECT_GT(passed, 0) << "no smoke problem was supported: the test would prove nothing";
+}
+
+INSTANTIATE_TEST_SUITE_P(Registry, EveryBackend, ::testing::ValuesIn(backend_names()),
+                         [](const auto& info) { return info.param; });
+
+TEST(PrecisionStudy, WeakOnePassFailsIllConditionedWhileHonestOnesPass) {
+  for (const char* d : {"n=4,c=8,sp=14x14,fill=normal:1e4:1", "n=2,c=4,sp=28x28,layout=cl,fill=normal:1e4:1"}) {
+    CaseRunner r(parse_problem(d));
+    auto weak = builtin("cpu_one_pass_naive");
+    auto two = builtin("cpu_two_pass");
+    auto wel = builtin("cpu_welford");
+    EXPECT_EQ(r.run(*weak).verdict, Verdict::fail) << d;
+    EXPECT_EQ(r.run(*two).verdict, Verdict::pass) << d;
+    EXPECT_EQ(r.run(*wel).verdict, Verdict::pass) << d;
+  }
+  // Well-conditioned, the weak baseline passes: the failure is the conditioning's.
+  CaseRunner ok(parse_problem("n=4,c=8,sp=14x14,fill=normal:0:1"));
+  EXPECT_EQ(ok.run(*builtin("cpu_one_pass_naive")).verdict, Verdict::pass);
+}
+
+TEST(Registry, WeakBackendsAreMarked) {
+  EXPECT_TRUE(builtin("cpu_one_pass_naive")->weak());
+  EXPECT_FALSE(builtin("cpu_two_pass")->weak());
+  EXPECT_FALSE(builtin("cpu_welford")->weak());
+}

@@ -1,0 +1,100 @@
+// The descriptor: round trip, defaults, aliases, and error messages that name the token.
+#include <gtest/gtest.h>
+
+#include "bncheck/problem.hpp"
+#include "harness/suites.hpp"
+
+using namespace bncheck;
+
+TEST(Descriptor, RoundTripsEveryField) {
+  Problem p;
+  p.n = 7; p.c = 13; p.rank = 3; p.spatial = {2, 3, 5};
+  p.layout = Layout::channels_last; p.dtype = Dtype::bf16; p.pdtype = Dtype::f64;
+  p.dir = Direction::bwd; p.eps = 1.0 / 3.0; p.momentum = 0.3; p.affine = false;
+  p.fill = {FillKind::uniform, -1e10, 0.1}; p.seed = 1234567890123ull;
+  p.conv = {RunningVar::biased, MomentumDir::old_stat, SavedStat::variance};
+  const std::string s = to_string(p);
+  EXPECT_EQ(parse_problem(s), p) << s;
+  EXPECT_EQ(to_string(parse_problem(s)), s);
+}
+
+TEST(Descriptor, RoundTripsEverySuiteLine) {
+  for (const auto& suite : builtin_suites())
+    for (const Problem& p : parse_suite(suite.text, suite.name, 99)) {
+      EXPECT_EQ(parse_problem(to_string(p)), p) << suite.name << ": " << to_string(p);
+    }
+}
+
+TEST(Descriptor, DefaultsAndCanonicalForm) {
+  const Problem p = parse_problem("n=2,c=64,sp=56x56");
+  EXPECT_EQ(p.rank, 2);
+  EXPECT_EQ(p.reduction_size(), 2 * 56 * 56);
+  EXPECT_EQ(to_string(p), "n=2,c=64,sp=56x56,layout=cf,dt=f32,pdt=f32,dir=fwd_train,eps=1e-05,mom=0.1,"
+                          "affine=1,fill=normal:0:1,seed=1");
+  EXPECT_EQ(parse_problem("n=1,c=2,layout=nhwc").layout, Layout::channels_last);
+  EXPECT_EQ(parse_problem("n=1,c=2,layout=ncdhw").layout, Layout::channels_first);
+  EXPECT_EQ(parse_problem("n=1,c=2,fill=exact:3:0.125").fill.kind, FillKind::exact);
+}
+
+TEST(Descriptor, IndexFollowsLayout) {
+  Problem p = parse_problem("n=2,c=3,sp=4x5");
+  EXPECT_EQ(p.index(1, 2, 7), (1 * 3 + 2) * 20 + 7);
+  p.layout = Layout::channels_last;
+  EXPECT_EQ(p.index(1, 2, 7), (1 * 20 + 7) * 3 + 2);
+}
+
+namespace {
+std::string error_of(const std::string& desc) {
+  try {
+    parse_problem(desc);
+  } catch (const DescriptorError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Descriptor, ErrorsNameTheOffendingToken) {
+  struct Case { const char* desc; const char* token; };
+  const Case cases[] = {
+      {"n=2,c=x3", "'c=x3'"},          {"n=2,c=3,sp=4x0", "'sp=4x0'"},
+      {"n=2,c=3,sp=1x2x3x4", "'sp=1x2x3x4'"}, {"n=2,c=3,dt=f8", "'dt=f8'"},
+      {"n=2,c=3,layout=nchwc", "'layout=nchwc'"}, {"n=2,c=3,eps=-1", "'eps=-1'"},
+      {"n=2,c=3,mom=1.5", "'mom=1.5'"},  {"n=2,c=3,fill=normal:1", "'fill=normal:1'"},
+      {"n=2,c=3,fill=exact:1:0.3", "'fill=exact:1:0.3'"}, {"n=2,c=3,bogus=1", "'bogus=1'"},
+      {"n=2,c=3,affine", "'affine'"},    {"n=2,c=3,dir=fwd", "'dir=fwd'"},
+      {"n=2,c=3,rvar=bessel", "'rvar=bessel'"}, {"n=0,c=3", "'n=0'"},
+  };
+  for (const auto& c : cases) {
+    const std::string e = error_of(c.desc);
+    EXPECT_NE(e.find(c.token), std::string::npos) << c.desc << " -> " << e;
+  }
+  EXPECT_NE(error_of("c=3").find("lacks n="), std::string::npos);
+  EXPECT_NE(error_of("n=3").find("lacks c="), std::string::npos);
+  EXPECT_NE(error_of("n=3,,c=2").find("empty token"), std::string::npos);
+  EXPECT_NE(error_of("n=1048576,c=1048576,sp=1048576x1048576").find("2^62"), std::string::npos);
+}
+
+TEST(Suites, AlternativesExpandToTheCrossProduct) {
+  const auto v = expand_alternatives("n=1,dt={f32|f16},dir={bwd|fwd_train|fwd_infer}");
+  ASSERT_EQ(v.size(), 6u);
+  EXPECT_EQ(v[0], "n=1,dt=f32,dir=bwd");
+  EXPECT_EQ(v[5], "n=1,dt=f16,dir=fwd_infer");
+}
+
+TEST(Suites, ErrorsCarryOriginAndLine) {
+  try {
+    parse_suite("n=1,c=1\n# comment\nn=1,c=1,eps=abc\n", "mysuite", 1);
+    FAIL() << "no error";
+  } catch (const DescriptorError& e) {
+    EXPECT_NE(std::string(e.what()).find("mysuite:3:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'eps=abc'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Suites, LinesWithoutSeedTakeTheRunSeed) {
+  const auto v = parse_suite("n=1,c=1\nn=1,c=1,seed=5\n", "s", 42);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].seed, 42u);
+  EXPECT_EQ(v[1].seed, 5u);
+}

@@ -1,0 +1,189 @@
+// The verdict logic against planted faults: each wrapped backend is the correct
+// two-pass one with one thing broken, and must get the verdict that names it.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "bncheck/backend.hpp"
+#include "harness/runner.hpp"
+
+using namespace bncheck;
+
+namespace {
+
+std::unique_ptr<Backend> builtin(const std::string& name) {
+  for (auto& b : make_builtin_backends())
+    if (b->name() == name) return std::move(b);
+  return nullptr;
+}
+
+enum class Fault {
+  none, mean_one_ulp, wrong_running_var_convention, leaves_y_unwritten, writes_past_y, returns_error,
+  declares_biased, unsupported, dx_scaled,
+};
+
+class Planted final : public Backend {
+ public:
+  explicit Planted(Fault f) : f_(f), inner_(builtin("cpu_two_pass")) {}
+  std::string name() const override { return "planted"; }
+  std::string description() const override { return "cpu_two_pass with a planted fault"; }
+  Support supports(const Problem& p) const override {
+    return f_ == Fault::unsupported ? Support::no("planted: nothing is supported") : inner_->supports(p);
+  }
+  Conventions conventions(const Problem& p) const override {
+    Conventions c = p.conv;
+    if (f_ == Fault::declares_biased) c.running_var = RunningVar::biased;
+    return c;
+  }
+  Numerics numerics(const Problem& p) const override { return inner_->numerics(p); }
+  Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
+    if (f_ == Fault::returns_error) return Status::error("planted: out of cheese");
+    Problem q = p;
+    if (f_ == Fault::wrong_running_var_convention) q.conv.running_var = RunningVar::biased;  // undeclared
+    Status s = inner_->forward_training(q, a);
+    const size_t E = static_cast<size_t>(p.elements());
+    if (f_ == Fault::mean_one_ulp) {
+      const double m = load_as_double(a.save_mean, p.pdtype, 0);
+      store_rounded(a.save_mean, p.pdtype, 0, m + ulp(m, p.pdtype));
+    }
+    if (f_ == Fault::leaves_y_unwritten) store_bits(a.y, p.dtype, E / 2, sentinel_bits(p.dtype));
+    if (f_ == Fault::writes_past_y) static_cast<unsigned char*>(a.y)[E * format_info(p.dtype).bytes + 3] = 0;
+    return s;
+  }
+  Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
+    return inner_->forward_inference(p, a);
+  }
+  Status backward(const Problem& p, const BackwardArgs& a) override {
+    Status s = inner_->backward(p, a);
+    if (f_ == Fault::dx_scaled) {
+      const double v = load_as_double(a.dx, p.dtype, 1);
+      store_rounded(a.dx, p.dtype, 1, v * (1 + 1e-3));
+    }
+    return s;
+  }
+
+ private:
+  Fault f_;
+  std::unique_ptr<Backend> inner_;
+};
+
+CaseReport run(Fault f, const std::string& desc) {
+  Planted b(f);
+  CaseRunner r(parse_problem(desc));
+  return r.run(b);
+}
+
+const TensorReport* tensor(const CaseReport& r, const std::string& name) {
+  for (const auto& t : r.tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+const char* kTrain = "n=4,c=3,sp=5x5";
+
+}  // namespace
+
+TEST(Verdict, CorrectBackendPasses) {
+  EXPECT_EQ(run(Fault::none, kTrain).verdict, Verdict::pass);
+  EXPECT_EQ(run(Fault::none, "n=4,c=3,sp=5x5,dir=bwd").verdict, Verdict::pass);
+}
+
+TEST(Verdict, MeanOneUlpOffFails) {
+  for (const char* d : {kTrain, "n=4,c=3,sp=5x5,dt=f64,pdt=f64", "n=4,c=3,sp=4x4,fill=exact:3:0.25"}) {
+    const CaseReport r = run(Fault::mean_one_ulp, d);
+    EXPECT_EQ(r.verdict, Verdict::fail) << d;
+    ASSERT_NE(tensor(r, "save_mean"), nullptr);
+    EXPECT_EQ(tensor(r, "save_mean")->failures, 1u) << d;
+    EXPECT_EQ(tensor(r, "save_mean")->worst, 0u);
+    EXPECT_NEAR(tensor(r, "save_mean")->max_ulp, 1.0, 0.5) << d;
+  }
+}
+
+TEST(Verdict, UndeclaredRunningVarConventionFails) {
+  const CaseReport r = run(Fault::wrong_running_var_convention, kTrain);
+  EXPECT_EQ(r.verdict, Verdict::fail);
+  EXPECT_EQ(tensor(r, "running_var")->failures, 3u);
+  EXPECT_EQ(tensor(r, "y")->failures, 0u);
+}
+
+TEST(Verdict, DeclaredConventionIsNotAFailure) {
+  const CaseReport r = run(Fault::declares_biased, kTrain);
+  EXPECT_EQ(r.verdict, Verdict::pass);
+  EXPECT_EQ(r.conv.running_var, RunningVar::biased);
+}
+
+TEST(Verdict, UnwrittenOutput) {
+  const CaseReport r = run(Fault::leaves_y_unwritten, kTrain);
+  EXPECT_EQ(r.verdict, Verdict::unwritten);
+  EXPECT_EQ(tensor(r, "y")->unwritten, 1u);
+  EXPECT_NE(r.message.find("left unwritten"), std::string::npos);
+  EXPECT_TRUE(is_failure(r.verdict));
+}
+
+TEST(Verdict, OutOfBoundsWrite) {
+  const CaseReport r = run(Fault::writes_past_y, kTrain);
+  EXPECT_EQ(r.verdict, Verdict::oob_write);
+  EXPECT_NE(r.message.find("offset " + std::to_string(4 * 3 * 25 * 4 + 3)), std::string::npos) << r.message;
+}
+
+TEST(Verdict, ReportedErrorIsError) {
+  const CaseReport r = run(Fault::returns_error, kTrain);
+  EXPECT_EQ(r.verdict, Verdict::error);
+  EXPECT_EQ(r.message, "planted: out of cheese");
+  EXPECT_TRUE(is_failure(r.verdict));
+}
+
+TEST(Verdict, UnsupportedIsNeitherPassNorFailure) {
+  const CaseReport r = run(Fault::unsupported, kTrain);
+  EXPECT_EQ(r.verdict, Verdict::unsupported);
+  EXPECT_FALSE(is_failure(r.verdict));
+  EXPECT_NE(r.verdict, Verdict::pass);
+}
+
+TEST(Verdict, BackwardErrorFoundAtItsElement) {
+  const CaseReport r = run(Fault::dx_scaled, "n=4,c=3,sp=5x5,dir=bwd");
+  EXPECT_EQ(r.verdict, Verdict::fail);
+  EXPECT_EQ(tensor(r, "dx")->failures, 1u);
+  EXPECT_EQ(tensor(r, "dx")->worst, 1u);
+}
+
+TEST(Verdict, DegenerateOutputsAreMistrusted) {
+  // var + eps = 0: every output is NaN, so agreement proves little.
+  const CaseReport r = run(Fault::none, "n=4,c=3,sp=3,fill=const:2,eps=0");
+  EXPECT_EQ(r.verdict, Verdict::mistrusted);
+  EXPECT_FALSE(is_failure(r.verdict));
+}
+
+// --save-failures: the files load as .npy with the right header and values.
+TEST(Save, WritesLoadableNpy) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "bncheck_test_save";
+  fs::remove_all(dir);
+  Planted b(Fault::mean_one_ulp);
+  CaseRunner runner(parse_problem("n=2,c=3,sp=4x5,layout=cl"));
+  CaseOutputs out;
+  const CaseReport r = runner.run(b, &out);
+  ASSERT_EQ(save_case(dir.string(), runner, r, out, "repro-line"), "");
+  for (const char* f : {"x.npy", "gamma.npy", "beta.npy", "ref_y.npy", "impl_y.npy", "ref_save_mean.npy",
+                        "impl_save_mean.npy", "case.json"})
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  std::ifstream in(dir / "x.npy", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_EQ(bytes.substr(0, 6), "\x93NUMPY");
+  const size_t hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+  EXPECT_EQ((10 + hlen) % 64, 0u);
+  const std::string header = bytes.substr(10, hlen);
+  EXPECT_NE(header.find("'descr': '<f4'"), std::string::npos) << header;
+  EXPECT_NE(header.find("'shape': (2,4,5,3)"), std::string::npos) << header;   // channels-last
+  ASSERT_EQ(bytes.size(), 10 + hlen + 2 * 3 * 20 * 4);
+  float first;
+  std::memcpy(&first, bytes.data() + 10 + hlen, 4);
+  EXPECT_EQ(first, static_cast<float>(runner.data().x.get(0)));
+  std::ifstream js(dir / "case.json");
+  std::string json((std::istreambuf_iterator<char>(js)), {});
+  EXPECT_NE(json.find("\"verdict\":\"FAIL\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"repro\":\"repro-line\""), std::string::npos);
+  fs::remove_all(dir);
+}
