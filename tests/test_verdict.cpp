@@ -21,7 +21,7 @@ std::unique_ptr<Backend> builtin(const std::string& name) {
 
 enum class Fault {
   none, mean_one_ulp, wrong_running_var_convention, leaves_y_unwritten, writes_past_y, returns_error,
-  declares_biased, unsupported, dx_scaled,
+  declares_biased, unsupported, dx_scaled, y_one_ulp,
 };
 
 class Planted final : public Backend {
@@ -47,6 +47,10 @@ class Planted final : public Backend {
     if (f_ == Fault::mean_one_ulp) {
       const double m = load_as_double(a.save_mean, p.pdtype, 0);
       store_rounded(a.save_mean, p.pdtype, 0, m + ulp(m, p.pdtype));
+    }
+    if (f_ == Fault::y_one_ulp) {
+      const double y = load_as_double(a.y, p.dtype, 5);
+      store_rounded(a.y, p.dtype, 5, y + ulp(y, p.dtype));
     }
     if (f_ == Fault::leaves_y_unwritten) store_bits(a.y, p.dtype, E / 2, sentinel_bits(p.dtype));
     if (f_ == Fault::writes_past_y) static_cast<unsigned char*>(a.y)[E * format_info(p.dtype).bytes + 3] = 0;
@@ -98,6 +102,18 @@ TEST(Verdict, MeanOneUlpOffFails) {
     EXPECT_EQ(tensor(r, "save_mean")->failures, 1u) << d;
     EXPECT_EQ(tensor(r, "save_mean")->worst, 0u);
     EXPECT_NEAR(tensor(r, "save_mean")->max_ulp, 1.0, 0.5) << d;
+  }
+}
+
+// The budget of a backend that accumulates in f64 is about half an ULP of y: one ULP
+// off fails. This pins the budgets' tightness (a loosened budget would let it pass).
+TEST(Verdict, YOneUlpOffFailsWhenAccumulationIsPrecise) {
+  for (const char* d : {kTrain, "n=4,c=3,sp=5x5,dt=f16", "n=4,c=3,sp=5x5,dt=bf16,layout=cl"}) {
+    const CaseReport r = run(Fault::y_one_ulp, d);
+    EXPECT_EQ(r.verdict, Verdict::fail) << d;
+    EXPECT_EQ(tensor(r, "y")->failures, 1u) << d;
+    EXPECT_EQ(tensor(r, "y")->worst, 5u) << d;
+    EXPECT_GT(tensor(r, "y")->max_ratio, 1.5) << d;
   }
 }
 

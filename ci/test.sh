@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds, runs every test (ctest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ci/setup.sh
+ci/build.sh
+cd build
+ctest --output-on-failure --timeout 900 -j "${BNCHECK_JOBS:-2}"
