@@ -40,6 +40,10 @@ bncheck run [options]
   --json FILE                    write every case's result as JSON
   --max-memory GIB               skip cases whose data would need more [80% of available]
   --verbose                      print every tensor's errors, not only failures'
+  --baseline FILE                known failures (BACKEND DESCRIPTOR FINDING per line) reported as
+                                 KNOWN without failing the run [fuzz/baselines/known-failures.baseline]
+  --no-baseline                  no known failures
+  --strict                       known failures, and listed failures that now pass, fail the run
 
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
@@ -167,6 +171,8 @@ struct RunOptions {
   std::string save_dir, save_failures_dir, json_path;
   double max_bytes = 0;
   bool verbose = false;
+  std::string baseline_path;
+  bool no_baseline = false, strict = false;
 };
 
 RunOptions parse_run(Args& a) {
@@ -195,6 +201,9 @@ RunOptions parse_run(Args& a) {
       if (v.empty() || *end || !(g > 0)) throw UsageError("--max-memory needs a positive number of GiB, got '" + v + "'");
       o.max_bytes = g * double(1ull << 30);
     } else if (opt == "--verbose" || opt == "-v") o.verbose = true;
+    else if (opt == "--baseline") o.baseline_path = value(opt);
+    else if (opt == "--no-baseline") o.no_baseline = true;
+    else if (opt == "--strict") o.strict = true;
     else if (opt == "--help" || opt == "-h") throw UsageError("");
     else throw UsageError("unknown option '" + opt + "' for run");
   }
@@ -257,6 +266,20 @@ int cmd_run(Args& a, const std::string& argv0) {
     problems.insert(problems.end(), s.begin(), s.end());
   }
   const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
+  Baseline baseline;
+  if (!o.no_baseline) {
+    if (o.baseline_path.empty()) {
+      baseline = parse_baseline(builtin_baseline(), "known-failures.baseline");
+    } else {
+      std::ifstream bf(o.baseline_path);
+      if (!bf) throw UsageError("cannot read baseline " + o.baseline_path);
+      std::stringstream ss;
+      ss << bf.rdbuf();
+      baseline = parse_baseline(ss.str(), o.baseline_path);
+    }
+  }
+  int known = 0;
+  std::vector<std::string> fixed_lines;
 
   std::printf("bncheck run: %zu problems x %zu backends (reference: 256-bit Boost.Multiprecision cpp_bin_float)\n",
               problems.size(), backends.size());
@@ -303,6 +326,18 @@ int cmd_run(Args& a, const std::string& argv0) {
         }
       }
       ++counts[r.verdict];
+      Baseline::Entry* be = baseline.find(r.backend, p);
+      std::string known_note;
+      if (be) {
+        be->seen = true;
+        if (is_failure(r.verdict)) {
+          known_note = " (known: " + be->finding + ", docs/findings.md)";
+          ++known;
+        } else if (r.verdict == Verdict::pass) {
+          fixed_lines.push_back("known failure " + be->finding + " now passes: " + r.backend + " " + desc +
+                                " (update the baseline)");
+        }
+      }
       const int wt = r.worst_tensor();
       std::string worst = "-", maxu = "-", medu = "-", ratio = "-";
       if (wt >= 0) {
@@ -317,12 +352,12 @@ int cmd_run(Args& a, const std::string& argv0) {
       std::printf("%5d  %-20s %-19s %9s %9s %10s  %-26s %s\n", case_no, r.backend.c_str(), to_string(r.verdict),
                   maxu.c_str(), medu.c_str(), ratio.c_str(), worst.c_str(), desc.c_str());
       const bool passed = r.verdict == Verdict::pass;
-      if (!passed && !r.message.empty()) std::printf("      %s\n", r.message.c_str());
+      if (!passed && !r.message.empty()) std::printf("      %s%s\n", r.message.c_str(), known_note.c_str());
       if (o.verbose || is_failure(r.verdict))
         for (const auto& t : r.tensors)
           if (o.verbose || t.failures || t.unwritten) print_tensor_line(p, t);
-      if (is_failure(r.verdict)) {
-        std::printf("      repro: %s\n", repro.c_str());
+      if (is_failure(r.verdict)) std::printf("      repro: %s\n", repro.c_str());
+      if (is_failure(r.verdict) && (known_note.empty() || o.strict)) {
         failure_lines.push_back(std::string(to_string(r.verdict)) + " " + r.backend + ": " + r.message + "\n  repro: " + repro);
       }
       const std::string save_dir = !o.save_dir.empty() ? o.save_dir : (!passed ? o.save_failures_dir : "");
@@ -338,9 +373,14 @@ int cmd_run(Args& a, const std::string& argv0) {
   }
   std::printf("\nsummary:");
   for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error,
-                    Verdict::unwritten, Verdict::oob_write, Verdict::skipped, Verdict::unavailable})
+                    Verdict::unwritten, Verdict::oob_write, Verdict::crash, Verdict::timeout, Verdict::skipped,
+                    Verdict::unavailable})
     if (counts[v]) std::printf(" %d %s", counts[v], to_string(v));
   std::printf(" (of %d cases)\n", case_no);
+  if (known) std::printf("known failures (baseline, documented in docs/findings.md): %d\n", known);
+  for (const auto& l : fixed_lines) std::printf("%s\n", l.c_str());
+  if (o.strict)
+    for (const auto& l : fixed_lines) failure_lines.push_back(l);
   if (!failure_lines.empty()) {
     std::printf("\nfailures:\n");
     for (const auto& l : failure_lines) std::printf("%s\n", l.c_str());

@@ -14,6 +14,8 @@ const char* to_string(Verdict v) {
     case Verdict::error: return "ERROR";
     case Verdict::unwritten: return "UNWRITTEN-OUTPUT";
     case Verdict::oob_write: return "OUT-OF-BOUNDS-WRITE";
+    case Verdict::crash: return "CRASH";
+    case Verdict::timeout: return "TIMEOUT";
     case Verdict::skipped: return "SKIPPED";
     case Verdict::unavailable: return "UNAVAILABLE";
   }
@@ -21,7 +23,8 @@ const char* to_string(Verdict v) {
 }
 
 bool is_failure(Verdict v) {
-  return v == Verdict::fail || v == Verdict::error || v == Verdict::unwritten || v == Verdict::oob_write;
+  return v == Verdict::fail || v == Verdict::error || v == Verdict::unwritten || v == Verdict::oob_write ||
+         v == Verdict::crash || v == Verdict::timeout;
 }
 
 TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const Tensor& got,

@@ -19,6 +19,8 @@ enum class Verdict {
   error,        // the backend reported an error
   unwritten,    // the backend returned success but left output elements unwritten
   oob_write,    // the backend wrote outside an output buffer
+  crash,        // an isolated call died on a signal
+  timeout,      // an isolated call did not return within --timeout
   skipped,      // the harness did not run the case (e.g. it does not fit in memory)
   unavailable,  // the backend cannot run on this machine
 };

@@ -138,7 +138,8 @@ std::string to_string(const Fill& f) {
 
 std::string to_string(const Conventions& c) {
   return std::string("rvar=") + to_string(c.running_var) + ",momdir=" + to_string(c.momentum_dir) +
-         ",save=" + to_string(c.saved);
+         ",save=" + to_string(c.saved) + (c.keeps_running ? "" : ",running=none") +
+         (c.zero_var_invstd_is_zero ? ",zero_var_invstd=0" : "");
 }
 
 std::string to_string(const Problem& p) {

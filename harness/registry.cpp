@@ -6,6 +6,8 @@ namespace cpu {
 std::unique_ptr<Backend> make_cpu_two_pass();
 std::unique_ptr<Backend> make_cpu_welford();
 std::unique_ptr<Backend> make_cpu_one_pass_naive();
+std::unique_ptr<Backend> make_torch_cpu();
+std::unique_ptr<Backend> make_onednn_cpu();
 }  // namespace cpu
 
 const char* to_string(StatsAlgorithm a) {
@@ -23,6 +25,12 @@ std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
   b.push_back(cpu::make_cpu_two_pass());
   b.push_back(cpu::make_cpu_welford());
   b.push_back(cpu::make_cpu_one_pass_naive());
+#ifdef BNCHECK_HAVE_TORCH
+  b.push_back(cpu::make_torch_cpu());
+#endif
+#ifdef BNCHECK_HAVE_DNNL
+  b.push_back(cpu::make_onednn_cpu());
+#endif
   return b;
 }
 

@@ -120,12 +120,14 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
                           T[2].second.data(), T[3].second.data(), T[4].second.data()};
     st = b.forward_training(bp, a);
     rep.seconds_backend = seconds_since(t0);
-    if (st.ok) {
+    if (st.ok()) {
       judge("y", ref.y, B.y);
       judge("save_mean", ref.save_mean, B.save_mean);
       judge("save_stat", ref.save_stat, B.save_stat);
-      judge("running_mean", ref.running_mean, B.running_mean);
-      judge("running_var", ref.running_var, B.running_var);
+      if (bp.conv.keeps_running) {
+        judge("running_mean", ref.running_mean, B.running_mean);
+        judge("running_var", ref.running_var, B.running_var);
+      }
     }
     main_output = "y";
   } else if (p_.dir == Direction::fwd_infer) {
@@ -134,7 +136,7 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
                            out.tensors[0].second.data()};
     st = b.forward_inference(bp, a);
     rep.seconds_backend = seconds_since(t0);
-    if (st.ok) judge("y", ref.y, B.y);
+    if (st.ok()) judge("y", ref.y, B.y);
     main_output = "y";
   } else {
     out.tensors.emplace_back("dx", output_tensor(p_.dtype, E));
@@ -148,7 +150,7 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
                    p_.affine ? T[2].second.data() : nullptr};
     st = b.backward(bp, a);
     rep.seconds_backend = seconds_since(t0);
-    if (st.ok) {
+    if (st.ok()) {
       judge("dx", ref.dx, B.dx);
       if (p_.affine) {
         judge("dgamma", ref.dgamma, B.dgamma);
@@ -157,8 +159,13 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
     }
     main_output = "dx";
   }
-  if (!st.ok) {
-    rep.verdict = Verdict::error;
+  if (!st.ok()) {
+    switch (st.kind) {
+      case Status::Kind::crash: rep.verdict = Verdict::crash; break;
+      case Status::Kind::timeout: rep.verdict = Verdict::timeout; break;
+      case Status::Kind::oob_write: rep.verdict = Verdict::oob_write; break;
+      default: rep.verdict = Verdict::error; break;
+    }
     rep.message = st.message.empty() ? "backend returned an error" : st.message;
   } else {
     rep.verdict = decide(rep.tensors, main_output, &rep.message);

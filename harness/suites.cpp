@@ -63,4 +63,35 @@ std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed) 
   return parse_suite(ss.str(), name_or_path, seed);
 }
 
+Baseline::Entry* Baseline::find(const std::string& backend, const Problem& p) {
+  const std::string desc = to_string(p);
+  for (auto& e : entries)
+    if (e.backend == backend && e.problem == desc) return &e;
+  return nullptr;
+}
+
+Baseline parse_baseline(const std::string& text, const std::string& origin) {
+  Baseline b;
+  std::istringstream in(text);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
+    std::istringstream ls(line);
+    Baseline::Entry e;
+    if (!(ls >> e.backend)) continue;
+    std::string desc;
+    if (!(ls >> desc >> e.finding))
+      throw DescriptorError(origin + ":" + std::to_string(lineno) + ": expected BACKEND DESCRIPTOR FINDING");
+    try {
+      e.problem = to_string(parse_problem(desc));   // canonical form
+    } catch (const DescriptorError& err) {
+      throw DescriptorError(origin + ":" + std::to_string(lineno) + ": " + err.what());
+    }
+    b.entries.push_back(e);
+  }
+  return b;
+}
+
 }  // namespace bncheck

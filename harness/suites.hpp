@@ -27,4 +27,14 @@ std::vector<Problem> parse_suite(const std::string& text, const std::string& ori
 // A built-in suite by name, or a file by path. Throws DescriptorError.
 std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed);
 
+// Known failures (fuzz/baselines/known-failures.baseline): backend and canonical
+// problem to the finding that documents them.
+struct Baseline {
+  struct Entry { std::string backend, problem, finding; bool seen = false; };
+  std::vector<Entry> entries;
+  Entry* find(const std::string& backend, const Problem& p);
+};
+const char* builtin_baseline();
+Baseline parse_baseline(const std::string& text, const std::string& origin);
+
 }  // namespace bncheck

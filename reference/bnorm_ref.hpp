@@ -15,7 +15,8 @@
 //     makes every output of its channel NaN;
 //   * in inference each element is independent: it follows IEEE double arithmetic
 //     on its own inputs (a non-finite x gives +-Inf or NaN);
-//   * var + eps = 0 gives r = +Inf: xhat is NaN where x = mu and +-Inf elsewhere;
+//   * var + eps = 0 gives r = +Inf: xhat is NaN where x = mu and +-Inf elsewhere
+//     (or r = 0, xhat = 0 under the declared convention zero_var_invstd_is_zero);
 //   * M = 1 with rvar=unbiased: var * M / (M-1) is 0/0 = NaN (PyTorch's CPU kernel
 //     gives the same); bncheck declares this NaN the policy for every backend.
 #pragma once
@@ -68,7 +69,7 @@ struct Stats {
 };
 
 template <class Real>
-Stats<Real> channel_stats(const std::vector<Real>& x, double eps) {
+Stats<Real> channel_stats(const std::vector<Real>& x, double eps, const Conventions& conv) {
   using std::sqrt;
   Stats<Real> s;
   const Real M(static_cast<double>(x.size()));
@@ -79,7 +80,7 @@ Stats<Real> channel_stats(const std::vector<Real>& x, double eps) {
   for (const Real& v : x) { Real d = v - s.mean; q += d * d; }
   s.var = q / M;
   const Real denom = s.var + Real(eps);
-  if (denom == 0) { s.invstd_inf = true; s.invstd = 0; }
+  if (denom == 0) { s.invstd_inf = !conv.zero_var_invstd_is_zero; s.invstd = 0; }
   else s.invstd = Real(1) / sqrt(denom);
   return s;
 }
@@ -175,7 +176,7 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
       }
       continue;
     }
-    const Stats<Real> st = channel_stats(xs, p.eps);
+    const Stats<Real> st = channel_stats(xs, p.eps, conv);
     cr.mean = to_double(st.mean);
     cr.var = to_double(st.var);
     cr.invstd = st.invstd_inf ? HUGE_VAL : to_double(st.invstd);

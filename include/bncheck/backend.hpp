@@ -45,12 +45,16 @@ struct BackwardArgs {
   void* dbeta;
 };
 
-// Result of a call into a backend: 0 is success, otherwise a message.
+// Result of a call into a backend. Besides success and a reported error, an isolated
+// call (a plugin run in a child process) can crash, hang or write out of bounds.
 struct Status {
-  bool ok = true;
+  enum class Kind { ok, error, crash, timeout, oob_write };
+  Kind kind = Kind::ok;
   std::string message;
+  bool ok() const { return kind == Kind::ok; }
   static Status success() { return {}; }
-  static Status error(std::string m) { return {false, std::move(m)}; }
+  static Status error(std::string m) { return {Kind::error, std::move(m)}; }
+  static Status make(Kind k, std::string m) { return {k, std::move(m)}; }
 };
 
 struct Support {

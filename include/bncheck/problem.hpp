@@ -30,6 +30,13 @@ struct Conventions {
   RunningVar running_var = RunningVar::unbiased;   // PyTorch / cuDNN
   MomentumDir momentum_dir = MomentumDir::new_stat; // PyTorch / cuDNN
   SavedStat saved = SavedStat::invstd;              // PyTorch / cuDNN
+  // False for backends that keep no running statistics (oneDNN): forward training
+  // then leaves them untouched and they are not compared. Declared by a backend,
+  // never part of a problem.
+  bool keeps_running = true;
+  // var + eps = 0: IEEE gives r = 1/sqrt(0) = +Inf and NaN outputs; PyTorch's CPU
+  // kernel defines r = 0 there instead (y = beta). Declared by a backend.
+  bool zero_var_invstd_is_zero = false;
   bool operator==(const Conventions&) const = default;
 };
 
