@@ -13,6 +13,7 @@
 
 #include "bncheck/backend.hpp"
 #include "harness/json.hpp"
+#include "harness/plugin_backend.hpp"
 #include "harness/runner.hpp"
 #include "harness/suites.hpp"
 
@@ -32,6 +33,10 @@ Commands:
 bncheck run [options]
   --backend NAME[,NAME...]|all   backends to check [all]; 'all' leaves out weak
                                  baselines (cpu_one_pass_naive), which run only when named
+  --plugin PATH.so               load a C plugin (include/bncheck/plugin.h) as a backend
+                                 (repeatable; also for `list`)
+  --timeout SECONDS              a plugin call running longer is killed: TIMEOUT [60]
+  --no-isolation                 call plugins in-process (debugging: a crash kills bncheck)
   --problem DESC                 a problem (repeatable); see PROBLEM DESCRIPTORS below
   --suite NAME|FILE              a built-in suite or a file of descriptors [default]
   --seed N                       seed of problems that do not set seed= [1]
@@ -132,8 +137,48 @@ std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>
   return out;
 }
 
-int cmd_list() {
-  auto backends = make_builtin_backends();
+// Options shared by the commands that take backends.
+struct BackendOptions {
+  std::vector<std::string> plugins;
+  IsolationOptions isolation;
+  // Consumes opt (and its value) when it is a backend option.
+  bool parse(const std::string& opt, Args& a) {
+    auto value = [&]() -> std::string {
+      if (!a.more()) throw UsageError(opt + " needs a value");
+      return a.next();
+    };
+    if (opt == "--plugin") plugins.push_back(value());
+    else if (opt == "--no-isolation") isolation.isolate = false;
+    else if (opt == "--timeout") {
+      const std::string v = value();
+      char* end = nullptr;
+      isolation.timeout_s = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(isolation.timeout_s > 0)) throw UsageError("--timeout needs a positive number of seconds");
+    } else return false;
+    return true;
+  }
+  // Built-in backends, then the plugins.
+  std::vector<std::unique_ptr<Backend>> load() const {
+    auto all = make_builtin_backends();
+    for (const auto& path : plugins) {
+      std::string error;
+      auto b = load_plugin(path, isolation, &error);
+      if (!b) throw UsageError("plugin " + error);
+      for (const auto& other : all)
+        if (other->name() == b->name()) throw UsageError("plugin " + path + ": a backend named '" + b->name() + "' exists");
+      all.push_back(std::move(b));
+    }
+    return all;
+  }
+};
+
+int cmd_list(Args& a) {
+  BackendOptions bo;
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for list");
+  }
+  auto backends = bo.load();
   std::printf("%-22s %-11s %-30s %s\n", "backend", "available", "supports", "description");
   for (auto& b : backends) {
     const Availability av = b->availability();
@@ -173,6 +218,7 @@ struct RunOptions {
   bool verbose = false;
   std::string baseline_path;
   bool no_baseline = false, strict = false;
+  BackendOptions backend_options;
 };
 
 RunOptions parse_run(Args& a) {
@@ -204,6 +250,7 @@ RunOptions parse_run(Args& a) {
     else if (opt == "--baseline") o.baseline_path = value(opt);
     else if (opt == "--no-baseline") o.no_baseline = true;
     else if (opt == "--strict") o.strict = true;
+    else if (o.backend_options.parse(opt, a)) continue;
     else if (opt == "--help" || opt == "-h") throw UsageError("");
     else throw UsageError("unknown option '" + opt + "' for run");
   }
@@ -251,7 +298,7 @@ void write_json_case(json::Writer& j, const CaseReport& r, const std::string& re
 
 int cmd_run(Args& a, const std::string& argv0) {
   RunOptions o = parse_run(a);
-  auto all = make_builtin_backends();
+  auto all = o.backend_options.load();
   std::vector<Backend*> backends = select_backends(all, o.backends);
   std::vector<Problem> problems;
   for (const auto& d : o.problem_descs) {
@@ -417,7 +464,7 @@ int main(int argc, char** argv) {
       std::fputs(kDescriptorHelp, stdout);
       return kExitOk;
     }
-    if (cmd == "list") return cmd_list();
+    if (cmd == "list") return cmd_list(a);
     if (cmd == "run") return cmd_run(a, argv0);
     throw UsageError("unknown command '" + cmd + "'");
   } catch (const UsageError& e) {

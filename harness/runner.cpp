@@ -15,6 +15,17 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+Verdict verdict_of(const Status& st) {
+  switch (st.kind) {
+    case Status::Kind::crash: return Verdict::crash;
+    case Status::Kind::timeout: return Verdict::timeout;
+    case Status::Kind::oob_write: return Verdict::oob_write;
+    case Status::Kind::ok: return Verdict::pass;
+    case Status::Kind::error: break;
+  }
+  return Verdict::error;
+}
+
 Tensor output_tensor(Dtype dt, size_t n) {
   Tensor t(dt, n);
   t.fill_sentinel();
@@ -86,6 +97,11 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
     return rep;
   }
   const Support sup = b.supports(p_);
+  if (!sup.failure.ok()) {
+    rep.verdict = verdict_of(sup.failure);
+    rep.message = "supports(): " + sup.failure.message;
+    return rep;
+  }
   if (!sup.supported) {
     rep.verdict = Verdict::unsupported;
     rep.message = sup.reason;
@@ -160,12 +176,7 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
     main_output = "dx";
   }
   if (!st.ok()) {
-    switch (st.kind) {
-      case Status::Kind::crash: rep.verdict = Verdict::crash; break;
-      case Status::Kind::timeout: rep.verdict = Verdict::timeout; break;
-      case Status::Kind::oob_write: rep.verdict = Verdict::oob_write; break;
-      default: rep.verdict = Verdict::error; break;
-    }
+    rep.verdict = verdict_of(st);
     rep.message = st.message.empty() ? "backend returned an error" : st.message;
   } else {
     rep.verdict = decide(rep.tensors, main_output, &rep.message);

@@ -60,8 +60,9 @@ struct Status {
 struct Support {
   bool supported = true;
   std::string reason;   // why not, when !supported
+  Status failure;       // not ok when asking crashed, hung or failed (isolated plugins)
   static Support yes() { return {}; }
-  static Support no(std::string why) { return {false, std::move(why)}; }
+  static Support no(std::string why) { return {false, std::move(why), {}}; }
 };
 
 // Statistics algorithms, for the report and for the exact-fill rule.
