@@ -16,6 +16,7 @@
 #include "harness/plugin_backend.hpp"
 #include "harness/runner.hpp"
 #include "harness/suites.hpp"
+#include "properties/driver.hpp"
 
 using namespace bncheck;
 
@@ -28,6 +29,7 @@ const char* const kUsage = R"(usage: bncheck <command> [options]
 Commands:
   list                 the backends compiled in, whether each is available, what it supports
   run                  check backends against the arbitrary-precision reference
+  props                property tests of BN's invariants (RapidCheck generators, shrinking)
   help                 this text
 
 bncheck run [options]
@@ -49,6 +51,16 @@ bncheck run [options]
                                  KNOWN without failing the run [fuzz/baselines/known-failures.baseline]
   --no-baseline                  no known failures
   --strict                       known failures, and listed failures that now pass, fail the run
+
+bncheck props [options]
+  --backend NAME[,NAME...]|all   backends; 'reference' checks the reference itself;
+                                 all = the reference and every non-weak backend [all]
+  --property NAME[,NAME...]      properties to run [all of them; `bncheck props --list`]
+  --cases N                      generated cases per property and backend [50]
+  --seed N                       campaign seed [1]
+  --problem DESC --aux N         replay one case (as a failure's repro line prints it)
+  --baseline FILE, --no-baseline, --strict        known failures, as for run
+  --plugin PATH.so, --timeout S, --no-isolation   as for run
 
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
@@ -208,6 +220,16 @@ int cmd_list(Args& a) {
   return kExitOk;
 }
 
+Baseline load_baseline(bool none, const std::string& path) {
+  if (none) return {};
+  if (path.empty()) return parse_baseline(builtin_baseline(), "known-failures.baseline");
+  std::ifstream bf(path);
+  if (!bf) throw UsageError("cannot read baseline " + path);
+  std::stringstream ss;
+  ss << bf.rdbuf();
+  return parse_baseline(ss.str(), path);
+}
+
 struct RunOptions {
   std::string backends = "all";
   std::vector<std::string> problem_descs;
@@ -313,18 +335,7 @@ int cmd_run(Args& a, const std::string& argv0) {
     problems.insert(problems.end(), s.begin(), s.end());
   }
   const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
-  Baseline baseline;
-  if (!o.no_baseline) {
-    if (o.baseline_path.empty()) {
-      baseline = parse_baseline(builtin_baseline(), "known-failures.baseline");
-    } else {
-      std::ifstream bf(o.baseline_path);
-      if (!bf) throw UsageError("cannot read baseline " + o.baseline_path);
-      std::stringstream ss;
-      ss << bf.rdbuf();
-      baseline = parse_baseline(ss.str(), o.baseline_path);
-    }
-  }
+  Baseline baseline = load_baseline(o.no_baseline, o.baseline_path);
   int known = 0;
   std::vector<std::string> fixed_lines;
 
@@ -446,6 +457,120 @@ int cmd_run(Args& a, const std::string& argv0) {
   return failure_lines.empty() ? kExitOk : kExitFail;
 }
 
+int cmd_props(Args& a, const std::string& argv0) {
+  BackendOptions bo;
+  std::string backend_spec = "all", property_spec, problem_desc, baseline_path;
+  int cases = 50;
+  uint64_t seed = 1, aux = 0;
+  bool list = false, have_aux = false, no_baseline = false, strict = false;
+  auto value = [&](const std::string& opt) -> std::string {
+    if (!a.more()) throw UsageError(opt + " needs a value");
+    return a.next();
+  };
+  auto integer = [&](const std::string& opt) -> uint64_t {
+    const std::string v = value(opt);
+    char* end = nullptr;
+    const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || *end) throw UsageError(opt + " needs a non-negative integer, got '" + v + "'");
+    return x;
+  };
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (opt == "--backend") backend_spec = value(opt);
+    else if (opt == "--property") property_spec = value(opt);
+    else if (opt == "--cases") cases = static_cast<int>(integer(opt));
+    else if (opt == "--seed") seed = integer(opt);
+    else if (opt == "--problem") problem_desc = value(opt);
+    else if (opt == "--aux") { aux = integer(opt); have_aux = true; }
+    else if (opt == "--list") list = true;
+    else if (opt == "--baseline") baseline_path = value(opt);
+    else if (opt == "--no-baseline") no_baseline = true;
+    else if (opt == "--strict") strict = true;
+    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for props");
+  }
+  if (list) {
+    for (const auto& p : props::all()) std::printf("%-30s %s\n", p.name, p.summary);
+    return kExitOk;
+  }
+  std::vector<const props::Property*> chosen;
+  if (property_spec.empty()) {
+    for (const auto& p : props::all()) chosen.push_back(&p);
+  } else {
+    std::stringstream ss(property_spec);
+    std::string name;
+    while (std::getline(ss, name, ',')) {
+      const props::Property* p = props::find(name);
+      if (!p) throw UsageError("unknown property '" + name + "' (bncheck props --list)");
+      chosen.push_back(p);
+    }
+  }
+  auto all = bo.load();
+  // The reference is the backend nullptr.
+  std::vector<std::pair<std::string, Backend*>> backends;
+  if (backend_spec == "all") {
+    backends.emplace_back("reference", nullptr);
+    for (auto& b : all)
+      if (!b->weak() && b->availability().available) backends.emplace_back(b->name(), b.get());
+  } else {
+    std::stringstream ss(backend_spec);
+    std::string name;
+    while (std::getline(ss, name, ',')) {
+      if (name == "reference") { backends.emplace_back("reference", nullptr); continue; }
+      auto sel = select_backends(all, name);
+      backends.emplace_back(name, sel[0]);
+    }
+  }
+  int failures = 0;
+  if (!problem_desc.empty()) {   // replay one case
+    Problem base;
+    base.n = 0;
+    base.c = 0;
+    base.seed = seed;
+    const Problem p = parse_problem(problem_desc, base);
+    if (!have_aux) throw UsageError("--problem needs --aux (the failure's repro line gives both)");
+    for (const auto& [name, b] : backends)
+      for (const auto* prop : chosen) {
+        const props::Result r = prop->check(b, p, aux);
+        const char* v = !r.applicable ? "NOT-APPLICABLE" : r.holds ? "HOLDS" : "FAILS";
+        std::printf("%-28s %-20s %-14s %s\n", prop->name, name.c_str(), v, r.message.c_str());
+        failures += r.applicable && !r.holds;
+      }
+    return failures ? kExitFail : kExitOk;
+  }
+  Baseline baseline = load_baseline(no_baseline, baseline_path);
+  int known = 0;
+  std::printf("bncheck props: %zu properties x %zu backends, %d cases each, seed %llu\n", chosen.size(),
+              backends.size(), cases, static_cast<unsigned long long>(seed));
+  std::printf("%-28s %-20s %-8s %10s  %s\n", "property", "backend", "result", "applicable", "notes");
+  std::vector<std::string> repros;
+  for (const auto* prop : chosen)
+    for (const auto& [name, b] : backends) {
+      const props::Campaign c = props::run_property(*prop, b, cases, seed);
+      std::string notes;
+      for (const auto& [n, k] : c.notes) notes += (notes.empty() ? "" : ", ") + n + " " + std::to_string(k) + "/" + std::to_string(c.applicable);
+      const char* verdict = c.failed ? "FAIL" : c.applicable == 0 ? "NONE-RAN" : "PASS";
+      std::printf("%-28s %-20s %-8s %6d/%-3d  %s\n", prop->name, name.c_str(), verdict, c.applicable, c.cases, notes.c_str());
+      const Baseline::Entry* be = c.failed && b ? baseline.find(name, c.minimal) : nullptr;
+      if (be) {
+        ++known;
+        std::printf("      (known: %s, docs/findings.md)\n", be->finding.c_str());
+      }
+      if (c.failed) {
+        if (!be || strict) ++failures;
+        const std::string repro = argv0 + " props --backend " + name + " --property " + prop->name + " --problem " +
+                                  shell_quote(to_string(c.minimal)) + " --aux " + std::to_string(c.aux);
+        std::printf("      %s\n      minimal after %d shrink steps: %s\n      repro: %s\n", c.message.c_str(),
+                    c.shrink_steps, to_string(c.minimal).c_str(), repro.c_str());
+        if (!be || strict) repros.push_back(std::string(prop->name) + " on " + name + ": " + c.message + "\n  repro: " + repro);
+      }
+      std::fflush(stdout);
+    }
+  std::printf("\nsummary: %zu property campaigns, %d failed, %d known failures\n", chosen.size() * backends.size(),
+              failures, known);
+  for (const auto& r : repros) std::printf("%s\n", r.c_str());
+  return failures ? kExitFail : kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -466,6 +591,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "list") return cmd_list(a);
     if (cmd == "run") return cmd_run(a, argv0);
+    if (cmd == "props") return cmd_props(a, argv0);
     throw UsageError("unknown command '" + cmd + "'");
   } catch (const UsageError& e) {
     if (*e.what()) std::fprintf(stderr, "bncheck: %s\n\n", e.what());

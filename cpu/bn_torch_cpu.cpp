@@ -70,7 +70,7 @@ class TorchCpu final : public Backend {
   }
   Support supports(const Problem& p) const override {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto key = std::make_tuple(p.dtype, p.pdtype, p.dir);
+    const auto key = std::make_tuple(p.dtype, p.pdtype, p.dir, p.affine);
     auto it = probed_.find(key);
     if (it == probed_.end()) it = probed_.emplace(key, probe(p)).first;
     return it->second;
@@ -84,6 +84,7 @@ class TorchCpu final : public Backend {
     Numerics n;
     n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
     n.stats = StatsAlgorithm::unknown;
+    n.folds_inference = true;   // observed: x = running mean does not give beta exactly (docs/findings.md, F2)
     return n;
   }
 
@@ -138,17 +139,18 @@ class TorchCpu final : public Backend {
     for (size_t i = 0; i < E; ++i) { store_rounded(x.data(), q.dtype, i, double(i % 3)); store_rounded(dy.data(), q.dtype, i, 1.0); }
     for (size_t k = 0; k < 8 * C; ++k) store_rounded(pm.data(), q.pdtype, k, 1.0);
     auto P = [&](int k) { return static_cast<void*>(pm.data() + k * C * 8); };
+    auto A = [&](int k) { return q.affine ? P(k) : nullptr; };   // gamma, beta and their gradients
     auto* self = const_cast<TorchCpu*>(this);
     Status s;
-    if (q.dir == Direction::fwd_train) s = self->forward_training(q, {x.data(), P(0), P(1), y.data(), P(2), P(3), P(4), P(5)});
-    else if (q.dir == Direction::fwd_infer) s = self->forward_inference(q, {x.data(), P(0), P(1), P(4), P(5), y.data()});
-    else s = self->backward(q, {x.data(), dy.data(), P(0), P(2), P(3), y.data(), P(6), P(7)});
+    if (q.dir == Direction::fwd_train) s = self->forward_training(q, {x.data(), A(0), A(1), y.data(), P(2), P(3), P(4), P(5)});
+    else if (q.dir == Direction::fwd_infer) s = self->forward_inference(q, {x.data(), A(0), A(1), P(4), P(5), y.data()});
+    else s = self->backward(q, {x.data(), dy.data(), A(0), P(2), P(3), y.data(), A(6), A(7)});
     if (s.ok()) return Support::yes();
     return Support::no("not implemented by this LibTorch (" + s.message + ")");
   }
 
   mutable std::mutex mu_;
-  mutable std::map<std::tuple<Dtype, Dtype, Direction>, Support> probed_;
+  mutable std::map<std::tuple<Dtype, Dtype, Direction, bool>, Support> probed_;
 };
 
 }  // namespace

@@ -14,12 +14,12 @@ double summation_factor(int64_t M) {
   return std::min(m1, kLambda * std::sqrt(m1));
 }
 
-namespace {
-
 double half_ulp(double v, Dtype dt) {
   const double u = ulp(v, dt);
   return std::isfinite(u) ? 0.5 * u : 0.0;
 }
+
+namespace {
 
 struct Units {
   double ua, uc;   // accumulation and compute unit roundoffs
@@ -63,9 +63,25 @@ double xhat_error(double x, double xhat, double mu, double r, const StatErrors& 
 
 }  // namespace
 
+namespace {
+Budget first_order_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
+                          const Reference& ref, bool output_rounding);
+}  // namespace
+
 Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
-                      const CaseData& d, const Reference& ref) {
+                      const CaseData& d, const Reference& ref, bool output_rounding) {
+  Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
+  for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta})
+    for (double& b : *v) b *= kSecondOrderFactor;
+  return B;
+}
+
+namespace {
+
+Budget first_order_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
+                          const Reference& ref, bool output_rounding) {
   Budget B;
+  auto half_ulp = [output_rounding](double v, Dtype dt) { return output_rounding ? bncheck::half_ulp(v, dt) : 0.0; };
   const Units u{unit_roundoff_bits(nx.accumulation_bits), unit_roundoff_bits(nx.compute_bits)};
   const int64_t C = p.c, N = p.n, S = p.spatial_size(), M = N * S;
   const double cM = summation_factor(M);
@@ -83,8 +99,8 @@ Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics&
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
           const double x = d.x.get(i), xh = (x - cr.mean) * r, y = ref.y.hi[i];
-          B.y[i] = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) +
-                   u.uc * (std::fabs(g * xh) + std::fabs(y)) + half_ulp(y, dt);
+          const double pre = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
+          B.y[i] = pre + half_ulp(std::fabs(y) + pre, dt);
         }
     }
     return B;
@@ -104,21 +120,27 @@ Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics&
       if (cr.poisoned) continue;
       const StatErrors e = forward_stat_errors(p, nx, u, cr);
       const double r = cr.invstd, g = gamma_of(c);
-      B.save_mean[c] = e.e_mu + (e.e_mu > 0 ? half_ulp(cr.mean, pd) : 0);
-      B.save_stat[c] = conv.saved == SavedStat::invstd ? r * e.rel_r + half_ulp(r, pd)
-                                                       : e.e_var + (e.e_var > 0 ? half_ulp(cr.var, pd) : 0);
+      B.save_mean[c] = e.e_mu + (e.e_mu > 0 ? half_ulp(std::fabs(cr.mean) + e.e_mu, pd) : 0);
+      B.save_stat[c] = conv.saved == SavedStat::invstd ? r * e.rel_r + half_ulp(r * (1 + e.rel_r), pd)
+                                                       : e.e_var + (e.e_var > 0 ? half_ulp(cr.var + e.e_var, pd) : 0);
       // Running statistics: the propagated statistic error plus the update's roundings.
       const double rm0 = d.running_mean.get(c), rv0 = d.running_var.get(c);
-      B.running_mean[c] = w_new * e.e_mu + 2 * u.uc * (std::fabs(w_old * rm0) + std::fabs(w_new * cr.mean)) +
-                          half_ulp(ref.running_mean.hi[c], pd);
-      B.running_var[c] = w_new * f * e.e_var + 3 * u.uc * (std::fabs(w_old * rv0) + std::fabs(w_new * f * cr.var)) +
-                         half_ulp(ref.running_var.hi[c], pd);
+      // Running statistics: the statistic's error, then per product term the load of r0 or
+      // s into the compute type, the product and the sum (3 roundings; 2 more for the
+      // unbiasing factor M/(M-1)), and the momentum's own rounding, which moves the
+      // result by u |w| |s - r0|.
+      const double pre_m = w_new * e.e_mu + 3 * u.uc * (std::fabs(w_old * rm0) + std::fabs(w_new * cr.mean)) +
+                           u.uc * w_new * std::fabs(cr.mean - rm0);
+      const double pre_v = w_new * f * e.e_var + 5 * u.uc * (std::fabs(w_old * rv0) + std::fabs(w_new * f * cr.var)) +
+                           u.uc * w_new * std::fabs(f * cr.var - rv0);
+      B.running_mean[c] = pre_m + half_ulp(std::fabs(ref.running_mean.hi[c]) + pre_m, pd);
+      B.running_var[c] = pre_v + half_ulp(std::fabs(ref.running_var.hi[c]) + pre_v, pd);
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
           const double x = d.x.get(i), xh = (x - cr.mean) * r, y = ref.y.hi[i];
-          B.y[i] = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) +
-                   u.uc * (std::fabs(g * xh) + std::fabs(y)) + half_ulp(y, dt);
+          const double pre = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
+          B.y[i] = pre + half_ulp(std::fabs(y) + pre, dt);
         }
     }
     return B;
@@ -155,8 +177,8 @@ Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics&
         e_dgamma += std::fabs(d.dy.get(i)) * dxh[k];
       }
     if (p.affine) {
-      B.dbeta[c] = e_dbeta + half_ulp(cr.dbeta, pd);
-      B.dgamma[c] = e_dgamma + half_ulp(cr.dgamma, pd);
+      B.dbeta[c] = e_dbeta + half_ulp(std::fabs(cr.dbeta) + e_dbeta, pd);
+      B.dgamma[c] = e_dgamma + half_ulp(std::fabs(cr.dgamma) + e_dgamma, pd);
     }
     // dx_i = g r / M (M dy_i - dbeta - xhat_i dgamma):
     //   E_dx_i = |g| r / M (E_dbeta + |xhat_i| E_dgamma + dxhat_i |dgamma| + 4 u_cmp T_i)
@@ -167,11 +189,15 @@ Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics&
         const size_t i = static_cast<size_t>(p.index(n, c, s));
         const double x = d.x.get(i), xh = (x - cr.mean) * r, dy = d.dy.get(i), dxv = ref.dx.hi[i];
         const double T = static_cast<double>(M) * std::fabs(dy) + std::fabs(cr.dbeta) + std::fabs(xh * cr.dgamma);
-        B.dx[i] = k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T) +
-                  std::fabs(dxv) * (e.rel_r + 2 * u.uc) + half_ulp(dxv, dt);
+        const double pre = k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T) +
+                           std::fabs(dxv) * (e.rel_r + 2 * u.uc);
+        // The stored value rounds at its own magnitude, at most |dx| + pre.
+        B.dx[i] = pre + half_ulp(std::fabs(dxv) + pre, dt);
       }
   }
   return B;
 }
+
+}  // namespace
 
 }  // namespace bncheck

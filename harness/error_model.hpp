@@ -14,9 +14,18 @@ namespace bncheck {
 // n * 2 exp(-lambda^2 / 2), about 1e-8 for n = 1e6 at lambda = 8.
 inline constexpr double kLambda = 8.0;
 
+// The budgets are first-order. Every budget is multiplied by 1 + 2^-10: that covers
+// the second-order terms (products of two first-order relative errors) whenever those
+// are below 2^-10, and the double-precision evaluation of the budget itself. Exact
+// budgets (0) stay exact.
+inline constexpr double kSecondOrderFactor = 1.0 + 0x1p-10;
+
 // c(M): the multiple of u * sum|terms| that bounds the error of summing M terms:
 // the deterministic (M-1) for small M, lambda sqrt(M-1) beyond.
 double summation_factor(int64_t M);
+
+// Half the spacing of dtype at v (0 for non-finite v).
+double half_ulp(double v, Dtype dt);
 
 // Budget of each output, same shapes as the reference (empty where not produced).
 struct Budget {
@@ -27,7 +36,9 @@ struct Budget {
 // Per-element and per-channel budgets of an honest implementation with numerics nx.
 // For backward, d.save_mean / d.save_stat must hold the statistics the backend was
 // given: their actual distance to the exact statistics enters the budget.
+// output_rounding = false leaves out the final rounding to the output dtype (for
+// quantities that are not stored, e.g. the reference's own double-double results).
 Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
-                      const CaseData& d, const Reference& ref);
+                      const CaseData& d, const Reference& ref, bool output_rounding = true);
 
 }  // namespace bncheck

@@ -55,6 +55,7 @@ const Tensor* CaseOutputs::find(const std::string& name) const {
 }
 
 CaseRunner::CaseRunner(const Problem& p) : p_(p), data_(make_case_data(p)) {}
+CaseRunner::CaseRunner(const Problem& p, CaseData data) : p_(p), data_(std::move(data)) {}
 
 CaseRunner::PerConvention& CaseRunner::get(const Conventions& conv) {
   for (auto& [c, pc] : cache_)

@@ -25,6 +25,8 @@ struct CaseOutputs {
 class CaseRunner {
  public:
   explicit CaseRunner(const Problem& p);
+  // A case with explicit data (as make_case_data lays it out), for property tests.
+  CaseRunner(const Problem& p, CaseData data);
   const Problem& problem() const { return p_; }
   const CaseData& data() const { return data_; }
 

@@ -1,5 +1,6 @@
 #include "harness/suites.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -63,10 +64,29 @@ std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed) 
   return parse_suite(ss.str(), name_or_path, seed);
 }
 
+namespace {
+// The canonical tokens of p, plus rank=N (the number of spatial dimensions).
+std::vector<std::string> tokens_of(const Problem& p) {
+  std::vector<std::string> t;
+  std::stringstream ss(to_string(p));
+  std::string tok;
+  while (std::getline(ss, tok, ',')) t.push_back(tok);
+  t.push_back("rank=" + std::to_string(p.rank));
+  return t;
+}
+}  // namespace
+
 Baseline::Entry* Baseline::find(const std::string& backend, const Problem& p) {
-  const std::string desc = to_string(p);
-  for (auto& e : entries)
-    if (e.backend == backend && e.problem == desc) return &e;
+  const std::vector<std::string> have = tokens_of(p);
+  for (auto& e : entries) {
+    if (e.backend != backend) continue;
+    bool all = true;
+    std::stringstream ss(e.problem);
+    std::string tok;
+    while (all && std::getline(ss, tok, ','))
+      all = std::find(have.begin(), have.end(), tok) != have.end();
+    if (all) return &e;
+  }
   return nullptr;
 }
 
@@ -81,14 +101,26 @@ Baseline parse_baseline(const std::string& text, const std::string& origin) {
     std::istringstream ls(line);
     Baseline::Entry e;
     if (!(ls >> e.backend)) continue;
-    std::string desc;
-    if (!(ls >> desc >> e.finding))
-      throw DescriptorError(origin + ":" + std::to_string(lineno) + ": expected BACKEND DESCRIPTOR FINDING");
-    try {
-      e.problem = to_string(parse_problem(desc));   // canonical form
-    } catch (const DescriptorError& err) {
-      throw DescriptorError(origin + ":" + std::to_string(lineno) + ": " + err.what());
+    std::string pattern;
+    if (!(ls >> pattern >> e.finding))
+      throw DescriptorError(origin + ":" + std::to_string(lineno) + ": expected BACKEND PATTERN FINDING");
+    // Each key=value token must be one of the problem's canonical tokens (or rank=N):
+    // normalise the values by parsing them on top of a default problem.
+    std::stringstream ss(pattern);
+    std::string tok, canon;
+    while (std::getline(ss, tok, ',')) {
+      if (tok.rfind("rank=", 0) == 0) { canon += (canon.empty() ? "" : ",") + tok; continue; }
+      try {
+        const std::string key = tok.substr(0, tok.find('='));
+        Problem q;
+        q = parse_problem("n=1,c=1," + tok, q);
+        for (const auto& t : tokens_of(q))
+          if (t.rfind(key + "=", 0) == 0) canon += (canon.empty() ? "" : ",") + t;
+      } catch (const DescriptorError& err) {
+        throw DescriptorError(origin + ":" + std::to_string(lineno) + ": " + err.what());
+      }
     }
+    e.problem = canon;
     b.entries.push_back(e);
   }
   return b;

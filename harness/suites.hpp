@@ -27,8 +27,9 @@ std::vector<Problem> parse_suite(const std::string& text, const std::string& ori
 // A built-in suite by name, or a file by path. Throws DescriptorError.
 std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed);
 
-// Known failures (fuzz/baselines/known-failures.baseline): backend and canonical
-// problem to the finding that documents them.
+// Known failures (fuzz/baselines/known-failures.baseline): a backend and a pattern —
+// key=value tokens that a problem's canonical descriptor must all contain, plus
+// rank=N for the number of spatial dimensions — to the finding that documents them.
 struct Baseline {
   struct Entry { std::string backend, problem, finding; bool seen = false; };
   std::vector<Entry> entries;

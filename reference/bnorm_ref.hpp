@@ -234,3 +234,65 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
 }
 
 }  // namespace bncheck::ref
+
+namespace bncheck::ref {
+
+// The backward as the textbook chain rule writes it (Ioffe & Szegedy 2015, Alg. 1's
+// derivatives), term by term, without the simplification that drops the dmu term.
+template <class Real>
+std::vector<Real> full_chain_dx(const std::vector<Real>& x, const std::vector<Real>& dy, Real gamma, double eps) {
+  using std::sqrt;
+  const size_t M = x.size();
+  const Real Mr(static_cast<double>(M));
+  Real mu = 0;
+  for (const Real& v : x) mu += v;
+  mu /= Mr;
+  Real var = 0;
+  for (const Real& v : x) var += (v - mu) * (v - mu);
+  var /= Mr;
+  const Real ve = var + Real(eps);
+  const Real inv = Real(1) / sqrt(ve);
+  // dl/dxhat_i = dy_i * gamma
+  // dl/dvar = sum dl/dxhat_i (x_i - mu) * (-1/2) (var + eps)^(-3/2)
+  // dl/dmu  = sum dl/dxhat_i * (-1/sqrt(var + eps)) + dl/dvar * sum(-2 (x_i - mu)) / M
+  // dl/dx_i = dl/dxhat_i / sqrt(var + eps) + dl/dvar * 2 (x_i - mu) / M + dl/dmu / M
+  Real dvar = 0, dmu_a = 0, sum_dev = 0;
+  for (size_t i = 0; i < M; ++i) {
+    const Real dxh = dy[i] * gamma;
+    dvar += dxh * (x[i] - mu) * Real(-0.5) * inv * inv * inv;
+    dmu_a += dxh * (-inv);
+    sum_dev += Real(-2) * (x[i] - mu);
+  }
+  const Real dmu = dmu_a + dvar * sum_dev / Mr;
+  std::vector<Real> dx(M);
+  for (size_t i = 0; i < M; ++i)
+    dx[i] = dy[i] * gamma * inv + dvar * Real(2) * (x[i] - mu) / Mr + dmu / Mr;
+  return dx;
+}
+
+// Simplified: gamma r / M (M dy - dbeta - xhat dgamma).
+template <class Real>
+std::vector<Real> simplified_dx(const std::vector<Real>& x, const std::vector<Real>& dy, Real gamma, double eps) {
+  Conventions conv;
+  const Stats<Real> st = channel_stats(x, eps, conv);
+  const Real Mr(static_cast<double>(x.size()));
+  Real db = 0, dg = 0;
+  for (size_t i = 0; i < x.size(); ++i) { db += dy[i]; dg += dy[i] * xhat(x[i], st); }
+  std::vector<Real> dx(x.size());
+  for (size_t i = 0; i < x.size(); ++i) dx[i] = gamma * st.invstd / Mr * (Mr * dy[i] - db - xhat(x[i], st) * dg);
+  return dx;
+}
+
+template <class Real>
+std::vector<Real> channel_values(const Problem& p, const Tensor& t, int64_t c, std::vector<size_t>* idx) {
+  std::vector<Real> v;
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t s = 0; s < p.spatial_size(); ++s) {
+      const size_t i = static_cast<size_t>(p.index(n, c, s));
+      if (idx) idx->push_back(i);
+      v.push_back(Real(t.get(i)));
+    }
+  return v;
+}
+
+}  // namespace bncheck::ref

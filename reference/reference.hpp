@@ -41,6 +41,21 @@ struct Reference {
 // are filled too (rounded to pdtype) so the harness can hand them to the backend.
 Reference compute_reference(const Problem& p, const Conventions& conv, const CaseData& d);
 
+// Backward written with the full chain rule, keeping the term
+// dl/dvar * sum(-2 (x_i - mu)) / M inside dl/dmu (which vanishes mathematically),
+// against the simplified form: the largest |full - simplified| / max|dx| over all
+// elements, computed at 256 bits. p.dir must be bwd.
+double full_chain_backward_discrepancy(const Problem& p, const Conventions& conv, const CaseData& d);
+
+// dL/dx for L = sum(dy * y(x)) by central differences of the 256-bit forward
+// (training mode), step h = 2^-80 * (|x_i| + sigma): truncation O(h^2) ~ 2^-160,
+// cancellation ~ 2^-256 / h ~ 2^-176 (relative). Returns the gradient as a
+// double-double: hi + lo.
+void finite_difference_dx(const Problem& p, const CaseData& d, std::vector<double>* hi, std::vector<double>* lo);
+
+// Exact sum of doubles (at 512 bits), rounded once to double.
+double exact_sum(const std::vector<double>& v);
+
 // Same at 512 bits through MPFR, for the self-consistency test (when MPFR is found).
 bool have_mpfr_reference();
 Reference compute_reference_mpfr512(const Problem& p, const Conventions& conv, const CaseData& d);

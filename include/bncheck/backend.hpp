@@ -82,6 +82,12 @@ struct Numerics {
   bool sum_based_stats = false;
   bool fast_math = false;       // reported: reassociation or approximate functions
   bool flush_denormals = false; // reported: FTZ/DAZ
+  // Declared run-to-run determinism: the determinism property fails a backend that
+  // declares it and is not (GPU atomics may legitimately declare false).
+  bool deterministic = true;
+  // Inference computes y = x s + (beta - rm s) (one multiply-add per element) instead
+  // of (x - rm) s + beta: then x = rm gives beta only within budget, not exactly.
+  bool folds_inference = false;
 };
 
 struct Availability {

@@ -1,0 +1,68 @@
+#include "properties/driver.hpp"
+
+#include "properties/generators.hpp"
+
+namespace bncheck::props {
+
+namespace {
+uint64_t mix(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+Result check_safely(const Property& prop, Backend* b, const Problem& p, uint64_t aux) {
+  try {
+    return prop.check(b, p, aux);
+  } catch (const std::exception& e) {
+    Result r;
+    r.holds = false;
+    r.message = std::string("exception: ") + e.what();
+    return r;
+  }
+}
+}  // namespace
+
+Campaign run_property(const Property& prop, Backend* b, int cases, uint64_t seed) {
+  Campaign c;
+  const rc::Gen<Problem> gen = gen_problem();
+  uint64_t prop_key = 0;
+  for (const char* s = prop.name; *s; ++s) prop_key = mix(prop_key ^ static_cast<unsigned char>(*s));
+  for (int i = 0; i < cases; ++i) {
+    const uint64_t key = mix(seed ^ prop_key ^ mix(static_cast<uint64_t>(i)));
+    const int size = cases > 1 ? i * 100 / (cases - 1) : 0;
+    rc::Shrinkable<Problem> sh = gen(rc::Random(key), size);
+    const uint64_t aux = mix(key + 1);
+    Result r = check_safely(prop, b, effective_problem(prop, sh.value()), aux);
+    ++c.cases;
+    if (!r.applicable) continue;
+    ++c.applicable;
+    for (const auto& n : r.notes) ++c.notes[n];
+    if (r.holds) continue;
+    // Shrink: take the first simpler problem that still fails, until none does.
+    c.failed = true;
+    c.aux = aux;
+    c.minimal = effective_problem(prop, sh.value());
+    c.message = r.message;
+    for (bool progress = true; progress && c.shrink_steps < 200;) {
+      progress = false;
+      auto shrinks = sh.shrinks();
+      while (auto next = shrinks.next()) {
+        const Result rr = check_safely(prop, b, effective_problem(prop, next->value()), aux);
+        if (rr.applicable && !rr.holds) {
+          sh = *next;
+          c.minimal = effective_problem(prop, sh.value());
+          c.message = rr.message;
+          ++c.shrink_steps;
+          progress = true;
+          break;
+        }
+      }
+    }
+    break;
+  }
+  return c;
+}
+
+}  // namespace bncheck::props
