@@ -47,6 +47,9 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
       ++r.unwritten;
       bad = true;
       err = ratio = HUGE_VAL;
+    } else if (!ref.any_nonfinite.empty() && ref.any_nonfinite[i]) {
+      bad = std::isfinite(g);                     // any non-finite value (order-dependent kind)
+      err = ratio = bad ? HUGE_VAL : 0;
     } else if (std::isnan(hi)) {
       bad = !std::isnan(g);                       // NaN must stay NaN
       err = ratio = bad ? HUGE_VAL : 0;

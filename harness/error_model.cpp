@@ -66,6 +66,13 @@ double xhat_error(double x, double xhat, double mu, double r, const StatErrors& 
 namespace {
 Budget first_order_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
                           const Reference& ref, bool output_rounding);
+// Second-order terms are products of two first-order relative perturbations of xhat,
+// each at most rho = rel_r + r E_mu: they add at most 2 rho to a first-order budget.
+double second_order(const StatErrors& e, double r) {
+  const double rho = e.rel_r + (std::isfinite(r) ? r * e.e_mu : 0.0);
+  return std::isfinite(rho) ? 1 + 2 * rho : 1.0;
+}
+
 }  // namespace
 
 Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
@@ -135,12 +142,17 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
                            u.uc * w_new * std::fabs(f * cr.var - rv0);
       B.running_mean[c] = pre_m + half_ulp(std::fabs(ref.running_mean.hi[c]) + pre_m, pd);
       B.running_var[c] = pre_v + half_ulp(std::fabs(ref.running_var.hi[c]) + pre_v, pd);
+      const double f2 = second_order(e, r);
+      B.save_mean[c] *= f2;
+      B.save_stat[c] *= f2;
+      B.running_mean[c] *= f2;
+      B.running_var[c] *= f2;
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
           const double x = d.x.get(i), xh = (x - cr.mean) * r, y = ref.y.hi[i];
           const double pre = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
-          B.y[i] = pre + half_ulp(std::fabs(y) + pre, dt);
+          B.y[i] = f2 * (pre + half_ulp(std::fabs(y) + pre, dt));
         }
     }
     return B;
@@ -151,7 +163,17 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
   if (p.affine) { B.dgamma.assign(C, 0); B.dbeta.assign(C, 0); }
   for (int64_t c = 0; c < C; ++c) {
     const ChannelRef& cr = ref.channel[c];
-    if (cr.poisoned) continue;
+    if (cr.poisoned) {
+      // A non-finite x leaves dbeta = sum dy finite (when dy is): its ordinary budget.
+      if (p.affine && std::isfinite(ref.dbeta.hi[c])) {
+        double sad = 0;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t s = 0; s < S; ++s) sad += std::fabs(d.dy.get(static_cast<size_t>(p.index(n, c, s))));
+        const double e_db = cM * u.ua * sad;
+        B.dbeta[c] = e_db + half_ulp(std::fabs(ref.dbeta.hi[c]) + e_db, pd);
+      }
+      continue;
+    }
     const double r = cr.invstd, g = gamma_of(c);
     // The saved statistics handed to the backend carry a known error.
     // Measured against the exact value as a double-double: for f64 parameters the
@@ -176,9 +198,10 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
         dxh[k] = xhat_error(x, xh, cr.mean, r, e, u);
         e_dgamma += std::fabs(d.dy.get(i)) * dxh[k];
       }
+    const double f2 = second_order(e, r);
     if (p.affine) {
       B.dbeta[c] = e_dbeta + half_ulp(std::fabs(cr.dbeta) + e_dbeta, pd);
-      B.dgamma[c] = e_dgamma + half_ulp(std::fabs(cr.dgamma) + e_dgamma, pd);
+      B.dgamma[c] = f2 * (e_dgamma + half_ulp(std::fabs(cr.dgamma) + e_dgamma, pd));
     }
     // dx_i = g r / M (M dy_i - dbeta - xhat_i dgamma):
     //   E_dx_i = |g| r / M (E_dbeta + |xhat_i| E_dgamma + dxhat_i |dgamma| + 4 u_cmp T_i)
@@ -192,7 +215,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
         const double pre = k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T) +
                            std::fabs(dxv) * (e.rel_r + 2 * u.uc);
         // The stored value rounds at its own magnitude, at most |dx| + pre.
-        B.dx[i] = pre + half_ulp(std::fabs(dxv) + pre, dt);
+        B.dx[i] = f2 * (pre + half_ulp(std::fabs(dxv) + pre, dt));
       }
   }
   return B;

@@ -104,6 +104,10 @@ CaseData make_case_data(const Problem& p) {
         d.x.set(p.index(n, c, s), v);
       }
   }
+  if (p.poison.kind != PoisonKind::none) {
+    const double v = p.poison.kind == PoisonKind::nan ? std::nan("") : p.poison.kind == PoisonKind::pinf ? HUGE_VAL : -HUGE_VAL;
+    d.x.set(p.index(N / 2, p.poison.channel, S / 2), v);
+  }
   if (p.affine) {
     d.gamma = Tensor(p.pdtype, C);
     d.beta = Tensor(p.pdtype, C);

@@ -25,6 +25,7 @@ const char* const kDescriptorHelp = R"(PROBLEM DESCRIPTORS
                      const:VALUE         exact:MEAN:STEP (mean and variance exact
                                          in any summation order; STEP a power of 2)
     seed=S         seed of the data (x, gamma, beta, dy, running stats) [1]
+    poison=K@C     one NaN, inf or -inf (K) in channel C of x            [none]
     rvar=unbiased|biased    running variance convention                [unbiased]
     momdir=new|old          r <- (1-m)r + m*s (new) or m*r + (1-m)*s (old) [new]
     save=invstd|var         statistic saved for backward               [invstd]
@@ -156,6 +157,10 @@ std::string to_string(const Problem& p) {
   if (p.conv.running_var != def.running_var) s += std::string(",rvar=") + to_string(p.conv.running_var);
   if (p.conv.momentum_dir != def.momentum_dir) s += std::string(",momdir=") + to_string(p.conv.momentum_dir);
   if (p.conv.saved != def.saved) s += std::string(",save=") + to_string(p.conv.saved);
+  if (p.poison.kind != PoisonKind::none) {
+    const char* k = p.poison.kind == PoisonKind::nan ? "nan" : p.poison.kind == PoisonKind::pinf ? "inf" : "-inf";
+    s += std::string(",poison=") + k + "@" + std::to_string(p.poison.channel);
+  }
   return s;
 }
 
@@ -225,6 +230,16 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
       if (v == "invstd") p.conv.saved = SavedStat::invstd;
       else if (v == "var") p.conv.saved = SavedStat::variance;
       else fail(token, "save is invstd or var");
+    } else if (key == "poison") {
+      const size_t at = v.find('@');
+      if (at == std::string_view::npos) fail(token, "poison is KIND@CHANNEL, e.g. nan@2");
+      const std::string_view k = v.substr(0, at);
+      if (k == "nan") p.poison.kind = PoisonKind::nan;
+      else if (k == "inf" || k == "+inf") p.poison.kind = PoisonKind::pinf;
+      else if (k == "-inf") p.poison.kind = PoisonKind::ninf;
+      else if (k == "none") p.poison.kind = PoisonKind::none;
+      else fail(token, "poison kind is nan, inf or -inf");
+      p.poison.channel = parse_int(token, v.substr(at + 1), 0, kMaxDim);
     } else {
       fail(token, "unknown key '" + std::string(key) + "'");
     }
@@ -236,6 +251,9 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
   for (int i = 0; i < p.rank; ++i) total *= p.spatial[i];
   if (total > static_cast<long double>(int64_t{1} << 62))
     throw DescriptorError("descriptor '" + std::string(desc) + "' has more than 2^62 elements");
+  if (p.poison.kind != PoisonKind::none && p.poison.channel >= p.c)
+    throw DescriptorError("descriptor '" + std::string(desc) + "': poisoned channel " +
+                          std::to_string(p.poison.channel) + " does not exist (c=" + std::to_string(p.c) + ")");
   return p;
 }
 

@@ -10,9 +10,12 @@
 // Each result is computed in Real and rounded once to its output dtype.
 //
 // Special values (IEEE semantics, confined to the channel):
-//   * a non-finite x in a channel makes mu, var and every output of the channel NaN
-//     in training (x - mu is Inf - Inf or NaN); in backward a non-finite x or dy
-//     makes every output of its channel NaN;
+//   * a non-finite x in training: var is NaN (x - mu is Inf - Inf or NaN), so y, the
+//     saved inverse std and the running variance are NaN; the saved and running means
+//     are non-finite (+-Inf as a sum, NaN through Welford's updates: either accepted);
+//   * in backward, a non-finite x makes dgamma and dx NaN while dbeta = sum dy stays;
+//     a non-finite dy makes dbeta and dgamma their IEEE sums and dx non-finite, of a
+//     kind (NaN or +-Inf) that depends on the evaluation order: any is accepted;
 //   * in inference each element is independent: it follows IEEE double arithmetic
 //     on its own inputs (a non-finite x gives +-Inf or NaN);
 //   * var + eps = 0 gives r = +Inf: xhat is NaN where x = mu and +-Inf elsewhere
@@ -163,16 +166,64 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
     cr.poisoned = poisoned;
     const double g = gamma_of(c), b = beta_of(c);
     if (poisoned) {
-      cr.mean = cr.var = cr.invstd = cr.rms = nan;
-      put_double(R.save_mean, c, nan);
+      // IEEE evaluation in double of what the definitions give (see the comment above).
+      bool x_bad = false;
+      double xsum = 0;
+      for (size_t k = 0; k < idx.size(); ++k) {
+        const double xv = d.x.get(idx[k]);
+        x_bad |= !std::isfinite(xv);
+        xsum += xv;
+      }
+      const double mu = x_bad ? xsum / static_cast<double>(M) : to_double(channel_stats(xs, p.eps, conv).mean);
+      cr.mean = mu;
+      cr.var = cr.invstd = cr.rms = nan;
+      put_double(R.save_mean, c, mu);
       put_double(R.save_stat, c, nan);
       if (p.dir == Direction::fwd_train) {
         for (size_t k = 0; k < idx.size(); ++k) put_double(R.y, idx[k], nan);
-        put_double(R.running_mean, c, nan);
+        const double w_new = conv.momentum_dir == MomentumDir::new_stat ? p.momentum : 1 - p.momentum;
+        put_double(R.running_mean, c, (1 - w_new) * d.running_mean.get(c) + w_new * mu);
         put_double(R.running_var, c, nan);
-      } else {
+        // The mean of a channel holding an infinity is +-Inf as a sum, NaN through
+        // Welford's updates (Inf - Inf): both honest, so any non-finite value is right.
+        for (RefTensor* t : {&R.save_mean, &R.running_mean}) {
+          if (t->any_nonfinite.empty()) t->any_nonfinite.assign(t->size(), 0);
+          t->any_nonfinite[c] = 1;
+        }
+      } else if (x_bad) {
         for (size_t k = 0; k < idx.size(); ++k) put_double(R.dx, idx[k], nan);
-        if (p.affine) { put_double(R.dgamma, c, nan); put_double(R.dbeta, c, nan); }
+        Real dbeta = 0;
+        bool dy_bad = false;
+        double dsum = 0;
+        for (size_t k = 0; k < idx.size(); ++k) {
+          const double v = d.dy.get(idx[k]);
+          dy_bad |= !std::isfinite(v);
+          dsum += v;
+          dbeta += Real(v);
+        }
+        if (p.affine) {
+          put_double(R.dgamma, c, nan);
+          if (dy_bad) put_double(R.dbeta, c, dsum);
+          else put(R.dbeta, c, dbeta);
+        }
+      } else {
+        // x finite, dy not: the saved statistics are finite; dbeta and dgamma are IEEE sums.
+        const Stats<Real> st = channel_stats(xs, p.eps, conv);
+        put(R.save_mean, c, st.mean);
+        if (conv.saved == SavedStat::invstd) put(R.save_stat, c, invstd_or_inf(st));
+        else put(R.save_stat, c, st.var);
+        double db = 0, dg = 0;
+        for (size_t k = 0; k < idx.size(); ++k) {
+          const double dyv = d.dy.get(idx[k]);
+          db += dyv;
+          dg += dyv * to_double(xhat(xs[k], st));
+        }
+        if (p.affine) { put_double(R.dgamma, c, dg); put_double(R.dbeta, c, db); }
+        if (R.dx.any_nonfinite.empty()) R.dx.any_nonfinite.assign(R.dx.size(), 0);
+        for (size_t k = 0; k < idx.size(); ++k) {
+          put_double(R.dx, idx[k], nan);
+          R.dx.any_nonfinite[idx[k]] = 1;
+        }
       }
       continue;
     }

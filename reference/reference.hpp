@@ -15,6 +15,9 @@ struct RefTensor {
   Dtype dtype = Dtype::f32;
   std::vector<uint64_t> rounded;   // correctly rounded to dtype, as stored bits
   std::vector<double> hi, lo;      // exact value ~= hi + lo (|lo| <= ulp(hi)/2)
+  // Elements where IEEE arithmetic gives a non-finite result whose kind (NaN, +Inf,
+  // -Inf) depends on the order of evaluation: any non-finite value is right there.
+  std::vector<uint8_t> any_nonfinite;
   size_t size() const { return rounded.size(); }
   double rounded_value(size_t i) const { return bits_to_double(rounded[i], dtype); }
   bool empty() const { return rounded.empty(); }
@@ -27,7 +30,7 @@ struct ChannelRef {
   double sum_abs_x = 0;
   double dbeta = 0, dgamma = 0;            // backward
   double sum_abs_dy = 0, sum_abs_dy_xhat = 0;
-  bool poisoned = false;                   // a non-finite input: outputs are NaN
+  bool poisoned = false;                   // a non-finite input in the channel (IEEE special values)
 };
 
 struct Reference {

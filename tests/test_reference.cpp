@@ -116,18 +116,27 @@ TEST(Reference, NonFiniteInputsStayInTheirChannel) {
   // Channels-first, no spatial: x[n * 2 + c]. Channel 0 gets +Inf, channel 1 is clean.
   CaseData d = explicit_data(p, {HUGE_VAL, 1, 3, 2});
   const Reference R = compute_reference(p, p.conv, d);
-  EXPECT_TRUE(std::isnan(R.save_mean.rounded_value(0)));
+  EXPECT_EQ(R.save_mean.rounded_value(0), HUGE_VAL);        // IEEE mean of {Inf, 3}
+  EXPECT_EQ(R.save_mean.any_nonfinite[0], 1);                // NaN (Welford) accepted too
+  EXPECT_TRUE(std::isnan(R.save_stat.rounded_value(0)));     // Inf - Inf
   EXPECT_TRUE(std::isnan(R.y.rounded_value(0)));
   EXPECT_TRUE(std::isnan(R.y.rounded_value(2)));
-  EXPECT_TRUE(std::isnan(R.running_mean.rounded_value(0)));
+  EXPECT_EQ(R.running_mean.rounded_value(0), HUGE_VAL);
+  EXPECT_EQ(R.save_mean.any_nonfinite[1], 0);
   EXPECT_EQ(R.save_mean.rounded_value(1), 1.5);
   EXPECT_TRUE(std::isfinite(R.y.rounded_value(1)));
   EXPECT_TRUE(std::isfinite(R.y.rounded_value(3)));
   // Backward: a NaN dy poisons its channel only.
   Problem b = parse_problem("n=2,c=2,dt=f32,pdt=f32,dir=bwd");
   const Reference G = compute_reference(b, b.conv, explicit_data(b, {0, 1, 3, 2}, {std::nan(""), 1, 1, -1}));
-  EXPECT_TRUE(std::isnan(G.dbeta.rounded_value(0)));
-  EXPECT_TRUE(std::isnan(G.dx.rounded_value(2)));
+  EXPECT_TRUE(std::isnan(G.dbeta.rounded_value(0)));      // IEEE sum with a NaN
+  EXPECT_EQ(G.dx.any_nonfinite[2], 1);                      // non-finite, kind order-dependent
+  EXPECT_EQ(G.dx.any_nonfinite[3], 0);
+  // A non-finite x leaves dbeta = sum dy: finite.
+  const Reference X = compute_reference(b, b.conv, explicit_data(b, {HUGE_VAL, 1, 3, 2}, {1, 1, 0.5, -1}));
+  EXPECT_EQ(X.dbeta.rounded_value(0), 1.5);
+  EXPECT_TRUE(std::isnan(X.dgamma.rounded_value(0)));
+  EXPECT_TRUE(std::isnan(X.dx.rounded_value(0)));
   EXPECT_EQ(G.dbeta.rounded_value(1), 0.0);
   EXPECT_TRUE(std::isfinite(G.dx.rounded_value(3)));
   // Inference: elementwise IEEE.

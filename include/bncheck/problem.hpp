@@ -49,6 +49,15 @@ struct Fill {
   bool operator==(const Fill&) const = default;
 };
 
+// One special value planted in one channel (element n = N/2, middle spatial position)
+// of x, to check that it stays confined to its channel.
+enum class PoisonKind { none, nan, pinf, ninf };
+struct Poison {
+  PoisonKind kind = PoisonKind::none;
+  int64_t channel = 0;
+  bool operator==(const Poison&) const = default;
+};
+
 struct Problem {
   int64_t n = 1;
   int64_t c = 1;
@@ -64,6 +73,7 @@ struct Problem {
   Fill fill;
   uint64_t seed = 1;
   Conventions conv;
+  Poison poison;
 
   bool operator==(const Problem&) const = default;
 
