@@ -1,6 +1,8 @@
 // bncheck: is a batch-normalization implementation numerically right, and by how much not.
 #include <unistd.h>
 
+#include <ctime>
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +18,7 @@
 #include "harness/plugin_backend.hpp"
 #include "harness/runner.hpp"
 #include "harness/suites.hpp"
+#include "fuzz/campaign.hpp"
 #include "properties/driver.hpp"
 
 using namespace bncheck;
@@ -30,6 +33,7 @@ Commands:
   list                 the backends compiled in, whether each is available, what it supports
   run                  check backends against the arbitrary-precision reference
   props                property tests of BN's invariants (RapidCheck generators, shrinking)
+  fuzz                 fuzz campaigns: generated shapes and data, minimised failures
   help                 this text
 
 bncheck run [options]
@@ -61,6 +65,18 @@ bncheck props [options]
   --problem DESC --aux N         replay one case (as a failure's repro line prints it)
   --baseline FILE, --no-baseline, --strict        known failures, as for run
   --plugin PATH.so, --timeout S, --no-isolation   as for run
+
+bncheck fuzz [options]
+  --backend NAME[,NAME...]|all   backends [all: every non-weak backend]
+  --cases N | --seconds S        run cases 0..N-1, or for S seconds [--cases 200]
+  --seed N                       campaign seed: case i is a function of (seed, i) [1]
+  --shard I/N                    run the cases i with i % N == I (shards partition the campaign)
+  --max-elements N               larger draws are shrunk to fit [2097152]
+  --max-memory GIB               skip a case whose data would need more [80% of available]
+  --save-failures DIR            save each minimised failure (.npy + case.json)
+  --append-regressions FILE      append minimised unknown failures (descriptor + repro) to FILE
+  --dry-run                      print the cases' descriptors, run nothing (needs --cases)
+  --plugin, --timeout, --no-isolation, --baseline, --no-baseline, --strict   as for run
 
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
@@ -571,6 +587,79 @@ int cmd_props(Args& a, const std::string& argv0) {
   return failures ? kExitFail : kExitOk;
 }
 
+int cmd_fuzz(Args& a, const std::string& argv0) {
+  BackendOptions bo;
+  fuzz::Options o;
+  o.argv0 = argv0;
+  std::string backend_spec = "all", baseline_path;
+  bool dry = false, no_baseline = false, strict = false;
+  auto value = [&](const std::string& opt) -> std::string {
+    if (!a.more()) throw UsageError(opt + " needs a value");
+    return a.next();
+  };
+  auto number = [&](const std::string& opt) -> double {
+    const std::string v = value(opt);
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end || !(x >= 0)) throw UsageError(opt + " needs a non-negative number, got '" + v + "'");
+    return x;
+  };
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (opt == "--backend") backend_spec = value(opt);
+    else if (opt == "--cases") o.cases = static_cast<int64_t>(number(opt));
+    else if (opt == "--seconds") o.seconds = number(opt);
+    else if (opt == "--seed") o.seed = static_cast<uint64_t>(number(opt));
+    else if (opt == "--shard") {
+      const std::string v = value(opt);
+      if (std::sscanf(v.c_str(), "%d/%d", &o.shard, &o.shards) != 2 || o.shards < 1 || o.shard < 0 || o.shard >= o.shards)
+        throw UsageError("--shard needs I/N with 0 <= I < N, got '" + v + "'");
+    } else if (opt == "--max-elements") o.limits.max_elements = static_cast<int64_t>(number(opt));
+    else if (opt == "--max-memory") o.max_bytes = number(opt) * double(1ull << 30);
+    else if (opt == "--save-failures") o.save_failures = value(opt);
+    else if (opt == "--append-regressions") o.append_regressions = value(opt);
+    else if (opt == "--dry-run") dry = true;
+    else if (opt == "--baseline") baseline_path = value(opt);
+    else if (opt == "--no-baseline") no_baseline = true;
+    else if (opt == "--strict") strict = true;
+    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for fuzz");
+  }
+  if (o.cases < 0 && o.seconds < 0) o.cases = 200;
+  if (dry) {
+    if (o.cases < 0) throw UsageError("--dry-run needs --cases");
+    for (uint64_t i : fuzz::case_indices(o)) {
+      std::string note;
+      const Problem p = fuzz::generate(o.seed, i, o.limits, &note);
+      std::printf("%llu %s%s\n", static_cast<unsigned long long>(i), to_string(p).c_str(),
+                  note.empty() ? "" : ("  # " + note).c_str());
+    }
+    return kExitOk;
+  }
+  if (o.max_bytes <= 0) o.max_bytes = 0.8 * available_memory_bytes();
+  o.progress_tty = isatty(fileno(stdout));
+  auto all = bo.load();
+  std::vector<Backend*> backends;
+  for (Backend* b : select_backends(all, backend_spec))
+    if (b->availability().available) backends.push_back(b);
+  Baseline baseline = load_baseline(no_baseline, baseline_path);
+  std::printf("bncheck fuzz: seed %llu, shard %d/%d, %s, backends:", static_cast<unsigned long long>(o.seed), o.shard,
+              o.shards, o.cases >= 0 ? ("cases 0.." + std::to_string(o.cases - 1)).c_str() : "time-bounded");
+  for (Backend* b : backends) std::printf(" %s", b->name().c_str());
+  std::printf("\n");
+  const fuzz::Summary sum = fuzz::run_campaign(o, backends, baseline, stdout);
+  std::printf("\nsummary: %lld cases (%lld skipped) in %.1f s\n", static_cast<long long>(sum.cases),
+              static_cast<long long>(sum.skipped), sum.seconds);
+  for (const auto& [name, counts] : sum.verdicts) {
+    std::printf("  %-20s", name.c_str());
+    for (const auto& [v, n] : counts) std::printf(" %lld %s", static_cast<long long>(n), to_string(v));
+    std::printf("\n");
+  }
+  int unknown = 0;
+  for (const auto& f : sum.failures) unknown += f.known.empty() || strict;
+  std::printf("failures: %d unknown, %zu known (docs/findings.md)\n", unknown, sum.failures.size() - unknown);
+  return unknown ? kExitFail : kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -592,6 +681,7 @@ int main(int argc, char** argv) {
     if (cmd == "list") return cmd_list(a);
     if (cmd == "run") return cmd_run(a, argv0);
     if (cmd == "props") return cmd_props(a, argv0);
+    if (cmd == "fuzz") return cmd_fuzz(a, argv0);
     throw UsageError("unknown command '" + cmd + "'");
   } catch (const UsageError& e) {
     if (*e.what()) std::fprintf(stderr, "bncheck: %s\n\n", e.what());

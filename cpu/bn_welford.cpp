@@ -1,6 +1,11 @@
 // Welford's updating algorithm in f32 (f64 for f64 data), over blocks of kBlock
 // elements merged pairwise with Chan, Golub and LeVeque's formula, the way a
 // parallel kernel reduces. Backward sums use the same blocking.
+//
+// Range: sigma^2 overflows f32 once |x| > ~1.8e19 (found by `bncheck fuzz`). Each
+// channel is therefore scaled by an exact power of two 2^-e, e the exponent of its
+// largest |x|, before accumulating; the statistics are scaled back, and y is computed
+// from the scaled values (x - mu) * r is scale-free.
 #include <vector>
 
 #include "cpu/cpu_common.hpp"
@@ -44,6 +49,23 @@ V tree_reduce(std::vector<V> v, Merge merge) {
   return v[0];
 }
 
+// normalize_channel for statistics of x * 2^-e: y from the scaled values, statistics
+// scaled back (they may overflow the parameter type, as the exact ones do).
+template <class T, class A>
+void scaled_normalize_channel(const Problem& p, int64_t c, const ForwardTrainingArgs& a, A mean_s, A var_s, int e) {
+  const A eps_s = static_cast<A>(std::ldexp(p.eps, -2 * e));
+  const A r_s = A(1) / std::sqrt(var_s + eps_s);
+  const A scale = std::ldexp(A(1), -e);
+  const A g = a.gamma ? static_cast<A>(load_param(a.gamma, p.pdtype, c)) : A(1);
+  const A b = a.beta ? static_cast<A>(load_param(a.beta, p.pdtype, c)) : A(0);
+  for_channel(p, c, [&](size_t i) { store<T>(a.y, i, (load<T>(a.x, i) * scale - mean_s) * (g * r_s) + b); });
+  const double mean = std::ldexp(static_cast<double>(mean_s), e), var = std::ldexp(static_cast<double>(var_s), 2 * e);
+  const double r = std::ldexp(static_cast<double>(r_s), -e);
+  store_param(a.save_mean, p.pdtype, c, mean);
+  store_param(a.save_stat, p.pdtype, c, p.conv.saved == SavedStat::invstd ? r : var);
+  update_running<double>(p, c, mean, var, a.running_mean, a.running_var);
+}
+
 class Welford final : public Backend {
  public:
   std::string name() const override { return "cpu_welford"; }
@@ -65,14 +87,22 @@ class Welford final : public Backend {
       using A = compute_t<T>;
       std::vector<Moments<A>> blocks;
       for (int64_t c = 0; c < p.c; ++c) {
+        A amax = 0;
+        for_channel(p, c, [&](size_t i) {
+          const A v = std::fabs(load<T>(a.x, i));
+          if (v > amax) amax = v;   // NaN and Inf are left to propagate through the sums
+        });
+        int e = 0;
+        if (std::isfinite(amax) && amax > 0) std::frexp(amax, &e);
+        const A scale = std::ldexp(A(1), -e);
         blocks.clear();
         size_t k = 0;
         for_channel(p, c, [&](size_t i) {
           if (k++ % kBlock == 0) blocks.emplace_back();
-          blocks.back().add(load<T>(a.x, i));
+          blocks.back().add(load<T>(a.x, i) * scale);
         });
         const Moments<A> m = tree_reduce(blocks, Moments<A>::merge);
-        normalize_channel<T, A>(p, c, a, m.mean, m.m2 / m.n);
+        scaled_normalize_channel<T, A>(p, c, a, m.mean, m.m2 / m.n, e);
       }
     });
     return Status::success();

@@ -25,18 +25,32 @@ struct Units {
   double ua, uc;   // accumulation and compute unit roundoffs
 };
 
-// Section "Statistics": E_mu, E_var and the relative error of r.
+// A channel's statistics in units of 2^e (exact scaling). The analysis is homogeneous
+// in the scale of x, so every budget is computed in these units and scaled back at the
+// end: no intermediate overflows a double, even where var itself does.
+struct Chan {
+  int e = 0;
+  double mean = 0, var = 0, rms = 0, r = 0, eps = 0;
+  double x(double v) const { return std::ldexp(v, -e); }                  // a quantity of x's dimension, scaled
+  double back(double v, int power) const { return std::ldexp(v, power * e); }   // x^power dimension, unscaled
+};
+
+Chan scaled(const ChannelRef& cr, double eps) {
+  return {cr.exp2, cr.mean_s, cr.var_s, cr.rms_s, cr.invstd_s, std::ldexp(eps, -2 * cr.exp2)};
+}
+
+// Section "Statistics": E_mu, E_var (in the channel's units) and the relative error of r.
 struct StatErrors {
   double e_mu = 0, e_var = 0, rel_r = 0;
 };
 
-StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units& u, const ChannelRef& cr) {
+StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units& u, const Chan& ch) {
   const int64_t M = p.reduction_size();
   const double cM = summation_factor(M);
-  const double sigma2 = cr.var, sigma = std::sqrt(cr.var), R = cr.rms;
+  const double sigma2 = ch.var, sigma = std::sqrt(ch.var), R = ch.rms;
   StatErrors e;
   // E_mu = c(M) u_acc R + u_acc |mu|                    (sum, then the division by M)
-  e.e_mu = cM * u.ua * R + u.ua * std::fabs(cr.mean);
+  e.e_mu = cM * u.ua * R + u.ua * std::fabs(ch.mean);
   // E_var = u_acc (c(M) + 3) sigma^2                     (sum of squares; x - mu and the square)
   //       + 2 c(M) u_acc R sigma                         (running-mean drift of one-pass-stable
   //                                                       algorithms: Welford, Chan merges)
@@ -48,12 +62,13 @@ StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units
   }
   // r = (var + eps)^-1/2: relative error 1/2 (E_var + u_cmp (var + eps)) / (var + eps)
   // from the variance and the addition of eps, plus 2 u_cmp for sqrt and division.
-  const double v = sigma2 + p.eps;
+  const double v = sigma2 + ch.eps;
   e.rel_r = v > 0 ? 0.5 * (e.e_var + u.uc * v) / v + 2 * u.uc : HUGE_VAL;
   return e;
 }
 
-// Section "Normalised value": error of xhat_i given errors of the mean and of r.
+// Section "Normalised value": error of xhat_i given errors of the mean and of r
+// (x, mu, E_mu in the channel's units; r in their inverse):
 //   dxhat_i = r (E_mu + 4 u_cmp (|x_i| + |mu|)) + |xhat_i| rel_r
 // 4 u_cmp (|x_i| + |mu|) r covers both the direct form (x - mu) r gamma and the folded
 // form x s + (beta - mu s) with s = gamma r that fast implementations use.
@@ -61,29 +76,12 @@ double xhat_error(double x, double xhat, double mu, double r, const StatErrors& 
   return r * (e.e_mu + 4 * u.uc * (std::fabs(x) + std::fabs(mu))) + std::fabs(xhat) * e.rel_r;
 }
 
-}  // namespace
-
-namespace {
-Budget first_order_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
-                          const Reference& ref, bool output_rounding);
 // Second-order terms are products of two first-order relative perturbations of xhat,
 // each at most rho = rel_r + r E_mu: they add at most 2 rho to a first-order budget.
 double second_order(const StatErrors& e, double r) {
   const double rho = e.rel_r + (std::isfinite(r) ? r * e.e_mu : 0.0);
   return std::isfinite(rho) ? 1 + 2 * rho : 1.0;
 }
-
-}  // namespace
-
-Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
-                      const CaseData& d, const Reference& ref, bool output_rounding) {
-  Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
-  for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta})
-    for (double& b : *v) b *= kSecondOrderFactor;
-  return B;
-}
-
-namespace {
 
 Budget first_order_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
                           const Reference& ref, bool output_rounding) {
@@ -99,14 +97,16 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     B.y.assign(ref.y.size(), 0);
     for (int64_t c = 0; c < C; ++c) {
       const ChannelRef& cr = ref.channel[c];
-      const double g = gamma_of(c), r = cr.invstd;
+      if (!std::isfinite(cr.mean) || !std::isfinite(cr.var)) continue;   // special values, compared exactly
+      const Chan ch = scaled(cr, p.eps);
+      const double g = gamma_of(c);
       StatErrors e;                      // running statistics are exact inputs
       e.rel_r = 3 * u.uc;                // eps addition, sqrt, division
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
-          const double x = d.x.get(i), xh = (x - cr.mean) * r, y = ref.y.hi[i];
-          const double pre = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
+          const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[i];
+          const double pre = std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
           B.y[i] = pre + half_ulp(std::fabs(y) + pre, dt);
         }
     }
@@ -125,24 +125,25 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     for (int64_t c = 0; c < C; ++c) {
       const ChannelRef& cr = ref.channel[c];
       if (cr.poisoned) continue;
-      const StatErrors e = forward_stat_errors(p, nx, u, cr);
-      const double r = cr.invstd, g = gamma_of(c);
-      B.save_mean[c] = e.e_mu + (e.e_mu > 0 ? half_ulp(std::fabs(cr.mean) + e.e_mu, pd) : 0);
-      B.save_stat[c] = conv.saved == SavedStat::invstd ? r * e.rel_r + half_ulp(r * (1 + e.rel_r), pd)
-                                                       : e.e_var + (e.e_var > 0 ? half_ulp(cr.var + e.e_var, pd) : 0);
-      // Running statistics: the propagated statistic error plus the update's roundings.
-      const double rm0 = d.running_mean.get(c), rv0 = d.running_var.get(c);
+      const Chan ch = scaled(cr, p.eps);
+      const StatErrors e = forward_stat_errors(p, nx, u, ch);
+      const double g = gamma_of(c);
+      const double e_mu = ch.back(e.e_mu, 1), e_var = ch.back(e.e_var, 2);
+      B.save_mean[c] = e_mu + (e_mu > 0 ? half_ulp(std::fabs(cr.mean) + e_mu, pd) : 0);
+      B.save_stat[c] = conv.saved == SavedStat::invstd ? cr.invstd * e.rel_r + half_ulp(cr.invstd * (1 + e.rel_r), pd)
+                                                       : e_var + (e_var > 0 ? half_ulp(cr.var + e_var, pd) : 0);
       // Running statistics: the statistic's error, then per product term the load of r0 or
       // s into the compute type, the product and the sum (3 roundings; 2 more for the
       // unbiasing factor M/(M-1)), and the momentum's own rounding, which moves the
       // result by u |w| |s - r0|.
-      const double pre_m = w_new * e.e_mu + 3 * u.uc * (std::fabs(w_old * rm0) + std::fabs(w_new * cr.mean)) +
-                           u.uc * w_new * std::fabs(cr.mean - rm0);
-      const double pre_v = w_new * f * e.e_var + 5 * u.uc * (std::fabs(w_old * rv0) + std::fabs(w_new * f * cr.var)) +
-                           u.uc * w_new * std::fabs(f * cr.var - rv0);
+      const double rm0 = ch.x(d.running_mean.get(c)), rv0 = std::ldexp(d.running_var.get(c), -2 * ch.e);
+      const double pre_m = ch.back(w_new * e.e_mu + 3 * u.uc * (std::fabs(w_old * rm0) + std::fabs(w_new * ch.mean)) +
+                                       u.uc * w_new * std::fabs(ch.mean - rm0), 1);
+      const double pre_v = ch.back(w_new * f * e.e_var + 5 * u.uc * (std::fabs(w_old * rv0) + std::fabs(w_new * f * ch.var)) +
+                                       u.uc * w_new * std::fabs(f * ch.var - rv0), 2);
       B.running_mean[c] = pre_m + half_ulp(std::fabs(ref.running_mean.hi[c]) + pre_m, pd);
       B.running_var[c] = pre_v + half_ulp(std::fabs(ref.running_var.hi[c]) + pre_v, pd);
-      const double f2 = second_order(e, r);
+      const double f2 = second_order(e, ch.r);
       B.save_mean[c] *= f2;
       B.save_stat[c] *= f2;
       B.running_mean[c] *= f2;
@@ -150,8 +151,8 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
-          const double x = d.x.get(i), xh = (x - cr.mean) * r, y = ref.y.hi[i];
-          const double pre = std::fabs(g) * xhat_error(x, xh, cr.mean, r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
+          const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[i];
+          const double pre = std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
           B.y[i] = f2 * (pre + half_ulp(std::fabs(y) + pre, dt));
         }
     }
@@ -174,18 +175,18 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       }
       continue;
     }
-    const double r = cr.invstd, g = gamma_of(c);
-    // The saved statistics handed to the backend carry a known error.
-    // Measured against the exact value as a double-double: for f64 parameters the
-    // rounding error would vanish in plain double arithmetic.
+    const Chan ch = scaled(cr, p.eps);
+    const double g = gamma_of(c);
+    // The saved statistics handed to the backend carry a known error, measured against
+    // the exact value as a double-double (for f64 parameters it would vanish in double).
     auto exact_distance = [](double got, const RefTensor& t, int64_t i) {
       return std::fabs((got - t.hi[i]) - t.lo[i]);
     };
     StatErrors e;
-    e.e_mu = exact_distance(d.save_mean.get(c), ref.save_mean, c);
+    e.e_mu = ch.x(exact_distance(d.save_mean.get(c), ref.save_mean, c));
     const double saved_err = exact_distance(d.save_stat.get(c), ref.save_stat, c);
-    if (conv.saved == SavedStat::invstd) e.rel_r = saved_err / r + u.uc;
-    else e.rel_r = 0.5 * (saved_err + u.uc * (cr.var + p.eps)) / (cr.var + p.eps) + 2 * u.uc;
+    if (conv.saved == SavedStat::invstd) e.rel_r = saved_err / cr.invstd + u.uc;
+    else e.rel_r = 0.5 * (std::ldexp(saved_err, -2 * ch.e) + u.uc * (ch.var + ch.eps)) / (ch.var + ch.eps) + 2 * u.uc;
     // E_dbeta = c(M) u_acc sum|dy|
     const double e_dbeta = cM * u.ua * cr.sum_abs_dy;
     // E_dgamma = sum |dy_i| dxhat_i + (c(M) u_acc + u_cmp) sum |dy_i xhat_i|
@@ -194,11 +195,11 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     for (int64_t n = 0, k = 0; n < N; ++n)
       for (int64_t s = 0; s < S; ++s, ++k) {
         const size_t i = static_cast<size_t>(p.index(n, c, s));
-        const double x = d.x.get(i), xh = (x - cr.mean) * r;
-        dxh[k] = xhat_error(x, xh, cr.mean, r, e, u);
+        const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r;
+        dxh[k] = xhat_error(x, xh, ch.mean, ch.r, e, u);
         e_dgamma += std::fabs(d.dy.get(i)) * dxh[k];
       }
-    const double f2 = second_order(e, r);
+    const double f2 = second_order(e, ch.r);
     if (p.affine) {
       B.dbeta[c] = e_dbeta + half_ulp(std::fabs(cr.dbeta) + e_dbeta, pd);
       B.dgamma[c] = f2 * (e_dgamma + half_ulp(std::fabs(cr.dgamma) + e_dgamma, pd));
@@ -206,14 +207,16 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     // dx_i = g r / M (M dy_i - dbeta - xhat_i dgamma):
     //   E_dx_i = |g| r / M (E_dbeta + |xhat_i| E_dgamma + dxhat_i |dgamma| + 4 u_cmp T_i)
     //          + |dx_i| (rel_r + 2 u_cmp) + ulp(dx_i)/2,  T_i = M|dy_i| + |dbeta| + |xhat_i dgamma|
-    const double k0 = std::fabs(g) * r / static_cast<double>(M);
+    // (|g| r / M in the channel's units, scaled back by 2^-e: dx has the dimension 1/x.)
+    const double k0 = std::fabs(g) * ch.r / static_cast<double>(M);
     for (int64_t n = 0, k = 0; n < N; ++n)
       for (int64_t s = 0; s < S; ++s, ++k) {
         const size_t i = static_cast<size_t>(p.index(n, c, s));
-        const double x = d.x.get(i), xh = (x - cr.mean) * r, dy = d.dy.get(i), dxv = ref.dx.hi[i];
+        const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, dy = d.dy.get(i), dxv = ref.dx.hi[i];
         const double T = static_cast<double>(M) * std::fabs(dy) + std::fabs(cr.dbeta) + std::fabs(xh * cr.dgamma);
-        const double pre = k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T) +
-                           std::fabs(dxv) * (e.rel_r + 2 * u.uc);
+        const double pre =
+            ch.back(k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T), -1) +
+            std::fabs(dxv) * (e.rel_r + 2 * u.uc);
         // The stored value rounds at its own magnitude, at most |dx| + pre.
         B.dx[i] = f2 * (pre + half_ulp(std::fabs(dxv) + pre, dt));
       }
@@ -222,5 +225,13 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
 }
 
 }  // namespace
+
+Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
+                      const CaseData& d, const Reference& ref, bool output_rounding) {
+  Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
+  for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta})
+    for (double& b : *v) b *= kSecondOrderFactor;
+  return B;
+}
 
 }  // namespace bncheck

@@ -97,6 +97,19 @@ Real xhat(const Real& x, const Stats<Real>& s) {
   return Real(d > 0 ? HUGE_VAL : -HUGE_VAL);
 }
 
+// ChannelRef's statistics in units of 2^e, e the exponent of rms (exact scaling).
+template <class Real>
+void set_scaled(ChannelRef& cr, const Real& mean, const Real& var, const Real& rms, const Real& invstd) {
+  using std::frexp; using std::ldexp; using std::isinf;
+  int e = 0;
+  if (rms > 0) (void)frexp(rms, &e);
+  cr.exp2 = e;
+  cr.mean_s = to_double(Real(ldexp(mean, -e)));
+  cr.var_s = to_double(Real(ldexp(var, -2 * e)));
+  cr.rms_s = to_double(Real(ldexp(rms, -e)));
+  cr.invstd_s = isinf(invstd) ? HUGE_VAL : to_double(Real(ldexp(invstd, e)));
+}
+
 template <class Real>
 Real invstd_or_inf(const Stats<Real>& s) {
   return s.invstd_inf ? Real(HUGE_VAL) : s.invstd;
@@ -122,6 +135,8 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
       const Real r = r_inf ? Real(0) : Real(1) / sqrt(denom);
       ChannelRef& cr = R.channel[c];
       cr.mean = rm; cr.var = rv; cr.invstd = r_inf ? HUGE_VAL : to_double(r);
+      if (std::isfinite(rm) && std::isfinite(rv) && rv >= 0)
+        set_scaled(cr, Real(rm), Real(rv), Real(sqrt(Real(rm) * Real(rm) + Real(rv))), r_inf ? Real(HUGE_VAL) : r);
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
@@ -231,7 +246,9 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
     cr.mean = to_double(st.mean);
     cr.var = to_double(st.var);
     cr.invstd = st.invstd_inf ? HUGE_VAL : to_double(st.invstd);
-    cr.rms = to_double(sqrt(st.mean * st.mean + st.var));
+    const Real rms = sqrt(st.mean * st.mean + st.var);
+    cr.rms = to_double(rms);
+    set_scaled(cr, st.mean, st.var, rms, st.invstd_inf ? Real(HUGE_VAL) : st.invstd);
     Real sabs = 0;
     for (const Real& v : xs) sabs += abs(v);
     cr.sum_abs_x = to_double(sabs);
@@ -257,7 +274,8 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
       const double rm0 = d.running_mean.get(c), rv0 = d.running_var.get(c);
       if (std::isfinite(rm0)) put(R.running_mean, c, w_old * Real(rm0) + w_new * st.mean);
       else put_double(R.running_mean, c, to_double(w_old) * rm0 + to_double(w_new) * cr.mean);
-      if (var_nan || !std::isfinite(rv0)) put_double(R.running_var, c, nan);
+      if (var_nan) put_double(R.running_var, c, nan);
+      else if (!std::isfinite(rv0)) put_double(R.running_var, c, to_double(w_old) * rv0 + to_double(w_new) * to_double(var_stat));
       else put(R.running_var, c, w_old * Real(rv0) + w_new * var_stat);
     } else {
       Real dbeta = 0, dgamma = 0, sad = 0, sadx = 0;

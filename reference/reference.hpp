@@ -31,6 +31,10 @@ struct ChannelRef {
   double dbeta = 0, dgamma = 0;            // backward
   double sum_abs_dy = 0, sum_abs_dy_xhat = 0;
   bool poisoned = false;                   // a non-finite input in the channel (IEEE special values)
+  // The same statistics in units of 2^exp2 (exp2 the exponent of rms), finite even
+  // where var overflows a double: the error model works in these units.
+  int exp2 = 0;
+  double mean_s = 0, var_s = 0, rms_s = 0, invstd_s = 0;
 };
 
 struct Reference {

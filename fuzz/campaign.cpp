@@ -1,0 +1,200 @@
+#include "fuzz/campaign.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "harness/runner.hpp"
+
+namespace bncheck::fuzz {
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Runs b on p; a failure verdict or an exception counts as failing.
+bool fails(Backend& b, const Problem& p, std::string* message, Verdict* v = nullptr) {
+  try {
+    CaseRunner r(p);
+    const CaseReport rep = r.run(b);
+    if (v) *v = rep.verdict;
+    if (message) *message = rep.message;
+    return is_failure(rep.verdict);
+  } catch (const std::exception& e) {
+    if (message) *message = e.what();
+    return false;   // a problem the harness cannot build is no smaller failure
+  }
+}
+
+std::vector<Problem> simpler(const Problem& p) {
+  std::vector<Problem> v;
+  auto add = [&](Problem q) {
+    if (q.poison.channel >= q.c) q.poison.channel = q.c - 1;
+    if (!(q == p)) v.push_back(q);
+  };
+  // Shape first: fewer elements.
+  if (p.n > 1) { Problem q = p; q.n = 1; add(q); q.n = p.n / 2; add(q); q.n = p.n - 1; add(q); }
+  for (int d = 0; d < p.rank; ++d)
+    if (p.spatial[d] > 1) {
+      Problem q = p; q.spatial[d] = 1; add(q);
+      q.spatial[d] = p.spatial[d] / 2; add(q);
+      q.spatial[d] = p.spatial[d] - 1; add(q);
+    }
+  if (p.rank > 0 && p.spatial[p.rank - 1] == 1) { Problem q = p; --q.rank; add(q); }
+  if (p.c > 1) { Problem q = p; q.c = 1; add(q); q.c = p.c / 2; add(q); q.c = p.c - 1; add(q); }
+  // Then simpler data and settings.
+  { Problem q = p; q.layout = Layout::channels_first; add(q); }
+  { Problem q = p; q.poison = {}; add(q); }
+  if (p.fill.kind != FillKind::normal || p.fill.mean != 0 || p.fill.spread != 1) {
+    Problem q = p;
+    if (p.fill.kind == FillKind::normal && std::fabs(p.fill.mean) > 10 * p.fill.spread) {
+      q.fill.mean = p.fill.mean / 10;   // the least ill-conditioning that still fails
+      add(q);
+    }
+    q = p;
+    q.fill = Fill{};
+    add(q);
+  }
+  { Problem q = p; q.eps = 1e-5; add(q); }
+  { Problem q = p; q.momentum = 0.1; add(q); }
+  { Problem q = p; q.affine = true; add(q); }
+  { Problem q = p; q.conv = Conventions{}; add(q); }
+  if (p.dtype != Dtype::f32 || p.pdtype != Dtype::f32) { Problem q = p; q.dtype = q.pdtype = Dtype::f32; add(q); }
+  return v;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace
+
+Problem minimize(Backend& b, const Problem& p, int budget, int* steps, std::string* message) {
+  Problem cur = p;
+  int evals = 0;
+  *steps = 0;
+  for (bool progress = true; progress && evals < budget;) {
+    progress = false;
+    for (const Problem& q : simpler(cur)) {
+      if (++evals > budget) break;
+      std::string m;
+      if (fails(b, q, &m)) {
+        cur = q;
+        *message = m;
+        ++*steps;
+        progress = true;
+        break;
+      }
+    }
+  }
+  return cur;
+}
+
+std::vector<uint64_t> case_indices(const Options& o) {
+  std::vector<uint64_t> v;
+  for (int64_t i = 0; i < o.cases; ++i)
+    if (static_cast<int>(i % o.shards) == o.shard) v.push_back(static_cast<uint64_t>(i));
+  return v;
+}
+
+Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Baseline& baseline, std::FILE* out) {
+  Summary s;
+  const double t0 = now_s();
+  double last_line = t0;
+  auto progress = [&](bool final) {
+    int64_t fails = 0;
+    for (const auto& f : s.failures) fails += f.known.empty();
+    const double el = now_s() - t0;
+    char line[256];
+    std::snprintf(line, sizeof line, "fuzz: %lld cases, %.1f cases/s, %lld failures, %lld known, %lld skipped, %.0f s",
+                  static_cast<long long>(s.cases), el > 0 ? s.cases / el : 0.0, static_cast<long long>(fails),
+                  static_cast<long long>(s.failures.size() - fails), static_cast<long long>(s.skipped), el);
+    if (o.progress_tty) std::fprintf(out, "\r%s%s", line, final ? "\n" : "");
+    else std::fprintf(out, "%s\n", line);
+    std::fflush(out);
+  };
+  std::map<std::pair<std::string, std::string>, bool> reported;   // (backend, minimal) already reported
+  for (uint64_t i = static_cast<uint64_t>(o.shard);; i += static_cast<uint64_t>(o.shards)) {
+    if (o.cases >= 0 && static_cast<int64_t>(i) >= o.cases) break;
+    if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
+    std::string note;
+    const Problem p = generate(o.seed, i, o.limits, &note);
+    ++s.cases;
+    const double need = estimated_case_bytes(p);
+    if (o.max_bytes > 0 && need > o.max_bytes) {
+      ++s.skipped;
+      std::fprintf(out, "%scase %llu skipped: needs ~%.2f GiB (> the memory allowed)\n", o.progress_tty ? "\n" : "",
+                   static_cast<unsigned long long>(i), need / double(1ull << 30));
+      continue;
+    }
+    std::unique_ptr<CaseRunner> runner;
+    try {
+      runner = std::make_unique<CaseRunner>(p);
+    } catch (const std::bad_alloc&) {
+      ++s.skipped;
+      continue;
+    }
+    for (Backend* b : backends) {
+      CaseReport rep;
+      try {
+        rep = runner->run(*b);
+      } catch (const std::bad_alloc&) {
+        rep.verdict = Verdict::skipped;
+        rep.message = "out of memory";
+      } catch (const std::exception& e) {
+        rep.verdict = Verdict::error;
+        rep.message = std::string("exception: ") + e.what();
+      }
+      ++s.verdicts[b->name()][rep.verdict];
+      if (!is_failure(rep.verdict)) continue;
+      Failure f;
+      f.backend = b->name();
+      f.original = p;
+      f.verdict = rep.verdict;
+      f.message = rep.message;
+      f.minimal = minimize(*b, p, o.minimize_budget, &f.minimize_steps, &f.message);
+      const Baseline::Entry* be = baseline.find(f.backend, f.minimal);
+      if (!be) be = baseline.find(f.backend, p);
+      if (be) f.known = be->finding;
+      f.repro = o.argv0 + " run --backend " + f.backend + " --problem " + shell_quote(to_string(f.minimal));
+      const auto key = std::make_pair(f.backend, to_string(f.minimal));
+      const bool dup = reported.count(key) > 0;
+      reported[key] = true;
+      if (!dup) {
+        std::fprintf(out, "%s%s %s on case %llu%s: %s\n  original: %s\n  minimal (%d steps): %s\n  repro: %s\n",
+                     o.progress_tty ? "\n" : "", to_string(f.verdict), f.backend.c_str(),
+                     static_cast<unsigned long long>(i), f.known.empty() ? "" : (" (known: " + f.known + ")").c_str(),
+                     f.message.c_str(), to_string(p).c_str(), f.minimize_steps, to_string(f.minimal).c_str(),
+                     f.repro.c_str());
+        if (!o.save_failures.empty()) {
+          CaseRunner mr(f.minimal);
+          CaseOutputs outs;
+          const CaseReport mrep = mr.run(*b, &outs);
+          const std::string dir = o.save_failures + "/case" + std::to_string(i) + "_" + f.backend;
+          const std::string err = save_case(dir, mr, mrep, outs, f.repro);
+          std::fprintf(out, "  saved: %s\n", err.empty() ? dir.c_str() : err.c_str());
+        }
+        if (!o.append_regressions.empty() && f.known.empty()) {
+          std::ofstream reg(o.append_regressions, std::ios::app);
+          reg << "# " << to_string(f.verdict) << " " << f.backend << ", found by `bncheck fuzz --seed " << o.seed
+              << "` (case " << i << "): " << f.message << "\n# repro: " << f.repro << "\n"
+              << to_string(f.minimal) << "\n";
+        }
+      }
+      s.failures.push_back(f);
+    }
+    if (now_s() - last_line >= (o.progress_tty ? 0.2 : 10)) {
+      progress(false);
+      last_line = now_s();
+    }
+  }
+  s.seconds = now_s() - t0;
+  progress(true);
+  return s;
+}
+
+}  // namespace bncheck::fuzz

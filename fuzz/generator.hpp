@@ -1,0 +1,23 @@
+// The fuzzer's problem generator: case i of a campaign is a pure function of
+// (seed, i), so campaigns are reproducible and shard without overlap. Weighted toward
+// where batch-norm bugs hide: size thresholds (powers of two and their neighbours,
+// block multiples +-1, 65535/65536, 2^17, per-channel counts beyond 2^24), C = 1,
+// prime C, C just above 32/64/128, odd spatial sizes, per-channel counts of 1-3,
+// every layout, rank and dtype pairing, and the data families of docs/fuzzing.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bncheck/problem.hpp"
+
+namespace bncheck::fuzz {
+
+struct Limits {
+  int64_t max_elements = int64_t{1} << 21;   // larger draws are shrunk (N first) to fit
+};
+
+// The problem of case i, and a note when it was shrunk to fit the limits.
+Problem generate(uint64_t seed, uint64_t i, const Limits& lim, std::string* note = nullptr);
+
+}  // namespace bncheck::fuzz
