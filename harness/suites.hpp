@@ -31,7 +31,7 @@ std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed);
 // key=value tokens that a problem's canonical descriptor must all contain, plus
 // rank=N for the number of spatial dimensions — to the finding that documents them.
 struct Baseline {
-  struct Entry { std::string backend, problem, finding; bool seen = false; };
+  struct Entry { std::string backend, problem, finding; bool seen = false, failed = false; };
   std::vector<Entry> entries;
   Entry* find(const std::string& backend, const Problem& p);
 };
