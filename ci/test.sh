@@ -6,3 +6,6 @@ ci/setup.sh
 ci/build.sh
 cd build
 ctest --output-on-failure --timeout 900 -j "${BNCHECK_JOBS:-2}"
+cd ..
+# The coverage-guided target, briefly (clang + ASan + UBSan; skipped without clang).
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" ci/fuzz.sh

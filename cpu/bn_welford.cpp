@@ -53,14 +53,18 @@ V tree_reduce(std::vector<V> v, Merge merge) {
 // scaled back (they may overflow the parameter type, as the exact ones do).
 template <class T, class A>
 void scaled_normalize_channel(const Problem& p, int64_t c, const ForwardTrainingArgs& a, A mean_s, A var_s, int e) {
-  const A eps_s = static_cast<A>(std::ldexp(p.eps, -2 * e));
-  const A r_s = A(1) / std::sqrt(var_s + eps_s);
+  // r in the channel's units, from double: eps * 2^-2e can overflow f32 (tiny spreads,
+  // found by `bncheck fuzz`), and r_s underflow it.
+  const double r_s = 1.0 / std::sqrt(static_cast<double>(var_s) + std::ldexp(p.eps, -2 * e));
   const A scale = std::ldexp(A(1), -e);
-  const A g = a.gamma ? static_cast<A>(load_param(a.gamma, p.pdtype, c)) : A(1);
-  const A b = a.beta ? static_cast<A>(load_param(a.beta, p.pdtype, c)) : A(0);
-  for_channel(p, c, [&](size_t i) { store<T>(a.y, i, (load<T>(a.x, i) * scale - mean_s) * (g * r_s) + b); });
+  const double g = a.gamma ? load_param(a.gamma, p.pdtype, c) : 1.0;
+  const double b = a.beta ? load_param(a.beta, p.pdtype, c) : 0.0;
+  const double gr = g * r_s;
+  for_channel(p, c, [&](size_t i) {
+    store<T>(a.y, i, static_cast<double>(load<T>(a.x, i) * scale - mean_s) * gr + b);
+  });
   const double mean = std::ldexp(static_cast<double>(mean_s), e), var = std::ldexp(static_cast<double>(var_s), 2 * e);
-  const double r = std::ldexp(static_cast<double>(r_s), -e);
+  const double r = std::ldexp(r_s, -e);
   store_param(a.save_mean, p.pdtype, c, mean);
   store_param(a.save_stat, p.pdtype, c, p.conv.saved == SavedStat::invstd ? r : var);
   update_running<double>(p, c, mean, var, a.running_mean, a.running_var);

@@ -115,10 +115,12 @@ inline void backward_apply(const Problem& p, int64_t c, const BackwardArgs& a, C
                            Cmp dgamma) {
   const Cmp g = a.gamma ? static_cast<Cmp>(load_param(a.gamma, p.pdtype, c)) : Cmp(1);
   const Cmp M = static_cast<Cmp>(p.reduction_size());
-  const Cmp k = g * r / M;
+  // (g r) * (... / M), not (g r / M) * (...): g r / M goes subnormal for data of large
+  // magnitude (r ~ 1e-37 in f32) and loses its bits (found by `bncheck fuzz`).
+  const Cmp k = g * r;
   for_channel(p, c, [&](size_t i) {
     const Cmp xh = (static_cast<Cmp>(load<T>(a.x, i)) - mean) * r;
-    store<T>(a.dx, i, k * (M * static_cast<Cmp>(load<T>(a.dy, i)) - dbeta - xh * dgamma));
+    store<T>(a.dx, i, k * ((M * static_cast<Cmp>(load<T>(a.dy, i)) - dbeta - xh * dgamma) / M));
   });
   if (a.dgamma) store_param(a.dgamma, p.pdtype, c, static_cast<double>(dgamma));
   if (a.dbeta) store_param(a.dbeta, p.pdtype, c, static_cast<double>(dbeta));

@@ -62,8 +62,9 @@ StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units
   }
   // r = (var + eps)^-1/2: relative error 1/2 (E_var + u_cmp (var + eps)) / (var + eps)
   // from the variance and the addition of eps, plus 2 u_cmp for sqrt and division.
+  // (Written as e_var/v so that an infinite v — eps huge in the channel's units — is fine.)
   const double v = sigma2 + ch.eps;
-  e.rel_r = v > 0 ? 0.5 * (e.e_var + u.uc * v) / v + 2 * u.uc : HUGE_VAL;
+  e.rel_r = v > 0 ? 0.5 * (e.e_var / v + u.uc) + 2 * u.uc : HUGE_VAL;
   return e;
 }
 
@@ -186,7 +187,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     e.e_mu = ch.x(exact_distance(d.save_mean.get(c), ref.save_mean, c));
     const double saved_err = exact_distance(d.save_stat.get(c), ref.save_stat, c);
     if (conv.saved == SavedStat::invstd) e.rel_r = saved_err / cr.invstd + u.uc;
-    else e.rel_r = 0.5 * (std::ldexp(saved_err, -2 * ch.e) + u.uc * (ch.var + ch.eps)) / (ch.var + ch.eps) + 2 * u.uc;
+    else e.rel_r = 0.5 * (std::ldexp(saved_err, -2 * ch.e) / (ch.var + ch.eps) + u.uc) + 2 * u.uc;
     // E_dbeta = c(M) u_acc sum|dy|
     const double e_dbeta = cM * u.ua * cr.sum_abs_dy;
     // E_dgamma = sum |dy_i| dxhat_i + (c(M) u_acc + u_cmp) sum |dy_i xhat_i|
@@ -209,13 +210,19 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     //          + |dx_i| (rel_r + 2 u_cmp) + ulp(dx_i)/2,  T_i = M|dy_i| + |dbeta| + |xhat_i dgamma|
     // (|g| r / M in the channel's units, scaled back by 2^-e: dx has the dimension 1/x.)
     const double k0 = std::fabs(g) * ch.r / static_cast<double>(M);
+    // Second order, from the exact expansion with r_saved = r (1 + rho) and
+    // xhat_saved = (1 + rho)(xhat - b), b = r E_mu: at most 3 (rho + b)^2 times the
+    // magnitudes |xhat| (|dgamma| + |dbeta|) + |dgamma| + |dbeta|. Unlike the factor
+    // below, this term does not shrink with |xhat|.
+    const double rb = e.rel_r + ch.r * e.e_mu, q2 = 3 * rb * rb;
     for (int64_t n = 0, k = 0; n < N; ++n)
       for (int64_t s = 0; s < S; ++s, ++k) {
         const size_t i = static_cast<size_t>(p.index(n, c, s));
         const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, dy = d.dy.get(i), dxv = ref.dx.hi[i];
         const double T = static_cast<double>(M) * std::fabs(dy) + std::fabs(cr.dbeta) + std::fabs(xh * cr.dgamma);
+        const double second = q2 * ((std::fabs(xh) + 1) * (std::fabs(cr.dgamma) + std::fabs(cr.dbeta)));
         const double pre =
-            ch.back(k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T), -1) +
+            ch.back(k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T + second), -1) +
             std::fabs(dxv) * (e.rel_r + 2 * u.uc);
         // The stored value rounds at its own magnitude, at most |dx| + pre.
         B.dx[i] = f2 * (pre + half_ulp(std::fabs(dxv) + pre, dt));
