@@ -51,7 +51,7 @@ class OneDnn final : public Backend {
   std::string description() const override {
     const dnnl_version_t* v = dnnl_version();
     return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
-           " CPU batch_normalization (declared: f32 arithmetic; float epsilon; saves biased variance, no running stats)";
+           " CPU batch_normalization (declared: f32 arithmetic, flushes denormal outputs; float epsilon; saves biased variance, no running stats)";
   }
   Support supports(const Problem& p) const override {
     if (p.dtype == Dtype::f64) return Support::no("oneDNN has no f64 batch normalization");
@@ -76,6 +76,7 @@ class OneDnn final : public Backend {
     Numerics n;
     n.accumulation_bits = n.compute_bits = 24;
     n.stats = StatsAlgorithm::unknown;
+    n.flush_denormals = true;   // observed: subnormal outputs come back as 0 (docs/findings.md, F7)
     return n;
   }
 

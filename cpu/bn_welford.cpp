@@ -49,22 +49,39 @@ V tree_reduce(std::vector<V> v, Merge merge) {
   return v[0];
 }
 
+// r = 1/sqrt(var + eps) and r_s = r 2^e, from var_s = var 2^-2e, without overflow: in
+// the channel's units unless eps is out of range there (tiny data), then in real units,
+// where var is negligible against eps.
+void robust_invstd(double var_s, double eps, int e, double* r, double* r_s) {
+  const double eps_s = std::ldexp(eps, -2 * e);
+  const bool eps_lost = eps > 0 && eps_s == 0 && var_s == 0;   // eps underflowed in these units
+  if (std::isfinite(eps_s) && var_s + eps_s > 0 && !eps_lost) {
+    *r_s = 1.0 / std::sqrt(var_s + eps_s);
+    *r = std::ldexp(*r_s, -e);
+  } else {
+    *r = 1.0 / std::sqrt(eps + std::ldexp(var_s, 2 * e));
+    *r_s = std::ldexp(*r, e);   // may overflow: y is then computed in real units
+  }
+}
+
 // normalize_channel for statistics of x * 2^-e: y from the scaled values, statistics
 // scaled back (they may overflow the parameter type, as the exact ones do).
 template <class T, class A>
 void scaled_normalize_channel(const Problem& p, int64_t c, const ForwardTrainingArgs& a, A mean_s, A var_s, int e) {
-  // r in the channel's units, from double: eps * 2^-2e can overflow f32 (tiny spreads,
-  // found by `bncheck fuzz`), and r_s underflow it.
-  const double r_s = 1.0 / std::sqrt(static_cast<double>(var_s) + std::ldexp(p.eps, -2 * e));
+  // r in double: eps * 2^-2e overflows f32 (and f64) for tiny spreads, found by `bncheck fuzz`.
+  double r = 0, r_s = 0;
+  robust_invstd(static_cast<double>(var_s), p.eps, e, &r, &r_s);
   const A scale = std::ldexp(A(1), -e);
   const double g = a.gamma ? load_param(a.gamma, p.pdtype, c) : 1.0;
   const double b = a.beta ? load_param(a.beta, p.pdtype, c) : 0.0;
-  const double gr = g * r_s;
+  const bool scaled_ok = std::isfinite(r_s) && r_s > 0;
+  const double gr = g * (scaled_ok ? r_s : r);
   for_channel(p, c, [&](size_t i) {
-    store<T>(a.y, i, static_cast<double>(load<T>(a.x, i) * scale - mean_s) * gr + b);
+    const double d = static_cast<double>(load<T>(a.x, i) * scale - mean_s);
+    store<T>(a.y, i, (scaled_ok ? d * gr : std::ldexp(d * gr, e)) + b);
   });
   const double mean = std::ldexp(static_cast<double>(mean_s), e), var = std::ldexp(static_cast<double>(var_s), 2 * e);
-  const double r = std::ldexp(r_s, -e);
+
   store_param(a.save_mean, p.pdtype, c, mean);
   store_param(a.save_stat, p.pdtype, c, p.conv.saved == SavedStat::invstd ? r : var);
   update_running<double>(p, c, mean, var, a.running_mean, a.running_var);

@@ -71,7 +71,8 @@ inline void update_running(const Problem& p, int64_t c, Cmp mean, Cmp var, void*
   const Cmp w_old = Cmp(1) - w_new;
   Cmp vstat = var;
   if (p.conv.running_var == RunningVar::unbiased)
-    vstat = M > 1 ? var * static_cast<Cmp>(M) / static_cast<Cmp>(M - 1) : std::numeric_limits<Cmp>::quiet_NaN();
+    // var * (M / (M-1)): var * M first would overflow for var near the type's maximum.
+    vstat = M > 1 ? var * (static_cast<Cmp>(M) / static_cast<Cmp>(M - 1)) : std::numeric_limits<Cmp>::quiet_NaN();
   const Cmp rm = static_cast<Cmp>(load_param(running_mean, p.pdtype, c));
   const Cmp rv = static_cast<Cmp>(load_param(running_var, p.pdtype, c));
   store_param(running_mean, p.pdtype, c, static_cast<double>(w_old * rm + w_new * mean));

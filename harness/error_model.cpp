@@ -42,6 +42,7 @@ Chan scaled(const ChannelRef& cr, double eps) {
 // Section "Statistics": E_mu, E_var (in the channel's units) and the relative error of r.
 struct StatErrors {
   double e_mu = 0, e_var = 0, rel_r = 0;
+  bool exact_mean = false, exact_var = false;   // the exact-fill rule: no slack at all
 };
 
 StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units& u, const Chan& ch) {
@@ -58,13 +59,16 @@ StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units
   e.e_var = u.ua * (cM + 3) * sigma2 + 2 * cM * u.ua * R * sigma + e.e_mu * e.e_mu;
   if (exact_fill_holds(p) && nx.sum_based_stats) {
     e.e_mu = 0;                                        // exact fill: sums are exact
-    if (M % 2 == 0) e.e_var = 0;
+    e.exact_mean = true;
+    if (M % 2 == 0) { e.e_var = 0; e.exact_var = true; }
   }
   // r = (var + eps)^-1/2: relative error 1/2 (E_var + u_cmp (var + eps)) / (var + eps)
   // from the variance and the addition of eps, plus 2 u_cmp for sqrt and division.
   // (Written as e_var/v so that an infinite v — eps huge in the channel's units — is fine.)
   const double v = sigma2 + ch.eps;
-  e.rel_r = v > 0 ? 0.5 * (e.e_var / v + u.uc) + 2 * u.uc : HUGE_VAL;
+  // v = 0: r is exactly +Inf (IEEE: special outputs, compared exactly) or exactly 0 (a
+  // backend's declared convention: y = beta): no relative error to propagate either way.
+  e.rel_r = v > 0 ? 0.5 * (e.e_var / v + u.uc) + 2 * u.uc : 0.0;
   return e;
 }
 
@@ -98,7 +102,16 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     B.y.assign(ref.y.size(), 0);
     for (int64_t c = 0; c < C; ++c) {
       const ChannelRef& cr = ref.channel[c];
-      if (!std::isfinite(cr.mean) || !std::isfinite(cr.var)) continue;   // special values, compared exactly
+      if (!std::isfinite(cr.mean) || !std::isfinite(cr.var)) {
+        // Non-finite running statistics: IEEE arithmetic gives special values (compared
+        // exactly) or beta (x - rm) * 0 + beta, exact up to its final rounding.
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t s = 0; s < S; ++s) {
+            const size_t i = static_cast<size_t>(p.index(n, c, s));
+            B.y[i] = half_ulp(std::fabs(ref.y.hi[i]), dt) + u.uc * std::fabs(ref.y.hi[i]);
+          }
+        continue;
+      }
       const Chan ch = scaled(cr, p.eps);
       const double g = gamma_of(c);
       StatErrors e;                      // running statistics are exact inputs
@@ -130,9 +143,10 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       const StatErrors e = forward_stat_errors(p, nx, u, ch);
       const double g = gamma_of(c);
       const double e_mu = ch.back(e.e_mu, 1), e_var = ch.back(e.e_var, 2);
-      B.save_mean[c] = e_mu + (e_mu > 0 ? half_ulp(std::fabs(cr.mean) + e_mu, pd) : 0);
+      B.save_mean[c] = e.exact_mean ? 0 : e_mu + half_ulp(std::fabs(cr.mean) + e_mu, pd);
       B.save_stat[c] = conv.saved == SavedStat::invstd ? cr.invstd * e.rel_r + half_ulp(cr.invstd * (1 + e.rel_r), pd)
-                                                       : e_var + (e_var > 0 ? half_ulp(cr.var + e_var, pd) : 0);
+                       : e.exact_var                   ? 0
+                                                       : e_var + half_ulp(cr.var + e_var, pd);
       // Running statistics: the statistic's error, then per product term the load of r0 or
       // s into the compute type, the product and the sum (3 roundings; 2 more for the
       // unbiasing factor M/(M-1)), and the momentum's own rounding, which moves the
@@ -238,6 +252,23 @@ Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics&
   Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
   for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta})
     for (double& b : *v) b *= kSecondOrderFactor;
+  // Scaling a budget back from the channel's units rounds it in the subnormal range:
+  // one subnormal spacing of the output dtype covers that (and nothing else notices it).
+  if (output_rounding)
+    for (auto* v : {&B.y, &B.dx})
+      for (double& b : *v) b += ulp(0.0, p.dtype);
+  // A backend that declares flush-to-zero may return 0 where the exact result is
+  // subnormal (below the smallest normal of the output dtype): the budget allows it.
+  if (nx.flush_denormals) {
+    auto ftz = [](std::vector<double>& b, const RefTensor& r) {
+      if (r.empty()) return;
+      const double tiny = std::ldexp(1.0, format_info(r.dtype).emin);
+      for (size_t i = 0; i < b.size(); ++i)
+        if (std::fabs(r.hi[i]) < tiny) b[i] = std::max(b[i], tiny);
+    };
+    ftz(B.y, ref.y);
+    ftz(B.dx, ref.dx);
+  }
   return B;
 }
 

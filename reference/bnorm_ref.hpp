@@ -142,9 +142,11 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
           const size_t i = static_cast<size_t>(p.index(n, c, s));
           const double xv = d.x.get(i);
           if (!std::isfinite(xv) || r_inf || !std::isfinite(rm) || !std::isfinite(rv)) {
-            // Special values: plain IEEE evaluation gives the exact special result.
+            // Special values: plain IEEE evaluation gives the special result; its kind
+            // (NaN or +-Inf) depends on the form (folded or not) when r is infinite.
             const double rr = r_inf ? HUGE_VAL : 1.0 / std::sqrt(rv + p.eps);
             put_double(R.y, i, g * ((xv - rm) * rr) + b);
+            if (r_inf && !std::isfinite(R.y.hi[i])) R.y.mark(i, RefTensor::kAnyNonFinite);
           } else {
             put(R.y, i, Real(g) * ((Real(xv) - Real(rm)) * r) + Real(b));
           }
@@ -201,10 +203,7 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
         put_double(R.running_var, c, nan);
         // The mean of a channel holding an infinity is +-Inf as a sum, NaN through
         // Welford's updates (Inf - Inf): both honest, so any non-finite value is right.
-        for (RefTensor* t : {&R.save_mean, &R.running_mean}) {
-          if (t->any_nonfinite.empty()) t->any_nonfinite.assign(t->size(), 0);
-          t->any_nonfinite[c] = 1;
-        }
+        for (RefTensor* t : {&R.save_mean, &R.running_mean}) t->mark(c, RefTensor::kAnyNonFinite);
       } else if (x_bad) {
         for (size_t k = 0; k < idx.size(); ++k) put_double(R.dx, idx[k], nan);
         Real dbeta = 0;
@@ -234,10 +233,9 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
           dg += dyv * to_double(xhat(xs[k], st));
         }
         if (p.affine) { put_double(R.dgamma, c, dg); put_double(R.dbeta, c, db); }
-        if (R.dx.any_nonfinite.empty()) R.dx.any_nonfinite.assign(R.dx.size(), 0);
         for (size_t k = 0; k < idx.size(); ++k) {
           put_double(R.dx, idx[k], nan);
-          R.dx.any_nonfinite[idx[k]] = 1;
+          R.dx.mark(idx[k], RefTensor::kAnyNonFinite);
         }
       }
       continue;
@@ -256,10 +254,17 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
     if (conv.saved == SavedStat::invstd) put(R.save_stat, c, invstd_or_inf(st));
     else put(R.save_stat, c, st.var);
 
+    // var + eps = 0 under IEEE semantics; or, in backward, statistics that overflow the
+    // parameter dtype, so that the backend is handed an infinity: no value is wrong.
+    const bool singular = st.invstd_inf ||
+        (p.dir == Direction::bwd && (!std::isfinite(R.save_mean.rounded_value(c)) ||
+                                     (conv.saved == SavedStat::variance && !std::isfinite(R.save_stat.rounded_value(c)))));
+    if (singular && conv.saved == SavedStat::invstd) R.save_stat.mark(c, RefTensor::kAnyValue);
     if (p.dir == Direction::fwd_train) {
       for (size_t k = 0; k < idx.size(); ++k) {
         const Real xh = xhat(xs[k], st);
         put(R.y, idx[k], Real(g) * xh + Real(b));
+        if (singular) R.y.mark(idx[k], RefTensor::kAnyValue);
       }
       // Running statistics. M = 1 with the unbiased convention: 0/0 = NaN.
       Real var_stat = st.var;
@@ -275,7 +280,11 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
       if (std::isfinite(rm0)) put(R.running_mean, c, w_old * Real(rm0) + w_new * st.mean);
       else put_double(R.running_mean, c, to_double(w_old) * rm0 + to_double(w_new) * cr.mean);
       if (var_nan) put_double(R.running_var, c, nan);
-      else if (!std::isfinite(rv0)) put_double(R.running_var, c, to_double(w_old) * rv0 + to_double(w_new) * to_double(var_stat));
+      else if (!std::isfinite(rv0)) {
+        put_double(R.running_var, c, to_double(w_old) * rv0 + to_double(Real(w_new * var_stat)));
+        // 0 * var in an implementation's type is NaN when var overflowed there.
+        if (!std::isfinite(R.running_var.hi[c])) R.running_var.mark(c, RefTensor::kAnyNonFinite);
+      }
       else put(R.running_var, c, w_old * Real(rv0) + w_new * var_stat);
     } else {
       Real dbeta = 0, dgamma = 0, sad = 0, sadx = 0;
@@ -295,8 +304,11 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
       if (p.affine) { put(R.dbeta, c, dbeta); put(R.dgamma, c, dgamma); }
       const Real Mr(static_cast<double>(M));
       const Real scale = Real(g) * invstd_or_inf(st) / Mr;
-      for (size_t k = 0; k < idx.size(); ++k)
+      for (size_t k = 0; k < idx.size(); ++k) {
         put(R.dx, idx[k], scale * (Mr * dys[k] - dbeta - xh[k] * dgamma));
+        if (singular) R.dx.mark(idx[k], RefTensor::kAnyValue);
+      }
+      if (singular && p.affine) R.dgamma.mark(c, RefTensor::kAnyValue);
     }
   }
   return R;

@@ -15,9 +15,16 @@ struct RefTensor {
   Dtype dtype = Dtype::f32;
   std::vector<uint64_t> rounded;   // correctly rounded to dtype, as stored bits
   std::vector<double> hi, lo;      // exact value ~= hi + lo (|lo| <= ulp(hi)/2)
-  // Elements where IEEE arithmetic gives a non-finite result whose kind (NaN, +Inf,
-  // -Inf) depends on the order of evaluation: any non-finite value is right there.
+  // Per element (empty when all 0): kAnyNonFinite where IEEE arithmetic gives a
+  // non-finite result whose kind (NaN, +-Inf) depends on the order of evaluation;
+  // kAnyValue at a singular point (var + eps = 0: 0/0), where an honest variance error
+  // of any size turns NaN into a finite value.
+  static constexpr uint8_t kAnyNonFinite = 1, kAnyValue = 2;
   std::vector<uint8_t> any_nonfinite;
+  void mark(size_t i, uint8_t how) {
+    if (any_nonfinite.empty()) any_nonfinite.assign(size(), 0);
+    any_nonfinite[i] = how;
+  }
   size_t size() const { return rounded.size(); }
   double rounded_value(size_t i) const { return bits_to_double(rounded[i], dtype); }
   bool empty() const { return rounded.empty(); }
