@@ -1,6 +1,7 @@
 // bncheck: is a batch-normalization implementation numerically right, and by how much not.
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
 
 #include <cmath>
@@ -34,6 +35,7 @@ Commands:
   run                  check backends against the arbitrary-precision reference
   props                property tests of BN's invariants (RapidCheck generators, shrinking)
   fuzz                 fuzz campaigns: generated shapes and data, minimised failures
+  bench                time backends side by side against a copy bandwidth
   help                 this text
 
 bncheck run [options]
@@ -77,6 +79,15 @@ bncheck fuzz [options]
   --append-regressions FILE      append minimised unknown failures (descriptor + repro) to FILE
   --dry-run                      print the cases' descriptors, run nothing (needs --cases)
   --plugin, --timeout, --no-isolation, --baseline, --no-baseline, --strict   as for run
+
+bncheck bench [options]
+  --backend NAME[,NAME...]|all   backends side by side [all]
+  --problem DESC | --suite NAME  what to time [suite bench]
+  --warmup N, --reps N           calls before timing, timed calls [3, 15]
+  Reports the median time per call, the minimal bytes moved (read x [and dy], write y
+  or dx), GB/s, and the fraction of a copy bandwidth measured in the same run: a
+  STREAM-like memcpy for host backends, a device-to-device copy for GPU backends,
+  whose time excludes host transfers.
 
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
@@ -142,11 +153,16 @@ double available_memory_bytes() {
   return 8.0 * (1ull << 30);
 }
 
+// 'all' means every non-weak backend that can run here; the others are named on stderr.
 std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>>& all, const std::string& spec) {
   std::vector<Backend*> out;
   if (spec == "all") {
-    for (auto& b : all)
-      if (!b->weak()) out.push_back(b.get());
+    for (auto& b : all) {
+      if (b->weak()) continue;
+      const Availability av = b->availability();
+      if (av.available) out.push_back(b.get());
+      else std::fprintf(stderr, "bncheck: %s unavailable (%s): not run\n", b->name().c_str(), av.reason.c_str());
+    }
     return out;
   }
   std::stringstream ss(spec);
@@ -663,6 +679,79 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   return unknown ? kExitFail : kExitOk;
 }
 
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+int cmd_bench(Args& a) {
+  BackendOptions bo;
+  std::string backend_spec = "all", suite;
+  std::vector<std::string> descs;
+  int warmup = 3, reps = 15;
+  auto value = [&](const std::string& opt) -> std::string {
+    if (!a.more()) throw UsageError(opt + " needs a value");
+    return a.next();
+  };
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (opt == "--backend") backend_spec = value(opt);
+    else if (opt == "--problem") descs.push_back(value(opt));
+    else if (opt == "--suite") suite = value(opt);
+    else if (opt == "--warmup") warmup = std::max(0, std::atoi(value(opt).c_str()));
+    else if (opt == "--reps") reps = std::max(1, std::atoi(value(opt).c_str()));
+    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for bench");
+  }
+  std::vector<Problem> problems;
+  for (const auto& d : descs) problems.push_back(parse_problem(d));
+  if (!suite.empty() || problems.empty()) {
+    auto s = load_suite(suite.empty() ? "bench" : suite, 1);
+    problems.insert(problems.end(), s.begin(), s.end());
+  }
+  auto all = bo.load();
+  const std::vector<Backend*> backends = select_backends(all, backend_spec);
+  using clock = std::chrono::steady_clock;
+  std::printf("%-18s %-10s %10s %10s %9s %12s  %s\n", "backend", "where", "median_ms", "MB_moved", "GB/s",
+              "of_copy_bw", "problem");
+  for (const Problem& p : problems) {
+    const double b = format_info(p.dtype).bytes, E = static_cast<double>(p.elements());
+    const double moved = (p.dir == Direction::bwd ? 3 : 2) * E * b;   // read x (and dy), write y or dx
+    // The host copy bandwidth, measured now, beside the backends.
+    std::vector<unsigned char> src(static_cast<size_t>(moved / 2)), dst(src.size());
+    std::vector<double> copy_s;
+    for (int i = 0; i < warmup + reps; ++i) {
+      const auto t0 = clock::now();
+      std::memcpy(dst.data(), src.data(), src.size());
+      if (i >= warmup) copy_s.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+    }
+    const double host_copy_gbps = 2.0 * static_cast<double>(src.size()) / median(copy_s) / 1e9;
+    CaseRunner runner(p);
+    for (Backend* be : backends) {
+      if (!be->supports(p).supported) continue;
+      std::string where = "host";
+      double sec = 0, bw = host_copy_gbps;
+      if (auto dt = be->time_on_device(p, warmup, reps)) {
+        where = "device";
+        sec = dt->seconds_per_call;
+        bw = dt->copy_gbps;
+      } else {
+        std::vector<double> ts;
+        for (int i = 0; i < warmup + reps; ++i) {
+          const CaseReport r = runner.run(*be);   // seconds_backend times the call alone
+          if (i >= warmup) ts.push_back(r.seconds_backend);
+        }
+        sec = median(ts);
+      }
+      const double gbps = moved / sec / 1e9;
+      std::printf("%-18s %-10s %10.3f %10.2f %9.2f %11.1f%%  %s\n", be->name().c_str(), where.c_str(), sec * 1e3,
+                  moved / 1e6, gbps, 100 * gbps / bw, to_string(p).c_str());
+      std::fflush(stdout);
+    }
+  }
+  std::printf("(copy bandwidth: read + write of a buffer of half the bytes moved, median of %d, same run)\n", reps);
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -685,6 +774,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(a, argv0);
     if (cmd == "props") return cmd_props(a, argv0);
     if (cmd == "fuzz") return cmd_fuzz(a, argv0);
+    if (cmd == "bench") return cmd_bench(a);
     throw UsageError("unknown command '" + cmd + "'");
   } catch (const UsageError& e) {
     if (*e.what()) std::fprintf(stderr, "bncheck: %s\n\n", e.what());

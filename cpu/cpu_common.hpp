@@ -96,10 +96,12 @@ inline void normalize_channel(const Problem& p, int64_t c, const ForwardTraining
 template <class T, class Cmp>
 inline void inference_channel(const Problem& p, int64_t c, const ForwardInferenceArgs& a) {
   const Cmp rm = static_cast<Cmp>(load_param(a.running_mean, p.pdtype, c));
-  const Cmp rv = static_cast<Cmp>(load_param(a.running_var, p.pdtype, c));
-  const Cmp g = a.gamma ? static_cast<Cmp>(load_param(a.gamma, p.pdtype, c)) : Cmp(1);
   const Cmp b = a.beta ? static_cast<Cmp>(load_param(a.beta, p.pdtype, c)) : Cmp(0);
-  const Cmp scale = g / std::sqrt(rv + static_cast<Cmp>(p.eps));
+  // The per-channel scale from the parameters' own precision: an f64 running variance
+  // beyond FLT_MAX still gives a representable f32 scale (found by `bncheck fuzz`).
+  using W = std::conditional_t<(sizeof(Cmp) > sizeof(double)), Cmp, double>;   // the wider of the two
+  const W g = a.gamma ? static_cast<W>(load_param(a.gamma, p.pdtype, c)) : W(1);
+  const Cmp scale = static_cast<Cmp>(g / std::sqrt(static_cast<W>(load_param(a.running_var, p.pdtype, c)) + static_cast<W>(p.eps)));
   for_channel(p, c, [&](size_t i) { store<T>(a.y, i, (static_cast<Cmp>(load<T>(a.x, i)) - rm) * scale + b); });
 }
 

@@ -9,6 +9,11 @@ std::unique_ptr<Backend> make_cpu_one_pass_naive();
 std::unique_ptr<Backend> make_torch_cpu();
 std::unique_ptr<Backend> make_onednn_cpu();
 }  // namespace cpu
+namespace gpu {
+std::unique_ptr<Backend> make_cuda_welford();
+std::unique_ptr<Backend> make_cudnn_spatial();
+std::unique_ptr<Backend> make_cudnn_persistent();
+}  // namespace gpu
 
 const char* to_string(StatsAlgorithm a) {
   switch (a) {
@@ -30,6 +35,13 @@ std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
 #endif
 #ifdef BNCHECK_HAVE_DNNL
   b.push_back(cpu::make_onednn_cpu());
+#endif
+#ifdef BNCHECK_HAVE_CUDA
+  b.push_back(gpu::make_cuda_welford());
+#endif
+#ifdef BNCHECK_HAVE_CUDNN
+  b.push_back(gpu::make_cudnn_spatial());
+  b.push_back(gpu::make_cudnn_persistent());
 #endif
   return b;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,15 @@ class Backend {
   // so a difference of convention is never a numerical failure.
   virtual Conventions conventions(const Problem& p) const { return p.conv; }
   virtual Numerics numerics(const Problem& p) const = 0;
+
+  // Device backends: median seconds per call of the kernels alone (data resident on
+  // the device), and the device-to-device copy bandwidth measured in the same run, for
+  // `bncheck bench`. Host backends leave this empty (bench times the call itself).
+  struct DeviceTiming {
+    double seconds_per_call = 0;
+    double copy_gbps = 0;
+  };
+  virtual std::optional<DeviceTiming> time_on_device(const Problem&, int /*warmup*/, int /*reps*/) { return std::nullopt; }
 
   virtual Status forward_training(const Problem& p, const ForwardTrainingArgs& a) = 0;
   virtual Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) = 0;

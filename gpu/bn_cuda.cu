@@ -1,0 +1,383 @@
+// Our CUDA batch norm: Welford statistics per block, merged with Chan's formula (two
+// launches, fixed order: deterministic), normalisation and backward as elementwise
+// grid-stride kernels with 64-bit indices. Channels-first reduces along contiguous
+// runs; channels-last puts 32 channels on the threads of a warp (coalesced). Data
+// f32, f16 or bf16; statistics, gamma and beta f32. PyTorch's conventions.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "bncheck/backend.hpp"
+#include "gpu/bn_math.hpp"
+
+namespace bncheck::gpu {
+namespace {
+
+#define BN_CUDA_TRY(expr)                                                                       \
+  do {                                                                                          \
+    const cudaError_t err_ = (expr);                                                            \
+    if (err_ != cudaSuccess) return Status::error(std::string(#expr) + ": " + cudaGetErrorString(err_)); \
+  } while (0)
+
+template <class T> __device__ __forceinline__ float ld(const T* p, int64_t i);
+template <> __device__ __forceinline__ float ld<float>(const float* p, int64_t i) { return p[i]; }
+template <> __device__ __forceinline__ float ld<__half>(const __half* p, int64_t i) { return __half2float(p[i]); }
+template <> __device__ __forceinline__ float ld<__nv_bfloat16>(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+template <class T> __device__ __forceinline__ void st(T* p, int64_t i, float v);
+template <> __device__ __forceinline__ void st<float>(float* p, int64_t i, float v) { p[i] = v; }
+template <> __device__ __forceinline__ void st<__half>(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
+template <> __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+constexpr int kThreads = 256;
+constexpr int kClChannels = 32, kClRows = 8;
+
+// Channels-first statistics: block (c, b) reduces a strided share of channel c.
+template <class T>
+__global__ void stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* partial) {
+  __shared__ Welford sh[kThreads];
+  const int64_t c = blockIdx.x;
+  Welford w;
+  for (int64_t k = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; k < M;
+       k += static_cast<int64_t>(gridDim.y) * blockDim.x)
+    w = welford_add(w, ld(x, element_index(false, C, S, k / S, c, k % S)));
+  sh[threadIdx.x] = w;
+  __syncthreads();
+  for (int h = blockDim.x / 2; h > 0; h /= 2) {
+    if (threadIdx.x < h) sh[threadIdx.x] = welford_merge(sh[threadIdx.x], sh[threadIdx.x + h]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = sh[0];
+}
+
+// Channels-last statistics: threadIdx.x over 32 channels, threadIdx.y over rows.
+template <class T>
+__global__ void stats_cl(const T* x, int64_t C, int64_t M, Welford* partial) {
+  __shared__ Welford sh[kClRows][kClChannels];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x;
+  Welford w;
+  if (c < C)
+    for (int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y; row < M;
+         row += static_cast<int64_t>(gridDim.y) * kClRows)
+      w = welford_add(w, ld(x, row * C + c));
+  sh[threadIdx.y][threadIdx.x] = w;
+  __syncthreads();
+  for (int h = kClRows / 2; h > 0; h /= 2) {
+    if (threadIdx.y < h) sh[threadIdx.y][threadIdx.x] = welford_merge(sh[threadIdx.y][threadIdx.x], sh[threadIdx.y + h][threadIdx.x]);
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && c < C) partial[c * gridDim.y + blockIdx.y] = sh[0][threadIdx.x];
+}
+
+// One thread per channel: merge the partials pairwise (a fixed tree), save the
+// statistics, update the running ones.
+__global__ void stats_finalize(Welford* partial, int B, int64_t C, int64_t M, float eps, float momentum,
+                               float* save_mean, float* save_invstd, float* rm, float* rv) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  Welford* p = partial + c * B;
+  for (int step = 1; step < B; step *= 2)
+    for (int i = 0; i + step < B; i += 2 * step) p[i] = welford_merge(p[i], p[i + step]);
+  const float mean = p[0].mean, var = p[0].m2 / p[0].n;
+  save_mean[c] = mean;
+  save_invstd[c] = 1.0f / sqrtf(var + eps);
+  if (rm && rv) running_update(rm + c, rv + c, mean, var, momentum, M);
+}
+
+// y = (x - mean) * (gamma invstd) + beta, for training (batch statistics) and
+// inference (running statistics, invstd computed here).
+template <class T>
+__global__ void normalize(const T* x, T* y, int64_t E, int64_t C, int64_t S, bool cl, const float* mean,
+                          const float* invstd_or_var, bool is_var, float eps, const float* gamma, const float* beta) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < E;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t c = channel_of(cl, C, S, i);
+    const float r = is_var ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
+    const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+    st(y, i, (ld(x, i) - mean[c]) * (g * r) + b);
+  }
+}
+
+// Backward sums per block: dbeta = sum dy, dgamma = sum dy xhat (f32, tree within the block).
+template <class T>
+__global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int64_t M, bool cl, const float* mean,
+                              const float* invstd, float2* partial) {
+  __shared__ float2 sh[kThreads];
+  const int64_t c = blockIdx.x;
+  float2 acc = make_float2(0, 0);
+  for (int64_t k = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; k < M;
+       k += static_cast<int64_t>(gridDim.y) * blockDim.x) {
+    const int64_t i = element_index(cl, C, S, k / S, c, k % S);
+    const float d = ld(dy, i);
+    acc.x += d;
+    acc.y += d * ((ld(x, i) - mean[c]) * invstd[c]);
+  }
+  sh[threadIdx.x] = acc;
+  __syncthreads();
+  for (int h = blockDim.x / 2; h > 0; h /= 2) {
+    if (threadIdx.x < h) { sh[threadIdx.x].x += sh[threadIdx.x + h].x; sh[threadIdx.x].y += sh[threadIdx.x + h].y; }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = sh[0];
+}
+
+__global__ void backward_finalize(float2* partial, int B, int64_t C, float* dbeta, float* dgamma, float* sums) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  float2* p = partial + c * B;
+  for (int step = 1; step < B; step *= 2)
+    for (int i = 0; i + step < B; i += 2 * step) { p[i].x += p[i + step].x; p[i].y += p[i + step].y; }
+  sums[2 * c] = p[0].x;
+  sums[2 * c + 1] = p[0].y;
+  if (dbeta) dbeta[c] = p[0].x;
+  if (dgamma) dgamma[c] = p[0].y;
+}
+
+template <class T>
+__global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t E, int64_t C, int64_t S, bool cl, float M,
+                                   const float* mean, const float* invstd, const float* gamma, const float* sums) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < E;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t c = channel_of(cl, C, S, i);
+    st(dx, i, backward_dx(ld(x, i), ld(dy, i), mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c], sums[2 * c + 1], M));
+  }
+}
+
+int blocks_per_channel(int64_t M, int64_t C, bool cl) {
+  const int64_t per = cl ? kClRows * 64 : kThreads * 8;   // elements each block should at least handle
+  const int64_t want = std::max<int64_t>(1, (M + per - 1) / per);
+  const int64_t cap = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, cl ? (C + kClChannels - 1) / kClChannels : C));
+  return static_cast<int>(std::min<int64_t>({want, cap, 128}));
+}
+
+int grid_for(int64_t E) { return static_cast<int>(std::min<int64_t>((E + kThreads - 1) / kThreads, 65535)); }
+
+// Device buffers for one call.
+struct DeviceBuf {
+  void* p = nullptr;
+  ~DeviceBuf() { if (p) cudaFree(p); }
+  cudaError_t alloc(size_t bytes) { return bytes ? cudaMalloc(&p, bytes) : cudaSuccess; }
+};
+
+// (At namespace scope: nvcc's host stubs name kernel template arguments from here.)
+template <class T> struct Tag { using type = T; };
+
+class CudaBN final : public Backend {
+ public:
+  std::string name() const override { return "cuda_welford"; }
+  std::string description() const override {
+    return "ours (CUDA): block Welford + Chan pairwise merges in f32, f32 elementwise; deterministic; no fast-math";
+  }
+  Availability availability() const override {
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) return {false, std::string("no CUDA device: ") + cudaGetErrorString(e)};
+    if (n == 0) return {false, "no CUDA device"};
+    return {};
+  }
+  Support supports(const Problem& p) const override {
+    if (p.dtype == Dtype::f64) return Support::no("our CUDA kernels take f32, f16 or bf16 data");
+    if (p.pdtype != Dtype::f32) return Support::no("our CUDA kernels keep parameters and statistics in f32");
+    return Support::yes();
+  }
+  Conventions conventions(const Problem&) const override { return Conventions{}; }
+  Numerics numerics(const Problem&) const override {
+    Numerics n;
+    n.accumulation_bits = n.compute_bits = 24;
+    n.stats = StatsAlgorithm::welford;
+    return n;
+  }
+
+  Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
+    return dispatch(p, [&](auto tag) { return train<typename decltype(tag)::type>(p, a, nullptr); });
+  }
+  Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
+    return dispatch(p, [&](auto tag) { return infer<typename decltype(tag)::type>(p, a); });
+  }
+  Status backward(const Problem& p, const BackwardArgs& a) override {
+    return dispatch(p, [&](auto tag) { return bwd<typename decltype(tag)::type>(p, a, nullptr); });
+  }
+  std::optional<DeviceTiming> time_on_device(const Problem& p, int warmup, int reps) override;
+
+ private:
+  template <class F>
+  Status dispatch(const Problem& p, F&& f) {
+    switch (p.dtype) {
+      case Dtype::f32: return f(Tag<float>{});
+      case Dtype::f16: return f(Tag<__half>{});
+      case Dtype::bf16: return f(Tag<__nv_bfloat16>{});
+      default: return Status::error("unsupported dtype");
+    }
+  }
+
+  // Launches on device pointers; timing, when non-null, receives the kernel-only time.
+  template <class T>
+  static Status launch_train(const Problem& p, const T* x, T* y, const float* g, const float* b, float* mean,
+                             float* invstd, float* rm, float* rv, Welford* partial, int B) {
+    const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size(), E = p.elements();
+    const bool cl = p.layout == Layout::channels_last;
+    if (cl) stats_cl<T><<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(x, C, M, partial);
+    else stats_cf<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, C, S, M, partial);
+    stats_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(partial, B, C, M, static_cast<float>(p.eps),
+                                                                    static_cast<float>(p.momentum), mean, invstd, rm, rv);
+    normalize<T><<<grid_for(E), kThreads>>>(x, y, E, C, S, cl, mean, invstd, false, 0.0f, g, b);
+    BN_CUDA_TRY(cudaGetLastError());
+    return Status::success();
+  }
+
+  template <class T>
+  Status train(const Problem& p, const ForwardTrainingArgs& a, double*) {
+    const int64_t C = p.c, E = p.elements();
+    const bool cl = p.layout == Layout::channels_last;
+    const int B = blocks_per_channel(p.reduction_size(), C, cl);
+    const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
+    DeviceBuf x, y, g, b, mean, inv, rm, rv, part;
+    BN_CUDA_TRY(x.alloc(db)); BN_CUDA_TRY(y.alloc(db)); BN_CUDA_TRY(mean.alloc(pb)); BN_CUDA_TRY(inv.alloc(pb));
+    BN_CUDA_TRY(rm.alloc(pb)); BN_CUDA_TRY(rv.alloc(pb)); BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(Welford)));
+    BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
+    BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
+    BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
+    if (a.gamma) { BN_CUDA_TRY(g.alloc(pb)); BN_CUDA_TRY(b.alloc(pb));
+      BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice)); BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice)); }
+    Status s = launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p), static_cast<float*>(b.p),
+                               static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(rm.p),
+                               static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+    if (!s.ok()) return s;
+    BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
+    BN_CUDA_TRY(cudaMemcpy(a.save_mean, mean.p, pb, cudaMemcpyDeviceToHost));
+    BN_CUDA_TRY(cudaMemcpy(a.save_stat, inv.p, pb, cudaMemcpyDeviceToHost));
+    BN_CUDA_TRY(cudaMemcpy(a.running_mean, rm.p, pb, cudaMemcpyDeviceToHost));
+    BN_CUDA_TRY(cudaMemcpy(a.running_var, rv.p, pb, cudaMemcpyDeviceToHost));
+    return Status::success();
+  }
+
+  template <class T>
+  Status infer(const Problem& p, const ForwardInferenceArgs& a) {
+    const int64_t C = p.c, E = p.elements();
+    const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
+    DeviceBuf x, y, g, b, rm, rv;
+    BN_CUDA_TRY(x.alloc(db)); BN_CUDA_TRY(y.alloc(db)); BN_CUDA_TRY(rm.alloc(pb)); BN_CUDA_TRY(rv.alloc(pb));
+    BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
+    BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
+    BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
+    if (a.gamma) { BN_CUDA_TRY(g.alloc(pb)); BN_CUDA_TRY(b.alloc(pb));
+      BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice)); BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice)); }
+    normalize<T><<<grid_for(E), kThreads>>>(static_cast<T*>(x.p), static_cast<T*>(y.p), E, C, p.spatial_size(),
+                                            p.layout == Layout::channels_last, static_cast<float*>(rm.p),
+                                            static_cast<float*>(rv.p), true, static_cast<float>(p.eps),
+                                            static_cast<float*>(g.p), static_cast<float*>(b.p));
+    BN_CUDA_TRY(cudaGetLastError());
+    BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
+    return Status::success();
+  }
+
+  template <class T>
+  static Status launch_bwd(const Problem& p, const T* x, const T* dy, T* dx, const float* g, const float* mean,
+                           const float* inv, float* dgamma, float* dbeta, float2* part, float* sums, int B) {
+    const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size(), E = p.elements();
+    const bool cl = p.layout == Layout::channels_last;
+    backward_sums<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, cl, mean, inv, part);
+    backward_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(part, B, C, dbeta, dgamma, sums);
+    backward_dx_kernel<T><<<grid_for(E), kThreads>>>(x, dy, dx, E, C, S, cl, static_cast<float>(M), mean, inv, g, sums);
+    BN_CUDA_TRY(cudaGetLastError());
+    return Status::success();
+  }
+
+  template <class T>
+  Status bwd(const Problem& p, const BackwardArgs& a, double*) {
+    const int64_t C = p.c, E = p.elements();
+    const int B = blocks_per_channel(p.reduction_size(), C, false);
+    const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
+    DeviceBuf x, dy, dx, g, mean, inv, dg, dbt, part, sums;
+    BN_CUDA_TRY(x.alloc(db)); BN_CUDA_TRY(dy.alloc(db)); BN_CUDA_TRY(dx.alloc(db)); BN_CUDA_TRY(mean.alloc(pb));
+    BN_CUDA_TRY(inv.alloc(pb)); BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(float2)));
+    BN_CUDA_TRY(sums.alloc(2 * pb));
+    BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
+    BN_CUDA_TRY(cudaMemcpy(dy.p, a.dy, db, cudaMemcpyHostToDevice));
+    BN_CUDA_TRY(cudaMemcpy(mean.p, a.save_mean, pb, cudaMemcpyHostToDevice));
+    BN_CUDA_TRY(cudaMemcpy(inv.p, a.save_stat, pb, cudaMemcpyHostToDevice));
+    if (a.gamma) { BN_CUDA_TRY(g.alloc(pb)); BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice)); }
+    if (a.dgamma) { BN_CUDA_TRY(dg.alloc(pb)); BN_CUDA_TRY(dbt.alloc(pb)); }
+    Status s = launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(dx.p), static_cast<float*>(g.p),
+                             static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(dg.p),
+                             static_cast<float*>(dbt.p), static_cast<float2*>(part.p), static_cast<float*>(sums.p), B);
+    if (!s.ok()) return s;
+    BN_CUDA_TRY(cudaMemcpy(a.dx, dx.p, db, cudaMemcpyDeviceToHost));
+    if (a.dgamma) {
+      BN_CUDA_TRY(cudaMemcpy(a.dgamma, dg.p, pb, cudaMemcpyDeviceToHost));
+      BN_CUDA_TRY(cudaMemcpy(a.dbeta, dbt.p, pb, cudaMemcpyDeviceToHost));
+    }
+    return Status::success();
+  }
+
+  template <class T>
+  std::optional<DeviceTiming> timed(const Problem& p, int warmup, int reps);
+};
+
+template <class T>
+std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, int reps) {
+  const int64_t C = p.c, E = p.elements();
+  const bool cl = p.layout == Layout::channels_last;
+  const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
+  DeviceBuf x, y, dy, g, b, mean, inv, rm, rv, part, sums;
+  const int B = blocks_per_channel(p.reduction_size(), C, cl && p.dir != Direction::bwd);
+  for (auto* d : {&x, &y, &dy}) if (d->alloc(db) != cudaSuccess) return std::nullopt;
+  for (auto* d : {&g, &b, &mean, &inv, &rm, &rv}) if (d->alloc(pb) != cudaSuccess) return std::nullopt;
+  if (part.alloc(static_cast<size_t>(C) * B * std::max(sizeof(Welford), sizeof(float2))) != cudaSuccess) return std::nullopt;
+  if (sums.alloc(2 * pb) != cudaSuccess) return std::nullopt;
+  cudaMemset(x.p, 0, db); cudaMemset(dy.p, 0, db); cudaMemset(g.p, 0, pb); cudaMemset(inv.p, 0, pb);
+  auto once = [&] {
+    if (p.dir == Direction::bwd)
+      (void)launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
+                          static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(rm.p),
+                          static_cast<float*>(rv.p), static_cast<float2*>(part.p), static_cast<float*>(sums.p), B);
+    else
+      (void)launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p), static_cast<float*>(b.p),
+                            static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(rm.p),
+                            static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+  };
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  auto median_ms = [&](auto&& fn) {
+    for (int i = 0; i < warmup; ++i) fn();
+    std::vector<float> ms;
+    for (int i = 0; i < reps; ++i) {
+      cudaEventRecord(e0);
+      fn();
+      cudaEventRecord(e1);
+      cudaEventSynchronize(e1);
+      float t = 0;
+      cudaEventElapsedTime(&t, e0, e1);
+      ms.push_back(t);
+    }
+    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+    return static_cast<double>(ms[ms.size() / 2]);
+  };
+  DeviceTiming t;
+  t.seconds_per_call = median_ms(once) * 1e-3;
+  const double copy_ms = median_ms([&] { cudaMemcpy(y.p, x.p, db, cudaMemcpyDeviceToDevice); });
+  t.copy_gbps = 2.0 * static_cast<double>(db) / (copy_ms * 1e-3) / 1e9;   // read + write
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  if (cudaGetLastError() != cudaSuccess) return std::nullopt;
+  return t;
+}
+
+std::optional<CudaBN::DeviceTiming> CudaBN::time_on_device(const Problem& p, int warmup, int reps) {
+  if (!availability().available || !supports(p).supported) return std::nullopt;
+  switch (p.dtype) {
+    case Dtype::f32: return timed<float>(p, warmup, reps);
+    case Dtype::f16: return timed<__half>(p, warmup, reps);
+    case Dtype::bf16: return timed<__nv_bfloat16>(p, warmup, reps);
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_welford() { return std::make_unique<CudaBN>(); }
+
+}  // namespace bncheck::gpu
