@@ -9,33 +9,12 @@
 #include <vector>
 
 #include "cpu/cpu_common.hpp"
+#include "gpu/bn_math.hpp"   // Welford and Chan merges, shared with the CUDA kernels
 
 namespace bncheck::cpu {
 namespace {
 
 constexpr size_t kBlock = 256;
-
-template <class A>
-struct Moments {
-  A n = 0, mean = 0, m2 = 0;
-  void add(A x) {
-    n += 1;
-    const A d = x - mean;
-    mean += d / n;
-    m2 += d * (x - mean);
-  }
-  // Chan et al. (1979): merge of two partial results.
-  static Moments merge(const Moments& a, const Moments& b) {
-    if (a.n == 0) return b;
-    if (b.n == 0) return a;
-    Moments r;
-    r.n = a.n + b.n;
-    const A d = b.mean - a.mean;
-    r.mean = a.mean + d * (b.n / r.n);
-    r.m2 = a.m2 + b.m2 + d * d * (a.n * b.n / r.n);
-    return r;
-  }
-};
 
 template <class V, class Merge>
 V tree_reduce(std::vector<V> v, Merge merge) {
@@ -106,7 +85,7 @@ class Welford final : public Backend {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       using A = compute_t<T>;
-      std::vector<Moments<A>> blocks;
+      std::vector<gpu::WelfordT<A>> blocks;
       for (int64_t c = 0; c < p.c; ++c) {
         A amax = 0;
         for_channel(p, c, [&](size_t i) {
@@ -120,9 +99,9 @@ class Welford final : public Backend {
         size_t k = 0;
         for_channel(p, c, [&](size_t i) {
           if (k++ % kBlock == 0) blocks.emplace_back();
-          blocks.back().add(load<T>(a.x, i) * scale);
+          blocks.back() = gpu::welford_add<A>(blocks.back(), load<T>(a.x, i) * scale);
         });
-        const Moments<A> m = tree_reduce(blocks, Moments<A>::merge);
+        const gpu::WelfordT<A> m = tree_reduce(blocks, gpu::welford_merge<A>);
         scaled_normalize_channel<T, A>(p, c, a, m.mean, m.m2 / m.n, e);
       }
     });

@@ -1,4 +1,5 @@
 #include "fuzz/generator.hpp"
+#include "harness/rng.hpp"
 
 #include <cmath>
 #include <vector>
@@ -9,12 +10,7 @@ namespace {
 
 struct Rng {
   uint64_t s;
-  static uint64_t mix(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  static uint64_t mix(uint64_t z) { return splitmix64(z); }
   uint64_t next() { return mix(s++); }
   uint64_t below(uint64_t n) { return next() % n; }
   double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }

@@ -12,6 +12,7 @@
 
 #include "bncheck/backend.hpp"
 #include "gpu/bn_math.hpp"
+#include "gpu/device_buffer.hpp"
 
 namespace bncheck::gpu {
 namespace {
@@ -154,12 +155,7 @@ int blocks_per_channel(int64_t M, int64_t C, bool cl) {
 
 int grid_for(int64_t E) { return static_cast<int>(std::min<int64_t>((E + kThreads - 1) / kThreads, 65535)); }
 
-// Device buffers for one call.
-struct DeviceBuf {
-  void* p = nullptr;
-  ~DeviceBuf() { if (p) cudaFree(p); }
-  cudaError_t alloc(size_t bytes) { return bytes ? cudaMalloc(&p, bytes) : cudaSuccess; }
-};
+using DeviceBuf = DeviceBuffer;
 
 // (At namespace scope: nvcc's host stubs name kernel template arguments from here.)
 template <class T> struct Tag { using type = T; };

@@ -8,16 +8,15 @@
 #include <cudnn.h>
 
 #include "bncheck/backend.hpp"
+#include "gpu/device_buffer.hpp"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 namespace bncheck::gpu {
 namespace {
 
-struct DevBuf {
-  void* p = nullptr;
-  ~DevBuf() { if (p) cudaFree(p); }
-  bool alloc(size_t n) { return n == 0 || cudaMalloc(&p, n) == cudaSuccess; }
+struct DevBuf : DeviceBuffer {
+  bool alloc(size_t n) { return DeviceBuffer::alloc(n) == cudaSuccess; }
 };
 
 cudnnDataType_t cudnn_type(Dtype d) {

@@ -13,25 +13,31 @@
 
 namespace bncheck::gpu {
 
-// Welford's running (count, mean, M2), merged with Chan, Golub & LeVeque's formula.
-struct Welford {
-  float n = 0, mean = 0, m2 = 0;
+// Welford's running (count, mean, M2) in accumulation type A, merged with Chan, Golub
+// & LeVeque's formula (1979). The CPU backend cpu_welford and the CUDA kernels use
+// these same functions.
+template <class A>
+struct WelfordT {
+  A n = 0, mean = 0, m2 = 0;
 };
+using Welford = WelfordT<float>;
 
-BNCHECK_HD Welford welford_add(Welford w, float x) {
+template <class A>
+BNCHECK_HD WelfordT<A> welford_add(WelfordT<A> w, A x) {
   w.n += 1;
-  const float d = x - w.mean;
+  const A d = x - w.mean;
   w.mean += d / w.n;
   w.m2 += d * (x - w.mean);
   return w;
 }
 
-BNCHECK_HD Welford welford_merge(Welford a, Welford b) {
+template <class A>
+BNCHECK_HD WelfordT<A> welford_merge(WelfordT<A> a, WelfordT<A> b) {
   if (a.n == 0) return b;
   if (b.n == 0) return a;
-  Welford r;
+  WelfordT<A> r;
   r.n = a.n + b.n;
-  const float d = b.mean - a.mean;
+  const A d = b.mean - a.mean;
   r.mean = a.mean + d * (b.n / r.n);
   r.m2 = a.m2 + b.m2 + d * d * (a.n * b.n / r.n);
   return r;

@@ -7,6 +7,7 @@
 
 #include "harness/case_data.hpp"
 #include "harness/fill_rules.hpp"
+#include "harness/rng.hpp"
 
 namespace bncheck {
 
@@ -17,12 +18,7 @@ struct Rng {
   explicit Rng(uint64_t seed, uint64_t tag, uint64_t channel) : s(seed) {
     s = mix(s ^ mix(tag * 0x9E3779B97F4A7C15ull) ^ mix(channel + 0x632BE59BD9B4E019ull));
   }
-  static uint64_t mix(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  static uint64_t mix(uint64_t z) { return splitmix64(z); }
   uint64_t next() { return mix(s++); }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }   // [0, 1)
   double normal() {

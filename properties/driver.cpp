@@ -1,16 +1,12 @@
 #include "properties/driver.hpp"
 
 #include "properties/generators.hpp"
+#include "harness/rng.hpp"
 
 namespace bncheck::props {
 
 namespace {
-uint64_t mix(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+uint64_t mix(uint64_t z) { return splitmix64(z); }
 
 Result check_safely(const Property& prop, Backend* b, const Problem& p, uint64_t aux) {
   try {

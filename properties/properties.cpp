@@ -13,6 +13,7 @@
 
 #include "harness/fill_rules.hpp"
 #include "harness/runner.hpp"
+#include "harness/rng.hpp"
 #include "reference/bnorm_ref.hpp"
 
 namespace bncheck::props {
@@ -173,12 +174,7 @@ std::string compare(const Eval& A, const Eval& B, const std::string& n, const st
 
 size_t identity(size_t i) { return i; }
 
-uint64_t mix(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+uint64_t mix(uint64_t z) { return splitmix64(z); }
 
 // Rounds v to `bits` significant bits (so that small multiples stay exact).
 double quantize(double v, int bits) {
