@@ -166,13 +166,7 @@ class CudaBN final : public Backend {
   std::string description() const override {
     return "ours (CUDA): block Welford + Chan pairwise merges in f32, f32 elementwise; deterministic; no fast-math";
   }
-  Availability availability() const override {
-    int n = 0;
-    const cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) return {false, std::string("no CUDA device: ") + cudaGetErrorString(e)};
-    if (n == 0) return {false, "no CUDA device"};
-    return {};
-  }
+  Availability availability() const override { return cuda_availability(); }
   Support supports(const Problem& p) const override {
     if (p.dtype == Dtype::f64) return Support::no("our CUDA kernels take f32, f16 or bf16 data");
     if (p.pdtype != Dtype::f32) return Support::no("our CUDA kernels keep parameters and statistics in f32");

@@ -29,6 +29,16 @@ cudnnDataType_t cudnn_type(Dtype d) {
   return CUDNN_DATA_FLOAT;
 }
 
+// cuDNN's blend factors (y = 1 * result + 0 * y), typed as the data's compute type.
+struct Blend {
+  float f1 = 1, f0 = 0;
+  double d1 = 1, d0 = 0;
+  bool wide;
+  explicit Blend(const Problem& p) : wide(p.dtype == Dtype::f64) {}
+  const void* one() const { return wide ? static_cast<const void*>(&d1) : &f1; }
+  const void* zero() const { return wide ? static_cast<const void*>(&d0) : &f0; }
+};
+
 class CudnnBN final : public Backend {
  public:
   explicit CudnnBN(cudnnBatchNormMode_t mode) : mode_(mode) {}
@@ -39,13 +49,7 @@ class CudnnBN final : public Backend {
            (mode_ == CUDNN_BATCHNORM_SPATIAL ? " CUDNN_BATCHNORM_SPATIAL" : " CUDNN_BATCHNORM_SPATIAL_PERSISTENT") +
            " (declared: f32 arithmetic, f64 for f64 data)";
   }
-  Availability availability() const override {
-    int n = 0;
-    const cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) return {false, std::string("no CUDA device: ") + cudaGetErrorString(e)};
-    if (n == 0) return {false, "no CUDA device"};
-    return {};
-  }
+  Availability availability() const override { return cuda_availability(); }
   Support supports(const Problem& p) const override {
     if (p.eps < CUDNN_BN_MIN_EPSILON) return Support::no("cuDNN needs eps >= CUDNN_BN_MIN_EPSILON");
     const Dtype want = p.dtype == Dtype::f64 ? Dtype::f64 : Dtype::f32;
@@ -72,12 +76,9 @@ class CudnnBN final : public Backend {
     cudaMemcpy(b.p, a.beta ? a.beta : zeros.data(), pb, cudaMemcpyHostToDevice);
     cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice);
     cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice);
-    const float one = 1, zero = 0;
-    const double oned = 1, zerod = 0;
-    const void* alpha = p.dtype == Dtype::f64 ? static_cast<const void*>(&oned) : &one;
-    const void* beta = p.dtype == Dtype::f64 ? static_cast<const void*>(&zerod) : &zero;
+    const Blend bl(p);
     const cudnnStatus_t st = cudnnBatchNormalizationForwardTraining(
-        handle_, mode_, alpha, beta, d.x, x.p, d.x, y.p, d.bn, g.p, b.p, p.momentum, rm.p, rv.p, p.eps, sm.p, si.p);
+        handle_, mode_, bl.one(), bl.zero(), d.x, x.p, d.x, y.p, d.bn, g.p, b.p, p.momentum, rm.p, rv.p, p.eps, sm.p, si.p);
     if (st != CUDNN_STATUS_SUCCESS) return Status::error(std::string("cuDNN: ") + cudnnGetErrorString(st));
     cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost);
     cudaMemcpy(a.save_mean, sm.p, pb, cudaMemcpyDeviceToHost);
@@ -99,12 +100,9 @@ class CudnnBN final : public Backend {
     cudaMemcpy(b.p, a.beta ? a.beta : zeros.data(), pb, cudaMemcpyHostToDevice);
     cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice);
     cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice);
-    const float one = 1, zero = 0;
-    const double oned = 1, zerod = 0;
-    const void* alpha = p.dtype == Dtype::f64 ? static_cast<const void*>(&oned) : &one;
-    const void* beta = p.dtype == Dtype::f64 ? static_cast<const void*>(&zerod) : &zero;
+    const Blend bl(p);
     // Inference has no persistent variant: spatial.
-    const cudnnStatus_t st = cudnnBatchNormalizationForwardInference(handle_, CUDNN_BATCHNORM_SPATIAL, alpha, beta, d.x,
+    const cudnnStatus_t st = cudnnBatchNormalizationForwardInference(handle_, CUDNN_BATCHNORM_SPATIAL, bl.one(), bl.zero(), d.x,
                                                                      x.p, d.x, y.p, d.bn, g.p, b.p, rm.p, rv.p, p.eps);
     if (st != CUDNN_STATUS_SUCCESS) return Status::error(std::string("cuDNN: ") + cudnnGetErrorString(st));
     cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost);
@@ -123,11 +121,8 @@ class CudnnBN final : public Backend {
     cudaMemcpy(g.p, a.gamma ? a.gamma : ones.data(), pb, cudaMemcpyHostToDevice);
     cudaMemcpy(sm.p, a.save_mean, pb, cudaMemcpyHostToDevice);
     cudaMemcpy(si.p, a.save_stat, pb, cudaMemcpyHostToDevice);
-    const float one = 1, zero = 0;
-    const double oned = 1, zerod = 0;
-    const void* o = p.dtype == Dtype::f64 ? static_cast<const void*>(&oned) : &one;
-    const void* z = p.dtype == Dtype::f64 ? static_cast<const void*>(&zerod) : &zero;
-    const cudnnStatus_t st = cudnnBatchNormalizationBackward(handle_, mode_, o, z, o, z, d.x, x.p, d.x, dy.p, d.x, dx.p,
+    const Blend bl(p);
+    const cudnnStatus_t st = cudnnBatchNormalizationBackward(handle_, mode_, bl.one(), bl.zero(), bl.one(), bl.zero(), d.x, x.p, d.x, dy.p, d.x, dx.p,
                                                              d.bn, g.p, dg.p, dbt.p, p.eps, sm.p, si.p);
     if (st != CUDNN_STATUS_SUCCESS) return Status::error(std::string("cuDNN: ") + cudnnGetErrorString(st));
     cudaMemcpy(a.dx, dx.p, db, cudaMemcpyDeviceToHost);

@@ -48,27 +48,21 @@ struct Eval {
   Real at(const std::string& n, size_t i) const { return Real(v.at(n)[i]) + Real(lo.at(n)[i]); }
 };
 
-const std::vector<double>* budget_of(const Budget& B, const std::string& n) {
-  if (n == "y") return &B.y;
-  if (n == "save_mean") return &B.save_mean;
-  if (n == "save_stat") return &B.save_stat;
-  if (n == "running_mean") return &B.running_mean;
-  if (n == "running_var") return &B.running_var;
-  if (n == "dx") return &B.dx;
-  if (n == "dgamma") return &B.dgamma;
-  if (n == "dbeta") return &B.dbeta;
-  return nullptr;
-}
+// The outputs by name, in both the budget and the reference.
+struct OutputField {
+  const char* name;
+  std::vector<double> Budget::*budget;
+  RefTensor Reference::*ref;
+};
+constexpr OutputField kOutputs[] = {
+    {"y", &Budget::y, &Reference::y}, {"save_mean", &Budget::save_mean, &Reference::save_mean},
+    {"save_stat", &Budget::save_stat, &Reference::save_stat}, {"running_mean", &Budget::running_mean, &Reference::running_mean},
+    {"running_var", &Budget::running_var, &Reference::running_var}, {"dx", &Budget::dx, &Reference::dx},
+    {"dgamma", &Budget::dgamma, &Reference::dgamma}, {"dbeta", &Budget::dbeta, &Reference::dbeta}};
 
-const RefTensor* ref_of(const Reference& R, const std::string& n) {
-  if (n == "y") return &R.y;
-  if (n == "save_mean") return &R.save_mean;
-  if (n == "save_stat") return &R.save_stat;
-  if (n == "running_mean") return &R.running_mean;
-  if (n == "running_var") return &R.running_var;
-  if (n == "dx") return &R.dx;
-  if (n == "dgamma") return &R.dgamma;
-  if (n == "dbeta") return &R.dbeta;
+const std::vector<double>* budget_of(const Budget& B, const std::string& n) {
+  for (const auto& f : kOutputs)
+    if (n == f.name) return &(B.*f.budget);
   return nullptr;
 }
 
@@ -84,8 +78,9 @@ Eval evaluate(Backend* b, const Problem& p, const CaseData& d) {
     Numerics ref_nx;
     ref_nx.accumulation_bits = ref_nx.compute_bits = 100;
     const Budget B = compute_budget(p, p.conv, ref_nx, r.data_for(p.conv), R, false);
-    for (const char* n : {"y", "save_mean", "save_stat", "running_mean", "running_var", "dx", "dgamma", "dbeta"}) {
-      const RefTensor* t = ref_of(R, n);
+    for (const auto& f : kOutputs) {
+      const char* n = f.name;
+      const RefTensor* t = &(R.*f.ref);
       if (t->empty()) continue;
       e.v[n] = t->hi;
       e.lo[n] = t->lo;
