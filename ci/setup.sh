@@ -5,7 +5,7 @@
 set -euo pipefail
 
 core=(cmake ninja-build g++ libboost-dev libmpfr-dev libgmp-dev libgtest-dev libbenchmark-dev librapidcheck-dev)
-optional=(libtorch-dev libdnnl-dev)
+optional=(libtorch-dev libdnnl-dev clang libclang-rt-14-dev)   # LibTorch, oneDNN, the libFuzzer target
 want=("${core[@]}")
 [ "${BNCHECK_MINIMAL:-0}" = 1 ] || want+=("${optional[@]}")
 
