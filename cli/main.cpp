@@ -110,12 +110,6 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 std::string fmt(double v, int prec = 3) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
@@ -396,7 +390,7 @@ int cmd_run(Args& a, const std::string& argv0) {
     }
     for (Backend* b : backends) {
       ++case_no;
-      const std::string repro = argv0 + " run --backend " + b->name() + " --problem " + shell_quote(desc);
+      const std::string repro = repro_line(argv0, b->name(), p);
       CaseReport r;
       CaseOutputs outputs;
       r.backend = b->name();
@@ -405,15 +399,7 @@ int cmd_run(Args& a, const std::string& argv0) {
         r.verdict = Verdict::skipped;
         r.message = setup_error;
       } else {
-        try {
-          r = runner->run(*b, &outputs);
-        } catch (const std::bad_alloc&) {
-          r.verdict = Verdict::skipped;
-          r.message = "out of memory";
-        } catch (const std::exception& e) {
-          r.verdict = Verdict::error;
-          r.message = std::string("exception: ") + e.what();
-        }
+        r = runner->run(*b, &outputs);
       }
       ++counts[r.verdict];
       Baseline::Entry* be = baseline.find(r.backend, p);

@@ -65,12 +65,6 @@ std::vector<Problem> simpler(const Problem& p) {
   return v;
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 }  // namespace
 
 Problem minimize(Backend& b, const Problem& p, int budget, int* steps, std::string* message) {
@@ -139,16 +133,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       continue;
     }
     for (Backend* b : backends) {
-      CaseReport rep;
-      try {
-        rep = runner->run(*b);
-      } catch (const std::bad_alloc&) {
-        rep.verdict = Verdict::skipped;
-        rep.message = "out of memory";
-      } catch (const std::exception& e) {
-        rep.verdict = Verdict::error;
-        rep.message = std::string("exception: ") + e.what();
-      }
+      const CaseReport rep = runner->run(*b);
       ++s.verdicts[b->name()][rep.verdict];
       if (!is_failure(rep.verdict)) continue;
       Failure f;
@@ -160,7 +145,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       const Baseline::Entry* be = baseline.find(f.backend, f.minimal);
       if (!be) be = baseline.find(f.backend, p);
       if (be) f.known = be->finding;
-      f.repro = o.argv0 + " run --backend " + f.backend + " --problem " + shell_quote(to_string(f.minimal));
+      f.repro = repro_line(o.argv0, f.backend, f.minimal);
       const auto key = std::make_pair(f.backend, to_string(f.minimal));
       const bool dup = reported.count(key) > 0;
       reported[key] = true;

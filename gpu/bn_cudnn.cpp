@@ -70,12 +70,8 @@ class CudnnBN final : public Backend {
     DevBuf x, y, g, b, rm, rv, sm, si;
     for (auto* t : {&x, &y}) if (!t->alloc(db)) return Status::error("cudaMalloc failed");
     for (auto* t : {&g, &b, &rm, &rv, &sm, &si}) if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
-    std::vector<unsigned char> ones = unit_params(p, 1.0), zeros = unit_params(p, 0.0);
     cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice);
-    cudaMemcpy(g.p, a.gamma ? a.gamma : ones.data(), pb, cudaMemcpyHostToDevice);
-    cudaMemcpy(b.p, a.beta ? a.beta : zeros.data(), pb, cudaMemcpyHostToDevice);
-    cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice);
-    cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice);
+    upload_params(p, a.gamma, a.beta, a.running_mean, a.running_var, g, b, rm, rv);
     const Blend bl(p);
     const cudnnStatus_t st = cudnnBatchNormalizationForwardTraining(
         handle_, mode_, bl.one(), bl.zero(), d.x, x.p, d.x, y.p, d.bn, g.p, b.p, p.momentum, rm.p, rv.p, p.eps, sm.p, si.p);
@@ -94,12 +90,8 @@ class CudnnBN final : public Backend {
     DevBuf x, y, g, b, rm, rv;
     for (auto* t : {&x, &y}) if (!t->alloc(db)) return Status::error("cudaMalloc failed");
     for (auto* t : {&g, &b, &rm, &rv}) if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
-    std::vector<unsigned char> ones = unit_params(p, 1.0), zeros = unit_params(p, 0.0);
     cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice);
-    cudaMemcpy(g.p, a.gamma ? a.gamma : ones.data(), pb, cudaMemcpyHostToDevice);
-    cudaMemcpy(b.p, a.beta ? a.beta : zeros.data(), pb, cudaMemcpyHostToDevice);
-    cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice);
-    cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice);
+    upload_params(p, a.gamma, a.beta, a.running_mean, a.running_var, g, b, rm, rv);
     const Blend bl(p);
     // Inference has no persistent variant: spatial.
     const cudnnStatus_t st = cudnnBatchNormalizationForwardInference(handle_, CUDNN_BATCHNORM_SPATIAL, bl.one(), bl.zero(), d.x,
@@ -166,6 +158,16 @@ class CudnnBN final : public Backend {
     std::vector<unsigned char> b(param_bytes(p));
     for (int64_t c = 0; c < p.c; ++c) store_rounded(b.data(), p.pdtype, static_cast<size_t>(c), v);
     return b;
+  }
+  // gamma and beta (1 and 0 when not affine) and the running statistics, to the device.
+  static void upload_params(const Problem& p, const void* gamma, const void* beta, const void* rmean,
+                            const void* rvar, DevBuf& g, DevBuf& b, DevBuf& rm, DevBuf& rv) {
+    const size_t pb = param_bytes(p);
+    const std::vector<unsigned char> ones = unit_params(p, 1.0), zeros = unit_params(p, 0.0);
+    cudaMemcpy(g.p, gamma ? gamma : ones.data(), pb, cudaMemcpyHostToDevice);
+    cudaMemcpy(b.p, beta ? beta : zeros.data(), pb, cudaMemcpyHostToDevice);
+    cudaMemcpy(rm.p, rmean, pb, cudaMemcpyHostToDevice);
+    cudaMemcpy(rv.p, rvar, pb, cudaMemcpyHostToDevice);
   }
   static Status cuda_status() {
     const cudaError_t e = cudaGetLastError();

@@ -88,6 +88,37 @@ const Reference& CaseRunner::reference(const Conventions& conv) { return get(con
 const CaseData& CaseRunner::data_for(const Conventions& conv) { return get(conv).data; }
 
 CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
+  // The harness never dies on a backend: an exception is that case's verdict.
+  try {
+    return run_unguarded(b, outputs);
+  } catch (const std::bad_alloc&) {
+    CaseReport rep;
+    rep.backend = b.name();
+    rep.problem = p_;
+    rep.verdict = Verdict::skipped;
+    rep.message = "out of memory";
+    return rep;
+  } catch (const std::exception& e) {
+    CaseReport rep;
+    rep.backend = b.name();
+    rep.problem = p_;
+    rep.verdict = Verdict::error;
+    rep.message = std::string("exception: ") + e.what();
+    return rep;
+  }
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string repro_line(const std::string& argv0, const std::string& backend, const Problem& p) {
+  return argv0 + " run --backend " + backend + " --problem " + shell_quote(to_string(p));
+}
+
+CaseReport CaseRunner::run_unguarded(Backend& b, CaseOutputs* outputs) {
   CaseReport rep;
   rep.backend = b.name();
   rep.problem = p_;

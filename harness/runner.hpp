@@ -31,6 +31,8 @@ class CaseRunner {
   const CaseData& data() const { return data_; }
 
   // Runs backend b on the problem. outputs, when non-null, receives what it wrote.
+  // Never throws: an exception from the backend is the case's ERROR (SKIPPED when
+  // out of memory).
   CaseReport run(Backend& b, CaseOutputs* outputs = nullptr);
 
   // The reference and the backward inputs under conventions conv (computed once).
@@ -44,11 +46,16 @@ class CaseRunner {
     double seconds = 0;
   };
   PerConvention& get(const Conventions& conv);
+  CaseReport run_unguarded(Backend& b, CaseOutputs* outputs);
 
   Problem p_;
   CaseData data_;
   std::vector<std::pair<Conventions, std::unique_ptr<PerConvention>>> cache_;
 };
+
+// A shell word for s, and the one-line command that reruns backend on p.
+std::string shell_quote(const std::string& s);
+std::string repro_line(const std::string& argv0, const std::string& backend, const Problem& p);
 
 // Writes the inputs, the reference (correctly rounded) and the backend's outputs of a
 // case as .npy files under dir, with case.json naming the problem and the backend.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 
@@ -21,7 +22,7 @@ std::unique_ptr<Backend> builtin(const std::string& name) {
 
 enum class Fault {
   none, mean_one_ulp, wrong_running_var_convention, leaves_y_unwritten, writes_past_y, returns_error,
-  declares_biased, unsupported, dx_scaled, y_one_ulp,
+  declares_biased, unsupported, dx_scaled, y_one_ulp, throws,
 };
 
 class Planted final : public Backend {
@@ -40,6 +41,7 @@ class Planted final : public Backend {
   Numerics numerics(const Problem& p) const override { return inner_->numerics(p); }
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
     if (f_ == Fault::returns_error) return Status::error("planted: out of cheese");
+    if (f_ == Fault::throws) throw std::runtime_error("planted: thrown");
     Problem q = p;
     if (f_ == Fault::wrong_running_var_convention) q.conv.running_var = RunningVar::biased;  // undeclared
     Status s = inner_->forward_training(q, a);
@@ -149,6 +151,21 @@ TEST(Verdict, ReportedErrorIsError) {
   EXPECT_EQ(r.verdict, Verdict::error);
   EXPECT_EQ(r.message, "planted: out of cheese");
   EXPECT_TRUE(is_failure(r.verdict));
+}
+
+// A backend that throws does not take the harness down: the case is an ERROR.
+TEST(Verdict, ThrowingBackendIsAnErrorNotADeath) {
+  const CaseReport r = run(Fault::throws, kTrain);
+  EXPECT_EQ(r.verdict, Verdict::error);
+  EXPECT_EQ(r.message, "exception: planted: thrown");
+  EXPECT_EQ(r.backend, "planted");
+}
+
+TEST(Verdict, ReproLineQuotesTheDescriptor) {
+  const Problem p = parse_problem("n=2,c=3");
+  EXPECT_EQ(repro_line("build/bncheck", "cpu_welford", p),
+            "build/bncheck run --backend cpu_welford --problem '" + to_string(p) + "'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
 }
 
 TEST(Verdict, UnsupportedIsNeitherPassNorFailure) {
