@@ -7,7 +7,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -15,7 +19,11 @@
 #include <vector>
 
 #include "bncheck/backend.hpp"
+#include "cli/options.hpp"
+#include "harness/case_files.hpp"
+#include "harness/interrupt.hpp"
 #include "harness/json.hpp"
+#include "harness/text.hpp"
 #include "harness/plugin_backend.hpp"
 #include "harness/runner.hpp"
 #include "harness/suites.hpp"
@@ -26,7 +34,8 @@ using namespace bncheck;
 
 namespace {
 
-constexpr int kExitOk = 0, kExitFail = 1, kExitUsage = 2;
+// Exit status (documented in kUsage and the README).
+constexpr int kExitOk = 0, kExitFail = 1, kExitUsage = 2, kExitNothingChecked = 3;
 
 const char* const kUsage = R"(usage: bncheck <command> [options]
 
@@ -44,9 +53,13 @@ bncheck run [options]
   --plugin PATH.so               load a C plugin (include/bncheck/plugin.h) as a backend
                                  (repeatable; also for `list`)
   --timeout SECONDS              a plugin call running longer is killed: TIMEOUT [60]
-  --no-isolation                 call plugins in-process (debugging: a crash kills bncheck)
+  --no-isolation                 call plugins in-process (debugging: a crash kills bncheck;
+                                 --timeout cannot be honoured and is refused)
   --problem DESC                 a problem (repeatable); see PROBLEM DESCRIPTORS below
   --suite NAME|FILE              a built-in suite or a file of descriptors [default]
+  --case DIR                     rerun a saved case on its own data (a directory written by
+                                 --save/--save-failures or the libFuzzer target; repeatable);
+                                 without --backend, on the backend it was saved for
   --seed N                       seed of problems that do not set seed= [1]
   --save DIR                     save every case: inputs, reference, outputs as .npy + case.json
   --save-failures DIR            save the cases that did not pass
@@ -92,23 +105,18 @@ bncheck bench [options]
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
 OUT-OF-BOUNDS-WRITE, SKIPPED (not run, e.g. too large), UNAVAILABLE.
-Exit status: 0 when no case failed (FAIL, ERROR, UNWRITTEN-OUTPUT, OUT-OF-BOUNDS-WRITE),
-1 when one did, 2 for a usage or input error.
+Exit status: 0 when cases were checked and none failed; 1 when one failed (FAIL, ERROR,
+UNWRITTEN-OUTPUT, OUT-OF-BOUNDS-WRITE, CRASH, TIMEOUT); 2 for a usage or input error;
+3 when nothing was checked (every case UNSUPPORTED, SKIPPED or UNAVAILABLE, or none at
+all); 130 or 143 when interrupted by SIGINT or SIGTERM (the results so far are printed
+and written, the JSON marked "complete": false). `bncheck COMMAND --help` prints this.
 Errors are reported in ULPs of the output dtype and as a ratio to the error budget of
 docs/error-model.md (ratio <= 1 passes).
 
 )";
 
-struct Args {
-  std::vector<std::string> v;
-  size_t i = 0;
-  bool more() const { return i < v.size(); }
-  const std::string& next() { return v[i++]; }
-};
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using cli::Args;
+using cli::UsageError;
 
 std::string fmt(double v, int prec = 3) {
   if (std::isnan(v)) return "nan";
@@ -159,16 +167,18 @@ std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>
     }
     return out;
   }
+  if (spec.empty()) throw UsageError("--backend needs backend names (or 'all')");
   std::stringstream ss(spec);
   std::string name;
   while (std::getline(ss, name, ',')) {
+    if (name.empty()) throw UsageError("--backend '" + printable(spec, 100) + "' holds an empty name");
     Backend* found = nullptr;
     for (auto& b : all)
       if (b->name() == name) found = b.get();
     if (!found) {
       std::string names;
       for (auto& b : all) names += " " + b->name();
-      throw UsageError("unknown backend '" + name + "' (compiled in:" + names + ")");
+      throw UsageError("unknown backend '" + printable(name, 80) + "' (compiled in:" + names + ")");
     }
     out.push_back(found);
   }
@@ -181,29 +191,25 @@ struct BackendOptions {
   IsolationOptions isolation;
   // Consumes opt (and its value) when it is a backend option.
   bool parse(const std::string& opt, Args& a) {
-    auto value = [&]() -> std::string {
-      if (!a.more()) throw UsageError(opt + " needs a value");
-      return a.next();
-    };
-    if (opt == "--plugin") plugins.push_back(value());
+    if (opt == "--plugin") plugins.push_back(a.value(opt));
     else if (opt == "--no-isolation") isolation.isolate = false;
     else if (opt == "--timeout") {
-      const std::string v = value();
-      char* end = nullptr;
-      isolation.timeout_s = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(isolation.timeout_s > 0)) throw UsageError("--timeout needs a positive number of seconds");
+      isolation.timeout_s = a.number(opt, 0, 1e6, true);
+      isolation.timeout_set = true;
     } else return false;
     return true;
   }
   // Built-in backends, then the plugins.
   std::vector<std::unique_ptr<Backend>> load() const {
+    if (!isolation.isolate && isolation.timeout_set)
+      throw UsageError("--timeout cannot be honoured with --no-isolation: an in-process call cannot be stopped");
     auto all = make_builtin_backends();
     for (const auto& path : plugins) {
       std::string error;
       auto b = load_plugin(path, isolation, &error);
       if (!b) throw UsageError("plugin " + error);
       for (const auto& other : all)
-        if (other->name() == b->name()) throw UsageError("plugin " + path + ": a backend named '" + b->name() + "' exists");
+        if (other->name() == b->name()) throw UsageError("plugin " + printable(path) + ": a backend named '" + b->name() + "' exists");
       all.push_back(std::move(b));
     }
     return all;
@@ -214,7 +220,7 @@ int cmd_list(Args& a) {
   BackendOptions bo;
   while (a.more()) {
     const std::string opt = a.next();
-    if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for list");
+    if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for list");
   }
   auto backends = bo.load();
   std::printf("%-22s %-11s %-30s %s\n", "backend", "available", "supports", "description");
@@ -249,16 +255,48 @@ int cmd_list(Args& a) {
 Baseline load_baseline(bool none, const std::string& path) {
   if (none) return {};
   if (path.empty()) return parse_baseline(builtin_baseline(), "known-failures.baseline");
+  if (std::filesystem::is_directory(path)) throw UsageError("--baseline " + printable(path) + " is a directory, not a file");
   std::ifstream bf(path);
-  if (!bf) throw UsageError("cannot read baseline " + path);
+  if (!bf) throw UsageError("cannot read baseline " + printable(path));
   std::stringstream ss;
   ss << bf.rdbuf();
   return parse_baseline(ss.str(), path);
 }
 
+// Output paths are checked before any case runs: a report that cannot be written is a
+// usage error now, not a lost result later.
+void check_writable_file(const std::string& opt, const std::string& path) {
+  if (path.empty()) return;
+  if (std::filesystem::is_directory(path)) throw UsageError(opt + " " + printable(path) + " is a directory");
+  std::ofstream f(path, std::ios::app);
+  if (!f) throw UsageError(opt + " " + printable(path) + ": cannot write there");
+}
+void check_writable_dir(const std::string& opt, const std::string& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir) || access(dir.c_str(), W_OK | X_OK) != 0)
+    throw UsageError(opt + " " + printable(dir) + ": cannot create or write that directory");
+}
+
+// A case was checked when the backend ran and was judged (pass or any failure);
+// UNSUPPORTED, SKIPPED and UNAVAILABLE check nothing.
+bool checked(Verdict v) { return v != Verdict::unsupported && v != Verdict::skipped && v != Verdict::unavailable; }
+
+// The exit status of a command that ran cases: an interruption wins, then a failure,
+// then "nothing was checked".
+int exit_status(bool failed, bool any_checked) {
+  if (const int sig = interrupted()) return 128 + sig;
+  if (failed) return kExitFail;
+  return any_checked ? kExitOk : kExitNothingChecked;
+}
+
+std::string signal_text(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : std::to_string(sig); }
+
 struct RunOptions {
   std::string backends = "all";
-  std::vector<std::string> problem_descs;
+  bool backends_given = false;
+  std::vector<std::string> problem_descs, case_dirs;
   std::string suite;
   uint64_t seed = 1;
   std::string save_dir, save_failures_dir, json_path;
@@ -271,36 +309,23 @@ struct RunOptions {
 
 RunOptions parse_run(Args& a) {
   RunOptions o;
-  auto value = [&](const std::string& opt) -> std::string {
-    if (!a.more()) throw UsageError(opt + " needs a value");
-    return a.next();
-  };
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") o.backends = value(opt);
-    else if (opt == "--problem") o.problem_descs.push_back(value(opt));
-    else if (opt == "--suite") o.suite = value(opt);
-    else if (opt == "--seed") {
-      const std::string v = value(opt);
-      char* end = nullptr;
-      o.seed = std::strtoull(v.c_str(), &end, 10);
-      if (v.empty() || *end) throw UsageError("--seed needs a non-negative integer, got '" + v + "'");
-    } else if (opt == "--save") o.save_dir = value(opt);
-    else if (opt == "--save-failures") o.save_failures_dir = value(opt);
-    else if (opt == "--json") o.json_path = value(opt);
-    else if (opt == "--max-memory") {
-      const std::string v = value(opt);
-      char* end = nullptr;
-      const double g = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(g > 0)) throw UsageError("--max-memory needs a positive number of GiB, got '" + v + "'");
-      o.max_bytes = g * double(1ull << 30);
-    } else if (opt == "--verbose" || opt == "-v") o.verbose = true;
-    else if (opt == "--baseline") o.baseline_path = value(opt);
+    if (opt == "--backend") { o.backends = a.value(opt); o.backends_given = true; }
+    else if (opt == "--problem") o.problem_descs.push_back(a.value(opt));
+    else if (opt == "--case") o.case_dirs.push_back(a.value(opt));
+    else if (opt == "--suite") o.suite = a.value(opt);
+    else if (opt == "--seed") o.seed = a.seed(opt);
+    else if (opt == "--save") o.save_dir = a.value(opt);
+    else if (opt == "--save-failures") o.save_failures_dir = a.value(opt);
+    else if (opt == "--json") o.json_path = a.value(opt);
+    else if (opt == "--max-memory") o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
+    else if (opt == "--verbose" || opt == "-v") o.verbose = true;
+    else if (opt == "--baseline") o.baseline_path = a.value(opt);
     else if (opt == "--no-baseline") o.no_baseline = true;
     else if (opt == "--strict") o.strict = true;
     else if (o.backend_options.parse(opt, a)) continue;
-    else if (opt == "--help" || opt == "-h") throw UsageError("");
-    else throw UsageError("unknown option '" + opt + "' for run");
+    else throw UsageError("unknown option '" + printable(opt, 60) + "' for run");
   }
   return o;
 }
@@ -344,36 +369,130 @@ void write_json_case(json::Writer& j, const CaseReport& r, const std::string& re
   j.end_object();
 }
 
-int cmd_run(Args& a, const std::string& argv0) {
-  RunOptions o = parse_run(a);
-  auto all = o.backend_options.load();
-  std::vector<Backend*> backends = select_backends(all, o.backends);
-  std::vector<Problem> problems;
+// One problem of a run: generated from its descriptor, or a saved case's own data.
+struct RunProblem {
+  Problem problem;
+  std::optional<CaseData> data;
+  std::string origin;   // the --case directory
+};
+
+// What `run` has so far; finish() prints the summary and writes the JSON, complete or not.
+struct RunState {
+  const RunOptions& o;
+  Baseline baseline;
+  std::vector<std::pair<CaseReport, std::string>> results;
+  std::map<Verdict, int> counts;
+  std::vector<std::string> failure_lines;
+  int known = 0, case_no = 0, total = 0;
+  bool finished = false;
+
+  int finish(const std::string& incomplete_why) {
+    if (finished) return kExitFail;
+    finished = true;
+    std::vector<std::string> fixed_lines;
+    std::printf("\nsummary:");
+    for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error,
+                      Verdict::unwritten, Verdict::oob_write, Verdict::crash, Verdict::timeout, Verdict::skipped,
+                      Verdict::unavailable})
+      if (counts[v]) std::printf(" %d %s", counts[v], to_string(v));
+    std::printf(" (of %d cases)\n", case_no);
+    if (!incomplete_why.empty())
+      std::printf("incomplete: %s; %d of %d cases ran\n", incomplete_why.c_str(), case_no, total);
+    for (const auto& e : baseline.entries)   // matched only passing cases: fixed, or the pattern is too wide
+      if (e.seen && !e.failed)
+        fixed_lines.push_back("known failure " + e.finding + " (" + e.backend + " " + e.problem +
+                              ") matched only passing cases: update the baseline");
+    if (known) std::printf("known failures (baseline, documented in docs/findings.md): %d\n", known);
+    for (const auto& l : fixed_lines) std::printf("%s\n", l.c_str());
+    if (o.strict && incomplete_why.empty())
+      for (const auto& l : fixed_lines) failure_lines.push_back(l);
+    if (!failure_lines.empty()) {
+      std::printf("\nfailures:\n");
+      for (const auto& l : failure_lines) std::printf("%s\n", l.c_str());
+    }
+    bool any_checked = false;
+    for (const auto& [r, repro] : results) any_checked |= checked(r.verdict);
+    if (!any_checked && failure_lines.empty())
+      std::printf("nothing was checked: every case was unsupported, skipped or unavailable (exit %d)\n",
+                  kExitNothingChecked);
+    bool json_ok = true;
+    if (!o.json_path.empty()) {
+      json::Writer j;
+      j.begin_object();
+      j.key("bncheck_report").value(1);
+      j.key("command").value("run");
+      j.key("complete").value(incomplete_why.empty());
+      if (!incomplete_why.empty()) j.key("incomplete_reason").value(incomplete_why);
+      j.key("cases_planned").value(total);
+      j.key("summary").begin_object();
+      for (const auto& [v, n] : counts) j.key(to_string(v)).value(n);
+      j.end_object();
+      j.key("cases").begin_array();
+      for (const auto& [r, repro] : results) write_json_case(j, r, repro);
+      j.end_array();
+      j.end_object();
+      std::ofstream f(o.json_path);
+      f << j.str() << "\n";
+      f.close();
+      if (!f) {
+        std::fprintf(stderr, "bncheck: cannot write %s\n", printable(o.json_path).c_str());
+        json_ok = false;
+      }
+    }
+    std::fflush(stdout);
+    const int st = exit_status(!failure_lines.empty(), any_checked);
+    return st == kExitOk && !json_ok ? kExitFail : st;
+  }
+};
+
+std::vector<RunProblem> run_problems(const RunOptions& o) {
+  std::vector<RunProblem> problems;
   for (const auto& d : o.problem_descs) {
     Problem base;
     base.n = 0;
     base.c = 0;
     base.seed = o.seed;
-    problems.push_back(parse_problem(d, base));
+    problems.push_back({parse_problem(d, base), std::nullopt, ""});
   }
-  if (!o.suite.empty() || problems.empty()) {
-    auto s = load_suite(o.suite.empty() ? "default" : o.suite, o.seed);
-    problems.insert(problems.end(), s.begin(), s.end());
+  for (const auto& dir : o.case_dirs) {
+    SavedCase sc = load_case(dir);
+    problems.push_back({sc.problem, std::move(sc.data), dir});
   }
+  if (!o.suite.empty() || (problems.empty() && o.case_dirs.empty())) {
+    for (auto& p : load_suite(o.suite.empty() ? "default" : o.suite, o.seed)) problems.push_back({p, std::nullopt, ""});
+  }
+  return problems;
+}
+
+int cmd_run(Args& a, const std::string& argv0) {
+  RunOptions o = parse_run(a);
+  check_writable_file("--json", o.json_path);
+  check_writable_dir("--save", o.save_dir);
+  check_writable_dir("--save-failures", o.save_failures_dir);
+  std::vector<RunProblem> problems = run_problems(o);
+  std::string spec = o.backends;
+  if (!o.backends_given && !o.case_dirs.empty()) {   // a saved case reruns on the backend it was saved for
+    std::set<std::string> names;
+    for (const auto& dir : o.case_dirs) names.insert(load_case(dir).backend);
+    spec.clear();
+    for (const auto& n : names) spec += (spec.empty() ? "" : ",") + n;
+  }
+  auto all = o.backend_options.load();
+  std::vector<Backend*> backends = select_backends(all, spec);
   const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
-  Baseline baseline = load_baseline(o.no_baseline, o.baseline_path);
-  int known = 0;
-  std::vector<std::string> fixed_lines;
+  RunState st{o, load_baseline(o.no_baseline, o.baseline_path)};
+  st.total = static_cast<int>(problems.size() * backends.size());
+  install_interrupt_handlers();
+  set_emergency_finish([&](const std::string& why) { st.finish(why); });
+  if (problems.empty()) std::printf("bncheck run: the suite has no problems\n");
 
   std::printf("bncheck run: %zu problems x %zu backends (reference: 256-bit Boost.Multiprecision cpp_bin_float)\n",
               problems.size(), backends.size());
   std::printf("%5s  %-20s %-19s %9s %9s %10s  %-26s %s\n", "case", "backend", "verdict", "max_ulp", "med_ulp",
               "err/budget", "worst", "problem");
-  std::vector<std::pair<CaseReport, std::string>> results;
-  std::map<Verdict, int> counts;
-  std::vector<std::string> failure_lines;
-  int case_no = 0;
-  for (const Problem& p : problems) {
+  for (RunProblem& rp : problems) {
+    if (interrupted()) break;
+    const Problem& p = rp.problem;
     const std::string desc = to_string(p);
     std::unique_ptr<CaseRunner> runner;
     std::string setup_error;
@@ -383,14 +502,18 @@ int cmd_run(Args& a, const std::string& argv0) {
                     fmt(max_bytes / double(1ull << 30)) + " GiB allowed (--max-memory)";
     } else {
       try {
-        runner = std::make_unique<CaseRunner>(p);
+        runner = rp.data ? std::make_unique<CaseRunner>(p, std::move(*rp.data)) : std::make_unique<CaseRunner>(p);
       } catch (const std::bad_alloc&) {
         setup_error = "out of memory generating the data";
       }
     }
     for (Backend* b : backends) {
-      ++case_no;
-      const std::string repro = repro_line(argv0, b->name(), p);
+      if (interrupted()) break;
+      const int case_no = st.case_no + 1;
+      const std::string repro = rp.origin.empty() ? repro_line(argv0, *b, p)
+                                                  : shell_word(argv0) + " run" + backend_repro_options(*b) +
+                                                        " --backend " + shell_word(b->name()) + " --case " +
+                                                        shell_word(rp.origin);
       CaseReport r;
       CaseOutputs outputs;
       r.backend = b->name();
@@ -401,14 +524,21 @@ int cmd_run(Args& a, const std::string& argv0) {
       } else {
         r = runner->run(*b, &outputs);
       }
-      ++counts[r.verdict];
-      Baseline::Entry* be = baseline.find(r.backend, p);
+      if (const int sig = interrupted()) {   // the call in flight was cut short: not a verdict on the backend
+        r.verdict = Verdict::skipped;
+        r.tensors.clear();
+        r.message = "interrupted by " + signal_text(sig);
+      }
+      r.message = printable(r.message, 2000);
+      st.case_no = case_no;
+      ++st.counts[r.verdict];
+      Baseline::Entry* be = st.baseline.find(r.backend, p);
       std::string known_note;
       if (be) {
         if (is_failure(r.verdict)) {
           be->failed = true;
           known_note = " (known: " + be->finding + ", docs/findings.md)";
-          ++known;
+          ++st.known;
         } else if (r.verdict == Verdict::pass) {
           be->seen = true;
         }
@@ -433,49 +563,24 @@ int cmd_run(Args& a, const std::string& argv0) {
           if (o.verbose || t.failures || t.unwritten) print_tensor_line(p, t);
       if (is_failure(r.verdict)) std::printf("      repro: %s\n", repro.c_str());
       if (is_failure(r.verdict) && (known_note.empty() || o.strict)) {
-        failure_lines.push_back(std::string(to_string(r.verdict)) + " " + r.backend + ": " + r.message + "\n  repro: " + repro);
+        st.failure_lines.push_back(std::string(to_string(r.verdict)) + " " + r.backend + ": " + r.message +
+                                   "\n  repro: " + repro);
       }
       const std::string save_dir = !o.save_dir.empty() ? o.save_dir : (!passed ? o.save_failures_dir : "");
       if (!save_dir.empty() && runner && !r.tensors.empty()) {
-        const std::string dir = save_dir + "/case" + std::to_string(case_no) + "_" + r.backend;
-        const std::string err = save_case(dir, *runner, r, outputs, repro);
+        std::string dir;
+        const std::string stem = "seed" + std::to_string(p.seed) + "_case" + std::to_string(case_no) + "_" + r.backend;
+        const std::string err = save_case(save_dir, stem, *runner, r, outputs, repro, &dir);
         if (!err.empty()) std::printf("      save: %s\n", err.c_str());
-        else if (!passed) std::printf("      saved: %s\n", dir.c_str());
+        else if (!passed) std::printf("      saved: %s\n", printable(dir).c_str());
       }
       std::fflush(stdout);
-      results.emplace_back(std::move(r), repro);
+      st.results.emplace_back(std::move(r), repro);
     }
   }
-  std::printf("\nsummary:");
-  for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error,
-                    Verdict::unwritten, Verdict::oob_write, Verdict::crash, Verdict::timeout, Verdict::skipped,
-                    Verdict::unavailable})
-    if (counts[v]) std::printf(" %d %s", counts[v], to_string(v));
-  std::printf(" (of %d cases)\n", case_no);
-  for (const auto& e : baseline.entries)   // matched only passing cases: fixed, or the pattern is too wide
-    if (e.seen && !e.failed)
-      fixed_lines.push_back("known failure " + e.finding + " (" + e.backend + " " + e.problem +
-                            ") matched only passing cases: update the baseline");
-  if (known) std::printf("known failures (baseline, documented in docs/findings.md): %d\n", known);
-  for (const auto& l : fixed_lines) std::printf("%s\n", l.c_str());
-  if (o.strict)
-    for (const auto& l : fixed_lines) failure_lines.push_back(l);
-  if (!failure_lines.empty()) {
-    std::printf("\nfailures:\n");
-    for (const auto& l : failure_lines) std::printf("%s\n", l.c_str());
-  }
-  if (!o.json_path.empty()) {
-    json::Writer j;
-    j.begin_object();
-    j.key("cases").begin_array();
-    for (const auto& [r, repro] : results) write_json_case(j, r, repro);
-    j.end_array();
-    j.end_object();
-    std::ofstream f(o.json_path);
-    f << j.str() << "\n";
-    if (!f) std::fprintf(stderr, "bncheck: cannot write %s\n", o.json_path.c_str());
-  }
-  return failure_lines.empty() ? kExitOk : kExitFail;
+  set_emergency_finish(nullptr);
+  const int sig = interrupted();
+  return st.finish(sig ? "interrupted by " + signal_text(sig) : "");
 }
 
 int cmd_props(Args& a, const std::string& argv0) {
@@ -484,30 +589,19 @@ int cmd_props(Args& a, const std::string& argv0) {
   int cases = 50;
   uint64_t seed = 1, aux = 0;
   bool list = false, have_aux = false, no_baseline = false, strict = false;
-  auto value = [&](const std::string& opt) -> std::string {
-    if (!a.more()) throw UsageError(opt + " needs a value");
-    return a.next();
-  };
-  auto integer = [&](const std::string& opt) -> uint64_t {
-    const std::string v = value(opt);
-    char* end = nullptr;
-    const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-    if (v.empty() || *end) throw UsageError(opt + " needs a non-negative integer, got '" + v + "'");
-    return x;
-  };
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") backend_spec = value(opt);
-    else if (opt == "--property") property_spec = value(opt);
-    else if (opt == "--cases") cases = static_cast<int>(integer(opt));
-    else if (opt == "--seed") seed = integer(opt);
-    else if (opt == "--problem") problem_desc = value(opt);
-    else if (opt == "--aux") { aux = integer(opt); have_aux = true; }
+    if (opt == "--backend") backend_spec = a.value(opt);
+    else if (opt == "--property") property_spec = a.value(opt);
+    else if (opt == "--cases") cases = static_cast<int>(a.integer(opt, 1, 10000000));
+    else if (opt == "--seed") seed = a.seed(opt);
+    else if (opt == "--problem") problem_desc = a.value(opt);
+    else if (opt == "--aux") { aux = a.seed(opt); have_aux = true; }
     else if (opt == "--list") list = true;
-    else if (opt == "--baseline") baseline_path = value(opt);
+    else if (opt == "--baseline") baseline_path = a.value(opt);
     else if (opt == "--no-baseline") no_baseline = true;
     else if (opt == "--strict") strict = true;
-    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for props");
+    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for props");
   }
   if (list) {
     for (const auto& p : props::all()) std::printf("%-30s %s\n", p.name, p.summary);
@@ -521,13 +615,14 @@ int cmd_props(Args& a, const std::string& argv0) {
     std::string name;
     while (std::getline(ss, name, ',')) {
       const props::Property* p = props::find(name);
-      if (!p) throw UsageError("unknown property '" + name + "' (bncheck props --list)");
+      if (!p) throw UsageError("unknown property '" + printable(name, 60) + "' (bncheck props --list)");
       chosen.push_back(p);
     }
   }
   auto all = bo.load();
   // The reference is the backend nullptr.
   std::vector<std::pair<std::string, Backend*>> backends;
+  if (backend_spec.empty()) throw UsageError("--backend needs backend names (or 'all')");
   if (backend_spec == "all") {
     backends.emplace_back("reference", nullptr);
     for (auto& b : all)
@@ -538,6 +633,11 @@ int cmd_props(Args& a, const std::string& argv0) {
     while (std::getline(ss, name, ',')) {
       if (name == "reference") { backends.emplace_back("reference", nullptr); continue; }
       auto sel = select_backends(all, name);
+      if (!sel[0]->availability().available) {
+        std::fprintf(stderr, "bncheck: %s unavailable (%s): not run\n", name.c_str(),
+                     printable(sel[0]->availability().reason).c_str());
+        continue;
+      }
       backends.emplace_back(name, sel[0]);
     }
   }
@@ -564,12 +664,18 @@ int cmd_props(Args& a, const std::string& argv0) {
               backends.size(), cases, static_cast<unsigned long long>(seed));
   std::printf("%-28s %-20s %-8s %10s  %s\n", "property", "backend", "result", "applicable", "notes");
   std::vector<std::string> repros;
+  install_interrupt_handlers();
+  int campaigns = 0, applicable = 0;
   for (const auto* prop : chosen)
     for (const auto& [name, b] : backends) {
+      if (interrupted()) break;
       const props::Campaign c = props::run_property(*prop, b, cases, seed);
       std::string notes;
       for (const auto& [n, k] : c.notes) notes += (notes.empty() ? "" : ", ") + n + " " + std::to_string(k) + "/" + std::to_string(c.applicable);
       const char* verdict = c.failed ? "FAIL" : c.applicable == 0 ? "NONE-RAN" : "PASS";
+      if (interrupted()) break;   // a campaign cut short proves nothing either way
+      ++campaigns;
+      applicable += c.applicable;
       std::printf("%-28s %-20s %-8s %6d/%-3d  %s\n", prop->name, name.c_str(), verdict, c.applicable, c.cases, notes.c_str());
       const Baseline::Entry* be = c.failed && b ? baseline.find(name, c.minimal) : nullptr;
       if (be) {
@@ -578,18 +684,23 @@ int cmd_props(Args& a, const std::string& argv0) {
       }
       if (c.failed) {
         if (!be || strict) ++failures;
-        const std::string repro = argv0 + " props --backend " + name + " --property " + prop->name + " --problem " +
-                                  shell_quote(to_string(c.minimal)) + " --aux " + std::to_string(c.aux);
+        const std::string repro = shell_word(argv0) + " props" + (b ? backend_repro_options(*b) : "") + " --backend " +
+                                  name + " --property " + prop->name + " --problem " + shell_quote(to_string(c.minimal)) +
+                                  " --aux " + std::to_string(c.aux);
         std::printf("      %s\n      minimal after %d shrink steps: %s\n      repro: %s\n", c.message.c_str(),
                     c.shrink_steps, to_string(c.minimal).c_str(), repro.c_str());
         if (!be || strict) repros.push_back(std::string(prop->name) + " on " + name + ": " + c.message + "\n  repro: " + repro);
       }
       std::fflush(stdout);
     }
-  std::printf("\nsummary: %zu property campaigns, %d failed, %d known failures\n", chosen.size() * backends.size(),
-              failures, known);
+  std::printf("\nsummary: %d property campaigns, %d failed, %d known failures\n", campaigns, failures, known);
+  if (const int sig = interrupted())
+    std::printf("incomplete: interrupted by %s; %d of %zu campaigns ran\n", signal_text(sig).c_str(), campaigns,
+                chosen.size() * backends.size());
   for (const auto& r : repros) std::printf("%s\n", r.c_str());
-  return failures ? kExitFail : kExitOk;
+  if (applicable == 0 && !failures && !interrupted())
+    std::printf("nothing was checked: no generated case was applicable (exit %d)\n", kExitNothingChecked);
+  return exit_status(failures > 0, applicable > 0);
 }
 
 int cmd_fuzz(Args& a, const std::string& argv0) {
@@ -598,36 +709,22 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   o.argv0 = argv0;
   std::string backend_spec = "all", baseline_path;
   bool dry = false, no_baseline = false, strict = false;
-  auto value = [&](const std::string& opt) -> std::string {
-    if (!a.more()) throw UsageError(opt + " needs a value");
-    return a.next();
-  };
-  auto number = [&](const std::string& opt) -> double {
-    const std::string v = value(opt);
-    char* end = nullptr;
-    const double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end || !(x >= 0)) throw UsageError(opt + " needs a non-negative number, got '" + v + "'");
-    return x;
-  };
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") backend_spec = value(opt);
-    else if (opt == "--cases") o.cases = static_cast<int64_t>(number(opt));
-    else if (opt == "--seconds") o.seconds = number(opt);
-    else if (opt == "--seed") o.seed = static_cast<uint64_t>(number(opt));
-    else if (opt == "--shard") {
-      const std::string v = value(opt);
-      if (std::sscanf(v.c_str(), "%d/%d", &o.shard, &o.shards) != 2 || o.shards < 1 || o.shard < 0 || o.shard >= o.shards)
-        throw UsageError("--shard needs I/N with 0 <= I < N, got '" + v + "'");
-    } else if (opt == "--max-elements") o.limits.max_elements = static_cast<int64_t>(number(opt));
-    else if (opt == "--max-memory") o.max_bytes = number(opt) * double(1ull << 30);
-    else if (opt == "--save-failures") o.save_failures = value(opt);
-    else if (opt == "--append-regressions") o.append_regressions = value(opt);
+    if (opt == "--backend") backend_spec = a.value(opt);
+    else if (opt == "--cases") o.cases = a.integer(opt, 1, int64_t{1} << 62);
+    else if (opt == "--seconds") o.seconds = a.number(opt, 0, 1e9, true);
+    else if (opt == "--seed") o.seed = a.seed(opt);
+    else if (opt == "--shard") cli::parse_shard(opt, a.value(opt), &o.shard, &o.shards);
+    else if (opt == "--max-elements") o.limits.max_elements = a.integer(opt, 1, int64_t{1} << 40);
+    else if (opt == "--max-memory") o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
+    else if (opt == "--save-failures") o.save_failures = a.value(opt);
+    else if (opt == "--append-regressions") o.append_regressions = a.value(opt);
     else if (opt == "--dry-run") dry = true;
-    else if (opt == "--baseline") baseline_path = value(opt);
+    else if (opt == "--baseline") baseline_path = a.value(opt);
     else if (opt == "--no-baseline") no_baseline = true;
     else if (opt == "--strict") strict = true;
-    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for fuzz");
+    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for fuzz");
   }
   if (o.cases < 0 && o.seconds < 0) o.cases = 200;
   if (dry) {
@@ -642,6 +739,8 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   }
   if (o.max_bytes <= 0) o.max_bytes = 0.8 * available_memory_bytes();
   o.progress_tty = isatty(fileno(stdout));
+  check_writable_dir("--save-failures", o.save_failures);
+  check_writable_file("--append-regressions", o.append_regressions);
   auto all = bo.load();
   std::vector<Backend*> backends;
   for (Backend* b : select_backends(all, backend_spec))
@@ -651,6 +750,7 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
               o.shards, o.cases >= 0 ? ("cases 0.." + std::to_string(o.cases - 1)).c_str() : "time-bounded");
   for (Backend* b : backends) std::printf(" %s", b->name().c_str());
   std::printf("\n");
+  install_interrupt_handlers();
   const fuzz::Summary sum = fuzz::run_campaign(o, backends, baseline, stdout);
   std::printf("\nsummary: %lld cases (%lld skipped) in %.1f s\n", static_cast<long long>(sum.cases),
               static_cast<long long>(sum.skipped), sum.seconds);
@@ -660,9 +760,15 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
     std::printf("\n");
   }
   int unknown = 0;
+  bool any_checked = false;
+  for (const auto& [name, counts] : sum.verdicts)
+    for (const auto& [v, n] : counts) any_checked |= n > 0 && checked(v);
   for (const auto& f : sum.failures) unknown += f.known.empty() || strict;
   std::printf("failures: %d unknown, %zu known (docs/findings.md)\n", unknown, sum.failures.size() - unknown);
-  return unknown ? kExitFail : kExitOk;
+  if (const int sig = interrupted()) std::printf("incomplete: interrupted by %s\n", signal_text(sig).c_str());
+  else if (!any_checked && !unknown)
+    std::printf("nothing was checked: every case was unsupported, skipped or unavailable (exit %d)\n", kExitNothingChecked);
+  return exit_status(unknown > 0, any_checked);
 }
 
 double median(std::vector<double> v) {
@@ -675,18 +781,14 @@ int cmd_bench(Args& a) {
   std::string backend_spec = "all", suite;
   std::vector<std::string> descs;
   int warmup = 3, reps = 15;
-  auto value = [&](const std::string& opt) -> std::string {
-    if (!a.more()) throw UsageError(opt + " needs a value");
-    return a.next();
-  };
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") backend_spec = value(opt);
-    else if (opt == "--problem") descs.push_back(value(opt));
-    else if (opt == "--suite") suite = value(opt);
-    else if (opt == "--warmup") warmup = std::max(0, std::atoi(value(opt).c_str()));
-    else if (opt == "--reps") reps = std::max(1, std::atoi(value(opt).c_str()));
-    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + opt + "' for bench");
+    if (opt == "--backend") backend_spec = a.value(opt);
+    else if (opt == "--problem") descs.push_back(a.value(opt));
+    else if (opt == "--suite") suite = a.value(opt);
+    else if (opt == "--warmup") warmup = static_cast<int>(a.integer(opt, 0, 1000000));
+    else if (opt == "--reps") reps = static_cast<int>(a.integer(opt, 1, 1000000));
+    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for bench");
   }
   std::vector<Problem> problems;
   for (const auto& d : descs) problems.push_back(parse_problem(d));
@@ -741,17 +843,22 @@ int cmd_bench(Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) a.v.emplace_back(argv[i]);
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) words.emplace_back(argv[i]);
   const std::string argv0 = argc > 0 ? argv[0] : "bncheck";
-  if (!a.more()) {
+  if (words.empty()) {
     std::fputs(kUsage, stderr);
     std::fputs(kDescriptorHelp, stderr);
     return kExitUsage;
   }
-  const std::string cmd = a.next();
+  const std::string cmd = words.front();
+  Args a(std::vector<std::string>(words.begin() + 1, words.end()));
+  const bool help = cmd == "help" || cmd == "--help" || cmd == "-h" ||
+                    std::find_if(words.begin() + 1, words.end(), [](const std::string& w) {
+                      return w == "--help" || w == "-h";
+                    }) != words.end();
   try {
-    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    if (help) {
       std::fputs(kUsage, stdout);
       std::fputs(kDescriptorHelp, stdout);
       return kExitOk;
@@ -761,17 +868,16 @@ int main(int argc, char** argv) {
     if (cmd == "props") return cmd_props(a, argv0);
     if (cmd == "fuzz") return cmd_fuzz(a, argv0);
     if (cmd == "bench") return cmd_bench(a);
-    throw UsageError("unknown command '" + cmd + "'");
+    throw UsageError("unknown command '" + printable(cmd, 60) + "'");
   } catch (const UsageError& e) {
-    if (*e.what()) std::fprintf(stderr, "bncheck: %s\n\n", e.what());
-    std::fputs(kUsage, stderr);
-    std::fputs(kDescriptorHelp, stderr);
+    std::fprintf(stderr, "bncheck: %s\n(`bncheck help` lists the commands, options and the descriptor format)\n",
+                 e.what());
     return kExitUsage;
   } catch (const DescriptorError& e) {
     std::fprintf(stderr, "bncheck: %s\n", e.what());
     return kExitUsage;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bncheck: internal error: %s\n", e.what());
+    std::fprintf(stderr, "bncheck: internal error: %s\n", printable(e.what()).c_str());
     return kExitFail;
   }
 }

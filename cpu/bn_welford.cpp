@@ -43,6 +43,17 @@ void robust_invstd(double var_s, double eps, int e, double* r, double* r_s) {
   }
 }
 
+// x 2^-e, exact. 2^-e itself overflows A when the channel's largest |x| is subnormal
+// (e below A's minimum exponent; found by `bncheck fuzz`, f64 data of spread 1e-310):
+// then each element is scaled by ldexp instead of one multiplication.
+template <class A>
+struct PowerOfTwoScale {
+  int e;
+  A factor;
+  explicit PowerOfTwoScale(int e_) : e(e_), factor(std::ldexp(A(1), -e_)) {}
+  A operator()(A x) const { return std::isfinite(factor) ? x * factor : std::ldexp(x, -e); }
+};
+
 // normalize_channel for statistics of x * 2^-e: y from the scaled values, statistics
 // scaled back (they may overflow the parameter type, as the exact ones do).
 template <class T, class A>
@@ -50,13 +61,13 @@ void scaled_normalize_channel(const Problem& p, int64_t c, const ForwardTraining
   // r in double: eps * 2^-2e overflows f32 (and f64) for tiny spreads, found by `bncheck fuzz`.
   double r = 0, r_s = 0;
   robust_invstd(static_cast<double>(var_s), p.eps, e, &r, &r_s);
-  const A scale = std::ldexp(A(1), -e);
+  const PowerOfTwoScale<A> scale(e);
   const double g = a.gamma ? load_param(a.gamma, p.pdtype, c) : 1.0;
   const double b = a.beta ? load_param(a.beta, p.pdtype, c) : 0.0;
   const bool scaled_ok = std::isfinite(r_s) && r_s > 0;
   const double gr = g * (scaled_ok ? r_s : r);
   for_channel(p, c, [&](size_t i) {
-    const double d = static_cast<double>(load<T>(a.x, i) * scale - mean_s);
+    const double d = static_cast<double>(scale(load<T>(a.x, i)) - mean_s);
     store<T>(a.y, i, (scaled_ok ? d * gr : std::ldexp(d * gr, e)) + b);
   });
   const double mean = std::ldexp(static_cast<double>(mean_s), e), var = std::ldexp(static_cast<double>(var_s), 2 * e);
@@ -94,12 +105,12 @@ class Welford final : public Backend {
         });
         int e = 0;
         if (std::isfinite(amax) && amax > 0) std::frexp(amax, &e);
-        const A scale = std::ldexp(A(1), -e);
+        const PowerOfTwoScale<A> scale(e);
         blocks.clear();
         size_t k = 0;
         for_channel(p, c, [&](size_t i) {
           if (k++ % kBlock == 0) blocks.emplace_back();
-          blocks.back() = gpu::welford_add<A>(blocks.back(), load<T>(a.x, i) * scale);
+          blocks.back() = gpu::welford_add<A>(blocks.back(), scale(load<T>(a.x, i)));
         });
         const gpu::WelfordT<A> m = tree_reduce(blocks, gpu::welford_merge<A>);
         scaled_normalize_channel<T, A>(p, c, a, m.mean, m.m2 / m.n, e);

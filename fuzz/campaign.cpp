@@ -4,6 +4,8 @@
 #include <cmath>
 #include <fstream>
 
+#include "harness/case_files.hpp"
+#include "harness/interrupt.hpp"
 #include "harness/runner.hpp"
 
 namespace bncheck::fuzz {
@@ -74,7 +76,7 @@ Problem minimize(Backend& b, const Problem& p, int budget, int* steps, std::stri
   for (bool progress = true; progress && evals < budget;) {
     progress = false;
     for (const Problem& q : simpler(cur)) {
-      if (++evals > budget) break;
+      if (++evals > budget || interrupted()) break;
       std::string m;
       if (fails(b, q, &m)) {
         cur = q;
@@ -115,6 +117,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
   for (uint64_t i = static_cast<uint64_t>(o.shard);; i += static_cast<uint64_t>(o.shards)) {
     if (o.cases >= 0 && static_cast<int64_t>(i) >= o.cases) break;
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
+    if (interrupted()) break;
     std::string note;
     const Problem p = generate(o.seed, i, o.limits, &note);
     ++s.cases;
@@ -134,6 +137,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     }
     for (Backend* b : backends) {
       const CaseReport rep = runner->run(*b);
+      if (interrupted()) break;   // the call in flight was cut short: no verdict
       ++s.verdicts[b->name()][rep.verdict];
       if (!is_failure(rep.verdict)) continue;
       Failure f;
@@ -145,7 +149,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       const Baseline::Entry* be = baseline.find(f.backend, f.minimal);
       if (!be) be = baseline.find(f.backend, p);
       if (be) f.known = be->finding;
-      f.repro = repro_line(o.argv0, f.backend, f.minimal);
+      f.repro = repro_line(o.argv0, *b, f.minimal);
       const auto key = std::make_pair(f.backend, to_string(f.minimal));
       const bool dup = reported.count(key) > 0;
       reported[key] = true;
@@ -159,8 +163,10 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
           CaseRunner mr(f.minimal);
           CaseOutputs outs;
           const CaseReport mrep = mr.run(*b, &outs);
-          const std::string dir = o.save_failures + "/case" + std::to_string(i) + "_" + f.backend;
-          const std::string err = save_case(dir, mr, mrep, outs, f.repro);
+          // Named by seed and case: concurrent campaigns in one directory never mix.
+          const std::string stem = "seed" + std::to_string(o.seed) + "_case" + std::to_string(i) + "_" + f.backend;
+          std::string dir;
+          const std::string err = save_case(o.save_failures, stem, mr, mrep, outs, f.repro, &dir);
           std::fprintf(out, "  saved: %s\n", err.empty() ? dir.c_str() : err.c_str());
         }
         if (!o.append_regressions.empty() && f.known.empty()) {

@@ -1,67 +1,83 @@
 // Coverage-guided fuzz target (libFuzzer, with AddressSanitizer and UBSan): bytes
-// become a small problem and its data; our CPU backends run against the reference and
-// the target aborts on a disagreement beyond budget (or the sanitizers on undefined
-// behaviour). Build: ci/fuzz.sh. Input layout:
-//   byte 0  n-1 (low 3 bits), layout (bit 3), affine (bit 4), dir (bits 5-6)
-//   byte 1  c-1 (low 3 bits), rank (bits 3-4), dtype pair (bits 5-7)
-//   byte 2-4 spatial sizes (1 + b % 6)
-//   byte 5  exponent of the data's scale (b % 41 - 20); byte 6: mean/std ratio 2^(b % 24)
-//   byte 7  eps choice, poison (bit 7)
-//   rest    the data: 2 bytes per element (a signed 16-bit mantissa), repeated cyclically
-#include <cmath>
+// become a small problem and its data (fuzz/bytes_case.hpp); our CPU backends run
+// against the reference and the target aborts on a disagreement beyond budget (or the
+// sanitizers on undefined behaviour). Build and smoke run: ci/fuzz.sh; open-ended
+// campaigns: ci/fuzz-campaign.sh.
+//
+// Every failure is first written as a replayable case (its tensors as .npy with
+// case.json) under $BNCHECK_FUZZ_FINDINGS (default fuzz-findings/), and the line that
+// replays it through the CLI is printed: `bncheck run --case DIR`.
+// Environment: BNCHECK_FUZZ_BACKENDS=a,b runs those backends (weak ones included)
+// instead of every non-weak one; BNCHECK_FUZZ_SAVE_ALL=1 saves every case, not only
+// failures (for the replay test).
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <sstream>
+#include <string>
 
 #include "bncheck/backend.hpp"
+#include "fuzz/bytes_case.hpp"
+#include "harness/case_files.hpp"
 #include "harness/runner.hpp"
 
 using namespace bncheck;
 
+namespace {
+
+std::vector<Backend*> chosen_backends() {
+  static auto all = make_builtin_backends();
+  std::vector<Backend*> out;
+  const char* names = std::getenv("BNCHECK_FUZZ_BACKENDS");
+  if (!names || !*names) {
+    for (auto& b : all)
+      if (!b->weak() && b->availability().available) out.push_back(b.get());
+    return out;
+  }
+  std::stringstream ss(names);
+  std::string name;
+  while (std::getline(ss, name, ','))
+    for (auto& b : all)
+      if (b->name() == name) out.push_back(b.get());
+  return out;
+}
+
+// FNV-1a of the input: the finding's name, stable across runs.
+std::string input_hash(const uint8_t* data, size_t size) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < size; ++i) h = (h ^ data[i]) * 1099511628211ull;
+  char b[20];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 10) return 0;
-  static auto backends = make_builtin_backends();
-  Problem p;
-  p.n = 1 + (data[0] & 7);
-  p.layout = (data[0] >> 3) & 1 ? Layout::channels_last : Layout::channels_first;
-  p.affine = (data[0] >> 4) & 1;
-  p.dir = static_cast<Direction>(((data[0] >> 5) & 3) % 3);
-  p.c = 1 + (data[1] & 7);
-  p.rank = (data[1] >> 3) & 3;
-  static const Dtype pairs[8][2] = {{Dtype::f32, Dtype::f32}, {Dtype::f64, Dtype::f64}, {Dtype::f16, Dtype::f32},
-                                    {Dtype::bf16, Dtype::f32}, {Dtype::f32, Dtype::f64}, {Dtype::f16, Dtype::f16},
-                                    {Dtype::bf16, Dtype::bf16}, {Dtype::f64, Dtype::f32}};
-  p.dtype = pairs[data[1] >> 5][0];
-  p.pdtype = pairs[data[1] >> 5][1];
-  for (int i = 0; i < 3; ++i) p.spatial[i] = i < p.rank ? 1 + data[2 + i] % 6 : 1;
-  const int e = data[5] % 41 - 20;
-  const double ratio = std::ldexp(1.0, data[6] % 24);
-  static const double eps[] = {1e-5, 0.0, 1e-3, 1.0};
-  p.eps = eps[data[7] & 3];
-  if (data[7] & 0x80) p.poison = {PoisonKind::nan, 0};
-  CaseData d = make_case_data(p);
-  const uint8_t* bytes = data + 8;
-  const size_t nb = (size - 8) / 2;
-  for (int64_t c = 0; c < p.c; ++c)
-    for (int64_t n = 0; n < p.n; ++n)
-      for (int64_t s = 0; s < p.spatial_size(); ++s) {
-        const size_t k = static_cast<size_t>((c * p.n + n) * p.spatial_size() + s) % nb;
-        int16_t m;
-        std::memcpy(&m, bytes + 2 * k, 2);
-        const double v = std::ldexp(static_cast<double>(m) / 32768.0 + ratio * (c % 2 ? -1 : 1), e);
-        const size_t i = static_cast<size_t>(p.index(n, c, s));
-        if (p.poison.kind != PoisonKind::none && c == 0 && n == p.n / 2 && s == p.spatial_size() / 2) continue;
-        d.x.set(i, v);
-      }
-  CaseRunner runner(p, std::move(d));
-  for (auto& b : backends) {
-    if (b->weak()) continue;
-    const CaseReport r = runner.run(*b);
-    if (is_failure(r.verdict)) {
-      std::fprintf(stderr, "bncheck libfuzzer: %s %s on %s: %s\n", to_string(r.verdict), b->name().c_str(),
-                   to_string(p).c_str(), r.message.c_str());
-      std::abort();
-    }
+  static const std::vector<Backend*> backends = chosen_backends();
+  auto bc = fuzz::case_from_bytes(data, size);
+  if (!bc) return 0;
+  const Problem p = bc->problem;
+  CaseRunner runner(p, std::move(bc->data));
+  const char* dir_env = std::getenv("BNCHECK_FUZZ_FINDINGS");
+  const std::string findings = dir_env && *dir_env ? dir_env : "fuzz-findings";
+  const bool save_all = std::getenv("BNCHECK_FUZZ_SAVE_ALL") != nullptr;
+  for (Backend* b : backends) {
+    CaseOutputs out;
+    const CaseReport r = runner.run(*b, &out);
+    const bool failed = is_failure(r.verdict);
+    if (!failed && !save_all) continue;
+    std::string dir;
+    const std::string stem = "input_" + input_hash(data, size) + "_" + b->name();
+    const std::string err = save_case(findings, stem, runner, r, out, "", &dir);
+    std::fprintf(stderr, "bncheck libfuzzer: %s %s on %s: %s\n", to_string(r.verdict), b->name().c_str(),
+                 to_string(p).c_str(), r.message.c_str());
+    if (err.empty())
+      std::fprintf(stderr, "  saved: %s\n  repro: bncheck run --backend %s --case %s\n", dir.c_str(),
+                   b->name().c_str(), shell_word(dir).c_str());
+    else
+      std::fprintf(stderr, "  save: %s\n", err.c_str());
+    if (failed) std::abort();
   }
   return 0;
 }

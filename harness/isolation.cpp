@@ -6,9 +6,19 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <cfenv>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
+
+#include "harness/interrupt.hpp"
+#include "harness/text.hpp"
 
 namespace bncheck {
 
@@ -21,41 +31,125 @@ constexpr int kFaultExit = 97;   // the child's exit code after a caught memory 
 struct Report {
   int rc;
   int returned;          // 1 once fn returned
+  int fp_changed;        // 1 when the call left the floating-point environment changed
   uintptr_t fault_addr;
   int fault_signal;
   int fault_is_write;    // 1 write, 0 read, -1 unknown
   char message[2048];
 };
+static_assert(sizeof(Report) <= 4096);
 
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
-// Inaccessible guard regions on both sides of each buffer: 64 KiB, so that an overrun
-// by a few rows still lands in the guard of the buffer it overran.
-size_t guard_size() { return std::max<size_t>(page_size(), 64 * 1024); }
 size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
+// Before each buffer: 64 KiB, room for an underrun by a few rows.
+size_t leading_guard() { return std::max<size_t>(page_size(), 64 * 1024); }
 
-// One mapping: [report page] then, per buffer, [guard][data pages][guard]. The buffer
-// ends within 64 bytes of its trailing guard page; the slack on both sides holds canaries.
-struct ArenaLayout {
-  struct Slot { size_t region, data_off, bytes, area; };
-  std::vector<Slot> slots;
-  size_t total = 0;
+// The floating-point environment a call must leave as it found it: the rounding mode
+// and, on x86, MXCSR's control bits (FTZ, DAZ, rounding, exception masks; the sticky
+// exception flags, bits 0-5, are the call's own business).
+struct FpState {
+  int round;
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned mxcsr;
+#endif
+  std::fenv_t env;
+  static FpState now() {
+    FpState s;
+    s.round = std::fegetround();
+#if defined(__x86_64__) || defined(__i386__)
+    s.mxcsr = _mm_getcsr() & ~0x3Fu;
+#endif
+    std::fegetenv(&s.env);
+    return s;
+  }
+  bool same_as(const FpState& o) const {
+#if defined(__x86_64__) || defined(__i386__)
+    if (mxcsr != o.mxcsr) return false;
+#endif
+    return round == o.round;
+  }
+  void restore() const {
+    std::fesetenv(&env);
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr((_mm_getcsr() & 0x3Fu) | mxcsr);
+#endif
+  }
 };
 
-ArenaLayout plan(const std::vector<IsolatedBuffer>& bufs) {
-  const size_t pg = page_size(), gd = guard_size();
-  ArenaLayout L;
+// One reservation, PROT_NONE: [report page] then per present buffer
+// [leading guard][data area][trailing guard]. The data areas (and the report page)
+// are shared mappings placed into it, so a child's writes reach the parent; the guards
+// stay unmapped holes. A buffer ends within 64 bytes of its trailing guard: the slack
+// on both sides holds canaries.
+struct Arena {
+  struct Slot { size_t lead, data_off, bytes, area, trail; bool present; };
+  std::vector<Slot> slots;
+  unsigned char* base = nullptr;
+  size_t total = 0;
+  ~Arena() { if (base) munmap(base, total); }
+};
+
+}  // namespace
+
+size_t trailing_guard_bytes(size_t buffer_bytes) {
+  return std::max<size_t>(1u << 20, round_up(buffer_bytes, page_size()));
+}
+
+namespace {
+
+Status build_arena(const std::vector<IsolatedBuffer>& bufs, Arena* A) {
+  const size_t pg = page_size(), lead = leading_guard();
   size_t off = pg;   // report page
   for (const auto& b : bufs) {
-    ArenaLayout::Slot s;
-    s.bytes = b.bytes;
-    s.area = round_up(std::max<size_t>(b.bytes + 64, 64), pg);
-    s.region = off;
-    s.data_off = off + gd + ((s.area - b.bytes) & ~size_t{63});
-    L.slots.push_back(s);
-    off += gd + s.area + gd;
+    Arena::Slot s{};
+    s.present = b.caller != nullptr;
+    if (s.present) {
+      s.bytes = b.bytes;
+      s.area = round_up(std::max<size_t>(b.bytes + 64, 64), pg);
+      s.lead = off;
+      s.data_off = off + lead + ((s.area - b.bytes) & ~size_t{63});
+      s.trail = off + lead + s.area;
+      off = s.trail + trailing_guard_bytes(b.bytes);
+    }
+    A->slots.push_back(s);
   }
-  L.total = off;
-  return L;
+  A->total = off;
+  void* r = mmap(nullptr, A->total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) return Status::error(std::string("isolation: cannot reserve the guarded buffers: ") + strerror(errno));
+  A->base = static_cast<unsigned char*>(r);
+  auto place = [&](size_t at, size_t bytes) {
+    return mmap(A->base + at, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
+  };
+  if (!place(0, pg)) return Status::error(std::string("isolation: mmap failed: ") + strerror(errno));
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    const auto& s = A->slots[i];
+    if (!s.present) continue;
+    if (!place(s.lead + lead, s.area)) return Status::error(std::string("isolation: mmap failed: ") + strerror(errno));
+    std::memset(A->base + s.lead + lead, kCanary, s.area);
+    if (s.bytes) std::memcpy(A->base + s.data_off, bufs[i].caller, s.bytes);
+  }
+  return Status::success();
+}
+
+// Which buffer an address belongs to. A leading guard belongs to the buffer after it
+// (an underrun); the trailing guard, the larger one, to the buffer before it (an
+// overrun: the common case). Returns -1 outside every buffer's region.
+int locate(const Arena& A, const std::vector<IsolatedBuffer>& bufs, uintptr_t a, std::string* where) {
+  const uintptr_t b0 = reinterpret_cast<uintptr_t>(A.base);
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    const auto& s = A.slots[i];
+    if (!s.present) continue;
+    const uintptr_t lo = b0 + s.lead, hi = b0 + s.trail + trailing_guard_bytes(s.bytes);
+    if (a < lo || a >= hi) continue;
+    const uintptr_t d0 = b0 + s.data_off, d1 = d0 + s.bytes;
+    std::string pos;
+    if (a < d0) pos = std::to_string(d0 - a) + " bytes before the start";
+    else if (a >= d1) pos = "byte offset " + std::to_string(a - d0) + ", " + std::to_string(a - d1 + 1) + " bytes past the end";
+    else pos = "byte offset " + std::to_string(a - d0);
+    *where = bufs[i].name + " at " + pos + " (buffer of " + std::to_string(s.bytes) + " bytes)";
+    return static_cast<int>(i);
+  }
+  return -1;
 }
 
 Report* g_report = nullptr;
@@ -80,45 +174,118 @@ std::string signal_name(int sig) {
   return std::string("SIG") + (abbrev ? abbrev : std::to_string(sig)) + " (" + strsignal(sig) + ")";
 }
 
+// exit() during an in-process call: the run ends through the command's finisher.
+volatile sig_atomic_t g_in_process_call = 0;
+void exit_during_call() {
+  if (!g_in_process_call) return;
+  g_in_process_call = 0;
+  std::fflush(stdout);
+  std::fprintf(stderr, "bncheck: the plugin called exit() during an in-process call (--no-isolation): the run ends here\n");
+  emergency_finish("the plugin called exit() during an in-process call (--no-isolation)");
+  std::fflush(nullptr);
+  _exit(1);
+}
+
+// Runs fn with stdout sent to stderr and the floating-point environment checked.
+int guarded_call(const std::function<int(const std::vector<void*>&)>& fn, const std::vector<void*>& ptrs,
+                 bool* fp_changed) {
+  std::fflush(stdout);
+  const int saved_stdout = dup(STDOUT_FILENO);
+  dup2(STDERR_FILENO, STDOUT_FILENO);
+  const FpState before = FpState::now();
+  const int rc = fn(ptrs);
+  *fp_changed = !FpState::now().same_as(before);
+  if (*fp_changed) before.restore();
+  std::fflush(stdout);
+  if (saved_stdout >= 0) {
+    dup2(saved_stdout, STDOUT_FILENO);
+    close(saved_stdout);
+  }
+  return rc;
+}
+
+// After the call: inputs unchanged, canaries intact; then outputs are copied back.
+Status check_and_copy_back(const Arena& A, const std::vector<IsolatedBuffer>& bufs) {
+  const size_t lead = leading_guard();
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    const auto& s = A.slots[i];
+    if (!s.present || bufs[i].output || !s.bytes) continue;
+    const unsigned char* got = A.base + s.data_off;
+    const auto* want = static_cast<const unsigned char*>(bufs[i].caller);
+    if (std::memcmp(got, want, s.bytes) != 0) {
+      size_t k = 0;
+      while (got[k] == want[k]) ++k;
+      return Status::make(Status::Kind::oob_write, "write into the read-only input " + bufs[i].name + " at byte offset " +
+                                                       std::to_string(k) + " (buffer of " + std::to_string(s.bytes) +
+                                                       " bytes)");
+    }
+  }
+  // Canaries: writes past the end (or before the start) that stayed inside the slack.
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    const auto& s = A.slots[i];
+    if (!s.present) continue;
+    const unsigned char* area = A.base + s.lead + lead;
+    const size_t start = s.data_off - (s.lead + lead), end = start + s.bytes;
+    for (size_t k = 0; k < s.area; ++k) {
+      if ((k >= start && k < end) || area[k] == kCanary) continue;
+      const std::string pos = k < start ? std::to_string(start - k) + " bytes before the start"
+                                        : "byte offset " + std::to_string(k - start) + ", " +
+                                              std::to_string(k - end + 1) + " bytes past the end";
+      return Status::make(Status::Kind::oob_write, "write out of bounds: " + bufs[i].name + " at " + pos +
+                                                       " (buffer of " + std::to_string(s.bytes) + " bytes)");
+    }
+  }
+  for (size_t i = 0; i < bufs.size(); ++i)
+    if (bufs[i].output && A.slots[i].present && A.slots[i].bytes)
+      std::memcpy(bufs[i].caller, A.base + A.slots[i].data_off, A.slots[i].bytes);
+  return Status::success();
+}
+
+Status returned(int rc, bool fp_changed, const std::string& message) {
+  if (fp_changed)
+    return Status::error("the call left the floating-point environment changed (rounding mode or MXCSR FTZ/DAZ); "
+                         "bncheck restored it");
+  if (rc == 0) return Status::success();
+  return Status::error("returned " + std::to_string(rc) + (message.empty() ? "" : ": " + printable(message)));
+}
+
+Status run_in_process(Arena& A, const std::vector<IsolatedBuffer>& bufs, const std::vector<void*>& ptrs,
+                      const std::function<int(const std::vector<void*>&)>& fn,
+                      const std::function<std::string()>& error_message) {
+  static const bool registered = std::atexit(exit_during_call) == 0;
+  (void)registered;
+  g_in_process_call = 1;
+  bool fp_changed = false;
+  const int rc = guarded_call(fn, ptrs, &fp_changed);
+  g_in_process_call = 0;
+  const Status st = check_and_copy_back(A, bufs);
+  if (!st.ok()) return st;
+  return returned(rc, fp_changed, rc ? error_message() : std::string());
+}
+
 }  // namespace
 
 Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> bufs,
                     const std::function<int(const std::vector<void*>&)>& fn,
                     const std::function<std::string()>& error_message) {
-  if (!opt.isolate) {
-    std::vector<void*> ptrs;
-    for (auto& b : bufs) ptrs.push_back(b.caller);
-    const int rc = fn(ptrs);
-    if (rc == 0) return Status::success();
-    std::string m = error_message();
-    return Status::error("returned " + std::to_string(rc) + (m.empty() ? "" : ": " + m));
-  }
-
-  const size_t gd = guard_size();
-  const ArenaLayout L = plan(bufs);
-  void* base_v = mmap(nullptr, L.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (base_v == MAP_FAILED) return Status::error(std::string("isolation: mmap failed: ") + strerror(errno));
-  auto* base = static_cast<unsigned char*>(base_v);
-  struct Unmap { void* p; size_t n; ~Unmap() { munmap(p, n); } } unmap{base_v, L.total};
-  auto* report = reinterpret_cast<Report*>(base);
-  std::memset(report, 0, sizeof(Report));
+  Arena A;
+  if (Status st = build_arena(bufs, &A); !st.ok()) return st;
+  const size_t lead = leading_guard();
   std::vector<void*> ptrs;
-  for (size_t i = 0; i < bufs.size(); ++i) {
-    const auto& s = L.slots[i];
-    std::memset(base + s.region + gd, kCanary, s.area);
-    if (bufs[i].caller && s.bytes) std::memcpy(base + s.data_off, bufs[i].caller, s.bytes);
-    ptrs.push_back(bufs[i].caller ? base + s.data_off : nullptr);
-    mprotect(base + s.region, gd, PROT_NONE);
-    mprotect(base + s.region + gd + s.area, gd, PROT_NONE);
-  }
+  for (const auto& s : A.slots) ptrs.push_back(s.present ? A.base + s.data_off : nullptr);
+  if (!opt.isolate) return run_in_process(A, bufs, ptrs, fn, error_message);
 
+  auto* report = reinterpret_cast<Report*>(A.base);
+  std::memset(report, 0, sizeof(Report));
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return Status::error(std::string("isolation: fork failed: ") + strerror(errno));
   if (pid == 0) {
-    // Child: inputs read-only, memory faults reported, then the call.
+    // Child: its own process group (killed as one), inputs read-only, memory faults
+    // reported, then the call.
+    setpgid(0, 0);
     for (size_t i = 0; i < bufs.size(); ++i)
-      if (!bufs[i].output) mprotect(base + L.slots[i].region + gd, L.slots[i].area, PROT_READ);
+      if (A.slots[i].present && !bufs[i].output) mprotect(A.base + A.slots[i].lead + lead, A.slots[i].area, PROT_READ);
     g_report = report;
     static char altstack[64 * 1024];
     stack_t ss{};
@@ -130,8 +297,12 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigaction(SIGSEGV, &sa, nullptr);
     sigaction(SIGBUS, &sa, nullptr);
-    const int rc = fn(ptrs);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    bool fp_changed = false;
+    const int rc = guarded_call(fn, ptrs, &fp_changed);
     report->rc = rc;
+    report->fp_changed = fp_changed;
     report->returned = 1;
     if (rc != 0) {
       const std::string m = error_message();
@@ -139,6 +310,15 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
     }
     _exit(0);
   }
+  setpgid(pid, pid);   // also in the parent: no window in which a signal misses the group
+  set_isolated_child(pid);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {   // whatever happened, nothing of the call outlives it: grandchildren included
+      kill(-pid, SIGKILL);
+      set_isolated_child(0);
+    }
+  } reap{pid};
 
   // Parent: wait, with a deadline.
   int wstatus = 0;
@@ -148,9 +328,12 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
     const pid_t r = waitpid(pid, &wstatus, WNOHANG);
     if (r == pid) break;
     if (r < 0 && errno != EINTR) return Status::error(std::string("isolation: waitpid: ") + strerror(errno));
-    if (std::chrono::steady_clock::now() > deadline) {
+    const bool late = std::chrono::steady_clock::now() > deadline;
+    if (late || interrupted()) {
+      kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
       waitpid(pid, &wstatus, 0);
+      if (!late) return Status::make(Status::Kind::crash, "interrupted by signal " + std::to_string(interrupted()));
       char b[64];
       std::snprintf(b, sizeof b, "%g", opt.timeout_s);
       return Status::make(Status::Kind::timeout, std::string("did not return within ") + b + " s (--timeout); killed");
@@ -159,25 +342,9 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
     nap = std::min(nap * 2, std::chrono::microseconds(10000));
   }
 
-  // Which buffer does an address belong to (including its guards)?
-  auto locate = [&](uintptr_t a, std::string* where) {
-    const uintptr_t b0 = reinterpret_cast<uintptr_t>(base);
-    for (size_t i = 0; i < bufs.size(); ++i) {
-      const auto& s = L.slots[i];
-      const uintptr_t lo = b0 + s.region, hi = lo + gd + s.area + gd;
-      if (a >= lo && a < hi) {
-        const long long off = static_cast<long long>(a) - static_cast<long long>(b0 + s.data_off);
-        *where = bufs[i].name + " at byte offset " + std::to_string(off) + " (buffer of " + std::to_string(s.bytes) +
-                 " bytes)";
-        return static_cast<int>(i);
-      }
-    }
-    return -1;
-  };
-
   if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == kFaultExit && report->fault_signal) {
     std::string where;
-    const int i = locate(report->fault_addr, &where);
+    const int i = locate(A, bufs, report->fault_addr, &where);
     const char* rw = report->fault_is_write == 1 ? "write" : report->fault_is_write == 0 ? "read" : "access";
     if (i >= 0 && report->fault_is_write == 1 && !bufs[static_cast<size_t>(i)].output)
       return Status::make(Status::Kind::oob_write, "write into the read-only input " + where);
@@ -192,27 +359,10 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
   if (!WIFEXITED(wstatus) || !report->returned)
     return Status::make(Status::Kind::crash, "exited with status " + std::to_string(WEXITSTATUS(wstatus)) +
                                                  " without returning (exit() or _exit() called)");
-  // Canaries: writes past the end (or before the start) that stayed inside the slack.
-  for (size_t i = 0; i < bufs.size(); ++i) {
-    const auto& s = L.slots[i];
-    const unsigned char* area = base + s.region + gd;
-    const size_t start = s.data_off - (s.region + gd), end = start + s.bytes;
-    for (size_t k = 0; k < s.area; ++k) {
-      if (k >= start && k < end) continue;
-      if (area[k] != kCanary) {
-        const long long off = static_cast<long long>(k) - static_cast<long long>(start);
-        return Status::make(Status::Kind::oob_write, "write out of bounds: " + bufs[i].name + " at byte offset " +
-                                                         std::to_string(off) + " (buffer of " +
-                                                         std::to_string(s.bytes) + " bytes)");
-      }
-    }
-  }
-  for (size_t i = 0; i < bufs.size(); ++i)
-    if (bufs[i].output && bufs[i].caller && L.slots[i].bytes)
-      std::memcpy(bufs[i].caller, base + L.slots[i].data_off, L.slots[i].bytes);
-  if (report->rc != 0)
-    return Status::error("returned " + std::to_string(report->rc) + (report->message[0] ? std::string(": ") + report->message : ""));
-  return Status::success();
+  const Status st = check_and_copy_back(A, bufs);
+  if (!st.ok()) return st;
+  report->message[sizeof(report->message) - 1] = 0;
+  return returned(report->rc, report->fp_changed != 0, report->message);
 }
 
 }  // namespace bncheck

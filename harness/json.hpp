@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/text.hpp"
+
 namespace bncheck::json {
 
 class Writer {
@@ -41,10 +43,12 @@ class Writer {
     }
   }
   void quote(const std::string& v) {
+    // Strings from plugins and inputs may hold any bytes: the file stays valid UTF-8
+    // (invalid bytes become U+FFFD) and every control character is escaped.
     s_ += '"';
-    for (char c : v) {
+    for (char c : valid_utf8(v)) {
       if (c == '"' || c == '\\') { s_ += '\\'; s_ += c; }
-      else if (static_cast<unsigned char>(c) < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); s_ += b; }
+      else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); s_ += b; }
       else s_ += c;
     }
     s_ += '"';

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include "bncheck/plugin.h"
+#include "harness/text.hpp"
 
 namespace bncheck {
 
@@ -58,6 +59,11 @@ const bncheck_plugin_t* open_table(const std::string& path, void** handle, std::
     *error = "the plugin table lacks a name or a function";
     return nullptr;
   }
+  // The name reaches repro lines, file names and reports: it must be a plain word.
+  if (!valid_backend_name(t->name)) {
+    *error = "invalid backend name '" + std::string(t->name).substr(0, 80) + "': 1 to 64 of the characters A-Z a-z 0-9 _ -";
+    return nullptr;
+  }
   return t;
 }
 
@@ -65,12 +71,12 @@ class PluginBackend final : public Backend {
  public:
   PluginBackend(std::string path, void* handle, const bncheck_plugin_t* t, IsolationOptions opt)
       : path_(std::move(path)), handle_(handle), t_(t), opt_(opt), name_(t->name),
-        description_(t->description ? t->description : "") {}
+        description_(t->description ? printable(t->description, 200) : "") {}
   ~PluginBackend() override { /* the library stays loaded: tables may be referenced until exit */ }
 
   std::string name() const override { return name_; }
   std::string description() const override {
-    return "plugin " + path_ + (description_.empty() ? "" : ": " + description_) +
+    return "plugin " + printable(path_) + (description_.empty() ? "" : ": " + description_) +
            (opt_.isolate ? " [isolated]" : " [in-process]");
   }
   Support supports(const Problem& p) const override {
@@ -82,6 +88,16 @@ class PluginBackend final : public Backend {
     Support sup = Support::no("supports() failed");
     sup.failure = s;
     return sup;
+  }
+  std::vector<std::string> repro_options() const override {
+    std::vector<std::string> v{"--plugin", path_};
+    if (!opt_.isolate) v.push_back("--no-isolation");
+    if (opt_.timeout_set) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%g", opt_.timeout_s);
+      v.insert(v.end(), {"--timeout", b});
+    }
+    return v;
   }
   Conventions conventions(const Problem&) const override { return Conventions{}; }   // ABI v1: PyTorch's
   Numerics numerics(const Problem& p) const override {
@@ -150,7 +166,10 @@ class PluginBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> load_plugin(const std::string& path, const IsolationOptions& opt, std::string* error) {
+std::unique_ptr<Backend> load_plugin(const std::string& given, const IsolationOptions& opt, std::string* error) {
+  // dlopen looks a name without '/' up on the library path: "ok.so" would load a
+  // system library of that name. A plugin is always a file.
+  const std::string path = given.find('/') == std::string::npos ? "./" + given : given;
   // Load it in a child first: a plugin whose constructors crash must not take the
   // harness down with it.
   if (opt.isolate) {
@@ -163,7 +182,9 @@ std::unique_ptr<Backend> load_plugin(const std::string& path, const IsolationOpt
         },
         [&] { return child_error; });
     if (!s.ok()) {
-      *error = path + ": " + (s.kind == Status::Kind::error ? s.message : "crashed while loading: " + s.message);
+      // The loader's own message, without run_isolated's "returned 1: " (already made printable there).
+      const std::string m = s.message.rfind("returned 1: ", 0) == 0 ? s.message.substr(12) : s.message;
+      *error = printable(path) + ": " + (s.kind == Status::Kind::error ? m : "crashed while loading: " + m);
       return nullptr;
     }
   }
@@ -171,7 +192,7 @@ std::unique_ptr<Backend> load_plugin(const std::string& path, const IsolationOpt
   std::string why;
   const bncheck_plugin_t* t = open_table(path, &handle, &why);
   if (!t) {
-    *error = path + ": " + why;
+    *error = printable(path) + ": " + printable(why);
     return nullptr;
   }
   return std::make_unique<PluginBackend>(path, handle, t, opt);

@@ -1,6 +1,9 @@
 #include "bncheck/problem.hpp"
 
+#include "harness/text.hpp"
+
 #include <charconv>
+#include <set>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -59,14 +62,16 @@ std::string fmt_double(double v) {
 }
 
 [[noreturn]] void fail(std::string_view token, const std::string& why) {
-  throw DescriptorError("bad descriptor token '" + std::string(token) + "': " + why);
+  throw DescriptorError("bad descriptor token '" + printable(token, 120) + "': " + why);
 }
 
 double parse_double(std::string_view token, std::string_view s) {
   double v = 0;
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (!s.empty() && r.ec == std::errc::result_out_of_range && r.ptr == s.data() + s.size())
+    fail(token, "'" + printable(s, 60) + "' is out of the range of a double");
   if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
-    fail(token, "'" + std::string(s) + "' is not a number");
+    fail(token, "'" + printable(s, 60) + "' is not a number");
   return v;
 }
 
@@ -174,12 +179,14 @@ Problem parse_problem(std::string_view desc) {
 Problem parse_problem(std::string_view desc, const Problem& base) {
   Problem p = base;
   bool have_n = false, have_c = false;
+  std::set<std::string_view> keys;
   if (desc.empty()) throw DescriptorError("empty problem descriptor (expected e.g. 'n=2,c=64,sp=56x56')");
   for (std::string_view token : split(desc, ',')) {
     const size_t eq = token.find('=');
-    if (token.empty()) throw DescriptorError("empty token in descriptor '" + std::string(desc) + "' (stray comma?)");
+    if (token.empty()) throw DescriptorError("empty token in descriptor '" + printable(desc, 200) + "' (stray comma?)");
     if (eq == std::string_view::npos) fail(token, "expected key=value");
     const std::string_view key = token.substr(0, eq), v = token.substr(eq + 1);
+    if (!keys.insert(key).second) fail(token, "key '" + printable(key, 40) + "' given twice");
     constexpr int64_t kMaxDim = int64_t{1} << 40;
     if (key == "n") { p.n = parse_int(token, v, 1, kMaxDim); have_n = true; }
     else if (key == "c") { p.c = parse_int(token, v, 1, kMaxDim); have_c = true; }
@@ -197,7 +204,7 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
       else fail(token, "layout is cf or cl (or nchw, nhwc, ...)");
     } else if (key == "dt" || key == "pdt") {
       auto dt = parse_dtype(v);
-      if (!dt) fail(token, "unknown dtype '" + std::string(v) + "' (f64, f32, f16, bf16)");
+      if (!dt) fail(token, "unknown dtype '" + printable(v, 40) + "' (f64, f32, f16, bf16)");
       (key == "dt" ? p.dtype : p.pdtype) = *dt;
     } else if (key == "dir") {
       if (v == "fwd_train" || v == "train") p.dir = Direction::fwd_train;
@@ -241,18 +248,18 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
       else fail(token, "poison kind is nan, inf or -inf");
       p.poison.channel = parse_int(token, v.substr(at + 1), 0, kMaxDim);
     } else {
-      fail(token, "unknown key '" + std::string(key) + "'");
+      fail(token, "unknown key '" + printable(key, 40) + "'");
     }
   }
-  if (!have_n && p.n == 0) throw DescriptorError("descriptor '" + std::string(desc) + "' lacks n=");
-  if (!have_c && p.c == 0) throw DescriptorError("descriptor '" + std::string(desc) + "' lacks c=");
+  if (!have_n && p.n == 0) throw DescriptorError("descriptor '" + printable(desc, 200) + "' lacks n=");
+  if (!have_c && p.c == 0) throw DescriptorError("descriptor '" + printable(desc, 200) + "' lacks c=");
   // Element count must fit in 63 bits; whether it fits in memory is decided at run time.
   long double total = static_cast<long double>(p.n) * p.c;
   for (int i = 0; i < p.rank; ++i) total *= p.spatial[i];
   if (total > static_cast<long double>(int64_t{1} << 62))
-    throw DescriptorError("descriptor '" + std::string(desc) + "' has more than 2^62 elements");
+    throw DescriptorError("descriptor '" + printable(desc, 200) + "' has more than 2^62 elements");
   if (p.poison.kind != PoisonKind::none && p.poison.channel >= p.c)
-    throw DescriptorError("descriptor '" + std::string(desc) + "': poisoned channel " +
+    throw DescriptorError("descriptor '" + printable(desc, 200) + "': poisoned channel " +
                           std::to_string(p.poison.channel) + " does not exist (c=" + std::to_string(p.c) + ")");
   return p;
 }

@@ -2,10 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-
-#include "harness/json.hpp"
 
 namespace bncheck {
 
@@ -36,14 +32,6 @@ Tensor copy_of(const Tensor& t) {
   Tensor c(t.dtype(), t.size());
   for (size_t i = 0; i < t.size(); ++i) c.set_bits(i, t.bits(i));
   return c;
-}
-
-std::vector<int64_t> data_shape(const Problem& p) {
-  std::vector<int64_t> s{p.n};
-  if (p.layout == Layout::channels_first) s.push_back(p.c);
-  for (int i = 0; i < p.rank; ++i) s.push_back(p.spatial[i]);
-  if (p.layout == Layout::channels_last) s.push_back(p.c);
-  return s;
 }
 
 }  // namespace
@@ -108,14 +96,15 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
   }
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
+std::string backend_repro_options(const Backend& b) {
+  std::string s;
+  for (const auto& w : b.repro_options()) s += " " + shell_word(w);
+  return s;
 }
 
-std::string repro_line(const std::string& argv0, const std::string& backend, const Problem& p) {
-  return argv0 + " run --backend " + backend + " --problem " + shell_quote(to_string(p));
+std::string repro_line(const std::string& argv0, const Backend& b, const Problem& p) {
+  return shell_word(argv0) + " run" + backend_repro_options(b) + " --backend " + shell_word(b.name()) + " --problem " +
+         shell_quote(to_string(p));
 }
 
 CaseReport CaseRunner::run_unguarded(Backend& b, CaseOutputs* outputs) {
@@ -215,125 +204,6 @@ CaseReport CaseRunner::run_unguarded(Backend& b, CaseOutputs* outputs) {
   }
   if (outputs) *outputs = std::move(out);
   return rep;
-}
-
-// ---- saving ----------------------------------------------------------------------
-
-namespace {
-
-bool write_npy_raw(const std::string& path, const char* descr, const std::vector<int64_t>& shape,
-                   const void* data, size_t bytes) {
-  std::string sh = "(";
-  for (size_t i = 0; i < shape.size(); ++i) sh += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
-  sh += ")";
-  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + sh + ", }";
-  const size_t unpadded = 10 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
-  header += '\n';
-  std::ofstream f(path, std::ios::binary);
-  if (!f) return false;
-  const unsigned char magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
-  f.write(reinterpret_cast<const char*>(magic), 8);
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  f.put(static_cast<char>(len & 0xFF));
-  f.put(static_cast<char>(len >> 8));
-  f.write(header.data(), static_cast<std::streamsize>(header.size()));
-  f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-  return static_cast<bool>(f);
-}
-
-const char* npy_descr(Dtype dt) {
-  switch (dt) {
-    case Dtype::f64: return "<f8";
-    case Dtype::f32: return "<f4";
-    case Dtype::f16: return "<f2";
-    case Dtype::bf16: return "<f4";   // numpy has no bf16: widened exactly
-  }
-  return "<f4";
-}
-
-bool write_npy_bits(const std::string& path, Dtype dt, size_t n, const std::vector<int64_t>& shape,
-                    uint64_t (*bits_at)(const void*, size_t), const void* ctx) {
-  if (dt == Dtype::bf16) {
-    std::vector<float> w(n);
-    for (size_t i = 0; i < n; ++i) w[i] = static_cast<float>(bits_to_double(bits_at(ctx, i), dt));
-    return write_npy_raw(path, "<f4", shape, w.data(), n * 4);
-  }
-  const size_t b = static_cast<size_t>(format_info(dt).bytes);
-  std::vector<unsigned char> raw(n * b);
-  for (size_t i = 0; i < n; ++i) store_bits(raw.data(), dt, i, bits_at(ctx, i));
-  return write_npy_raw(path, npy_descr(dt), shape, raw.data(), raw.size());
-}
-
-}  // namespace
-
-bool write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape) {
-  return write_npy_bits(path, t.dtype(), t.size(), shape,
-                        [](const void* ctx, size_t i) { return static_cast<const Tensor*>(ctx)->bits(i); }, &t);
-}
-
-bool write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape) {
-  return write_npy_bits(path, t.dtype, t.size(), shape,
-                        [](const void* ctx, size_t i) { return static_cast<const RefTensor*>(ctx)->rounded[i]; }, &t);
-}
-
-std::string save_case(const std::string& dir, CaseRunner& runner, const CaseReport& report,
-                      const CaseOutputs& outputs, const std::string& repro) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return "cannot create " + dir + ": " + ec.message();
-  const Problem& p = runner.problem();
-  const CaseData& d = runner.data_for(report.conv);
-  const std::vector<int64_t> ds = data_shape(p), cs{p.c};
-  bool ok = true;
-  std::vector<std::string> files;
-  auto in = [&](const char* name, const Tensor& t, const std::vector<int64_t>& shape) {
-    if (t.empty()) return;
-    ok &= write_npy(dir + "/" + name + ".npy", t, shape);
-    files.push_back(std::string(name) + ".npy");
-  };
-  in("x", d.x, ds);
-  in("dy", d.dy, ds);
-  in("gamma", d.gamma, cs);
-  in("beta", d.beta, cs);
-  in("running_mean_in", d.running_mean, cs);
-  in("running_var_in", d.running_var, cs);
-  in("save_mean_in", d.save_mean, cs);
-  in("save_stat_in", d.save_stat, cs);
-  const Reference& ref = runner.reference(report.conv);
-  const std::pair<const char*, const RefTensor*> refs[] = {
-      {"y", &ref.y}, {"save_mean", &ref.save_mean}, {"save_stat", &ref.save_stat},
-      {"running_mean", &ref.running_mean}, {"running_var", &ref.running_var},
-      {"dx", &ref.dx}, {"dgamma", &ref.dgamma}, {"dbeta", &ref.dbeta}};
-  for (const auto& [name, t] : refs) {
-    if (t->empty() || !outputs.find(name)) continue;
-    const bool per_elem = std::string(name) == "y" || std::string(name) == "dx";
-    ok &= write_npy(dir + "/ref_" + name + ".npy", *t, per_elem ? ds : cs);
-    ok &= write_npy(dir + "/impl_" + name + ".npy", *outputs.find(name), per_elem ? ds : cs);
-    files.push_back(std::string("ref_") + name + ".npy");
-    files.push_back(std::string("impl_") + name + ".npy");
-  }
-  json::Writer j;
-  j.begin_object();
-  j.key("problem").value(to_string(p));
-  j.key("backend").value(report.backend);
-  j.key("conventions").value(to_string(report.conv));
-  j.key("verdict").value(to_string(report.verdict));
-  j.key("message").value(report.message);
-  j.key("layout").value(p.layout == Layout::channels_first ? "N,C,spatial..." : "N,spatial...,C");
-  j.key("dtype").value(dtype_name(p.dtype));
-  j.key("pdtype").value(dtype_name(p.pdtype));
-  j.key("note").value("bf16 tensors are stored widened (exactly) to f32; ref_* are correctly rounded");
-  j.key("repro").value(repro);
-  j.key("files").begin_array();
-  for (const auto& f : files) j.value(f);
-  j.end_array();
-  j.end_object();
-  std::ofstream f(dir + "/case.json");
-  f << j.str() << "\n";
-  ok &= static_cast<bool>(f);
-  return ok ? "" : "failed to write some files under " + dir;
 }
 
 }  // namespace bncheck

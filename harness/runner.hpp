@@ -12,6 +12,7 @@
 #include "harness/case_data.hpp"
 #include "harness/check.hpp"
 #include "harness/error_model.hpp"
+#include "harness/text.hpp"
 #include "reference/reference.hpp"
 
 namespace bncheck {
@@ -53,19 +54,10 @@ class CaseRunner {
   std::vector<std::pair<Conventions, std::unique_ptr<PerConvention>>> cache_;
 };
 
-// A shell word for s, and the one-line command that reruns backend on p.
-std::string shell_quote(const std::string& s);
-std::string repro_line(const std::string& argv0, const std::string& backend, const Problem& p);
-
-// Writes the inputs, the reference (correctly rounded) and the backend's outputs of a
-// case as .npy files under dir, with case.json naming the problem and the backend.
-// Returns an error message, empty on success.
-std::string save_case(const std::string& dir, CaseRunner& runner, const CaseReport& report,
-                      const CaseOutputs& outputs, const std::string& repro);
-
-// Writes one tensor as .npy: f64, f32 and f16 natively; bf16 widened exactly to f32.
-// shape is the logical shape in the problem's layout.
-bool write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape);
-bool write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape);
+// The one-line command that reruns backend b on p: every word shell-safe, with the
+// options b needs to be found (a plugin's --plugin PATH).
+std::string repro_line(const std::string& argv0, const Backend& b, const Problem& p);
+// The repro line's options that load b, shell-quoted (for other commands' repro lines).
+std::string backend_repro_options(const Backend& b);
 
 }  // namespace bncheck

@@ -1,16 +1,35 @@
 #include "harness/suites.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "harness/text.hpp"
+
 namespace bncheck {
 
+namespace {
+// A suite line expands to the product of its {a|b} groups: bounded, so that a short
+// hostile line cannot expand until memory runs out.
+constexpr size_t kMaxExpansion = 100000;
+}  // namespace
+
 std::vector<std::string> expand_alternatives(const std::string& line) {
+  size_t count = 1;
+  for (size_t open = line.find('{'); open != std::string::npos; open = line.find('{', open + 1)) {
+    const size_t close = line.find('}', open);
+    if (close == std::string::npos) break;
+    count *= 1 + static_cast<size_t>(std::count(line.begin() + static_cast<long>(open),
+                                                line.begin() + static_cast<long>(close), '|'));
+    if (count > kMaxExpansion)
+      throw DescriptorError("'" + printable(line, 120) + "' expands to more than " + std::to_string(kMaxExpansion) +
+                            " problems");
+  }
   const size_t open = line.find('{');
   if (open == std::string::npos) return {line};
   const size_t close = line.find('}', open);
-  if (close == std::string::npos) throw DescriptorError("unclosed '{' in '" + line + "'");
+  if (close == std::string::npos) throw DescriptorError("unclosed '{' in '" + printable(line, 120) + "'");
   std::vector<std::string> out;
   const std::string head = line.substr(0, open), body = line.substr(open + 1, close - open - 1);
   const std::vector<std::string> tails = expand_alternatives(line.substr(close + 1));
@@ -44,8 +63,10 @@ std::vector<Problem> parse_suite(const std::string& text, const std::string& ori
     try {
       for (const auto& desc : expand_alternatives(clean)) out.push_back(parse_problem(desc, base));
     } catch (const DescriptorError& e) {
-      throw DescriptorError(origin + ":" + std::to_string(lineno) + ": " + e.what());
+      throw DescriptorError(printable(origin) + ":" + std::to_string(lineno) + ": " + e.what());
     }
+    if (out.size() > 10 * kMaxExpansion)
+      throw DescriptorError(printable(origin) + ": more than " + std::to_string(10 * kMaxExpansion) + " problems");
   }
   return out;
 }
@@ -53,11 +74,13 @@ std::vector<Problem> parse_suite(const std::string& text, const std::string& ori
 std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed) {
   for (const auto& s : builtin_suites())
     if (s.name == name_or_path) return parse_suite(s.text, s.name, seed);
+  if (std::filesystem::is_directory(name_or_path))
+    throw DescriptorError("suite '" + printable(name_or_path) + "' is a directory, not a file of descriptors");
   std::ifstream f(name_or_path);
   if (!f) {
     std::string names;
     for (const auto& s : builtin_suites()) names += (names.empty() ? "" : ", ") + s.name;
-    throw DescriptorError("no suite named '" + name_or_path + "' (built in: " + names + ") and no such file");
+    throw DescriptorError("no suite named '" + printable(name_or_path) + "' (built in: " + names + ") and no such file");
   }
   std::stringstream ss;
   ss << f.rdbuf();
@@ -103,7 +126,7 @@ Baseline parse_baseline(const std::string& text, const std::string& origin) {
     if (!(ls >> e.backend)) continue;
     std::string pattern;
     if (!(ls >> pattern >> e.finding))
-      throw DescriptorError(origin + ":" + std::to_string(lineno) + ": expected BACKEND PATTERN FINDING");
+      throw DescriptorError(printable(origin) + ":" + std::to_string(lineno) + ": expected BACKEND PATTERN FINDING");
     // Each key=value token must be one of the problem's canonical tokens (or rank=N):
     // normalise the values by parsing them on top of a default problem.
     std::stringstream ss(pattern);
@@ -112,12 +135,12 @@ Baseline parse_baseline(const std::string& text, const std::string& origin) {
       if (tok.rfind("rank=", 0) == 0) { canon += (canon.empty() ? "" : ",") + tok; continue; }
       try {
         const std::string key = tok.substr(0, tok.find('='));
-        Problem q;
-        q = parse_problem("n=1,c=1," + tok, q);
+        Problem q;   // n=1,c=1 by default
+        q = parse_problem(tok, q);
         for (const auto& t : tokens_of(q))
           if (t.rfind(key + "=", 0) == 0) canon += (canon.empty() ? "" : ",") + t;
       } catch (const DescriptorError& err) {
-        throw DescriptorError(origin + ":" + std::to_string(lineno) + ": " + err.what());
+        throw DescriptorError(printable(origin) + ":" + std::to_string(lineno) + ": " + err.what());
       }
     }
     e.problem = canon;

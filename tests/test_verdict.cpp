@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "bncheck/backend.hpp"
+#include "harness/case_files.hpp"
 #include "harness/runner.hpp"
 
 using namespace bncheck;
@@ -163,8 +164,8 @@ TEST(Verdict, ThrowingBackendIsAnErrorNotADeath) {
 
 TEST(Verdict, ReproLineQuotesTheDescriptor) {
   const Problem p = parse_problem("n=2,c=3");
-  EXPECT_EQ(repro_line("build/bncheck", "cpu_welford", p),
-            "build/bncheck run --backend cpu_welford --problem '" + to_string(p) + "'");
+  Planted b(Fault::none);
+  EXPECT_EQ(repro_line("build/bncheck", b, p), "build/bncheck run --backend planted --problem '" + to_string(p) + "'");
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
 }
 
@@ -198,7 +199,9 @@ TEST(Save, WritesLoadableNpy) {
   CaseRunner runner(parse_problem("n=2,c=3,sp=4x5,layout=cl"));
   CaseOutputs out;
   const CaseReport r = runner.run(b, &out);
-  ASSERT_EQ(save_case(dir.string(), runner, r, out, "repro-line"), "");
+  std::string written;
+  ASSERT_EQ(save_case(dir.parent_path().string(), dir.filename().string(), runner, r, out, "repro-line", &written), "");
+  ASSERT_EQ(written, dir.string());
   for (const char* f : {"x.npy", "gamma.npy", "beta.npy", "ref_y.npy", "impl_y.npy", "ref_save_mean.npy",
                         "impl_save_mean.npy", "case.json"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;

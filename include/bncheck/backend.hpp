@@ -104,6 +104,9 @@ class Backend {
   // A weak backend (kept for precision studies) runs only when named explicitly.
   virtual bool weak() const { return false; }
   virtual Availability availability() const { return {}; }
+  // The command-line options a repro line needs to find this backend again (a plugin:
+  // --plugin PATH), as separate words (quoted when printed).
+  virtual std::vector<std::string> repro_options() const { return {}; }
   virtual Support supports(const Problem& p) const = 0;
   // The conventions the backend follows for p: the harness compares under these,
   // so a difference of convention is never a numerical failure.

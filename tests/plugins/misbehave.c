@@ -6,9 +6,13 @@
 #define BNCHECK_EXAMPLE_NO_TABLE
 #include "../../examples/plugin/bn_example.c"
 
+#include <fenv.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <xmmintrin.h>
 
 #define CRASH 1
 #define ABORT_ 2
@@ -22,6 +26,31 @@
 #define EXIT_ 10
 #define LOAD_CRASH 11
 #define UNDERRUN 12
+#define OOB_100K 13     /* a write 100,000 bytes past the end of y */
+#define ROUND_UP 14     /* leaves the rounding mode at FE_UPWARD */
+#define FTZ_DAZ 15      /* leaves MXCSR's FTZ and DAZ set */
+#define EXIT_ZERO 16    /* exit(0) */
+#define FORK_PAUSE 17   /* forks a child that waits forever, then returns */
+#define FORK_HANG 18    /* forks a child that waits forever, then hangs */
+#define STDOUT_ 19      /* prints on stdout */
+#define BAD_BYTES 20    /* fails with a message of invalid UTF-8 and terminal escapes */
+#define OK 21           /* behaves; only its name is hostile (HOSTILE_NAME) */
+
+#define NAME_INJECT 1
+#define NAME_TRAVERSAL 2
+#define NAME_EMPTY 3
+#define NAME_CONTROL 4
+#if defined(HOSTILE_NAME)
+#if HOSTILE_NAME == NAME_INJECT
+#define PLUGIN_NAME "x;touch /tmp/PWNED;#"
+#elif HOSTILE_NAME == NAME_TRAVERSAL
+#define PLUGIN_NAME "../../../ESCAPED_DIR"
+#elif HOSTILE_NAME == NAME_EMPTY
+#define PLUGIN_NAME ""
+#else
+#define PLUGIN_NAME "bad\x1b[31mname"
+#endif
+#endif
 
 static int misbehave_forward_training(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
                                       void* y, void* save_mean, void* save_invstd, void* running_mean,
@@ -40,6 +69,14 @@ static int misbehave_forward_training(const bncheck_problem_t* p, const void* x,
     case ERROR_: g_error = "planted failure: out of cheese"; return 7;
     case INPUT_WRITE: ((unsigned char*)x)[0] ^= 1; break;
     case EXIT_: exit(3);
+    case OOB_100K: ((unsigned char*)y)[E * b + 100000] = 0; break;
+    case ROUND_UP: fesetround(FE_UPWARD); break;
+    case FTZ_DAZ: _mm_setcsr(_mm_getcsr() | 0x8040); break;
+    case EXIT_ZERO: exit(0);
+    case FORK_PAUSE: if (fork() == 0) { for (;;) pause(); } break;
+    case FORK_HANG: if (fork() == 0) { for (;;) pause(); } for (;;) pause(); break;
+    case STDOUT_: printf("PLUGIN-STDOUT-NOISE\n"); fflush(stdout); break;
+    case BAD_BYTES: g_error = "bad \xff\xfe bytes \x1b[2J\x1b]0;pwned\x07 end"; return 9;
   }
   return rc;
 }
