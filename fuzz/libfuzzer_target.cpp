@@ -8,7 +8,7 @@
 // case.json) under $BNCHECK_FUZZ_FINDINGS (default fuzz-findings/), and the line that
 // replays it through the CLI is printed: `bncheck run --case DIR`.
 // Environment: BNCHECK_FUZZ_BACKENDS=a,b runs those backends (weak ones included)
-// instead of every non-weak one; BNCHECK_FUZZ_SAVE_ALL=1 saves every case, not only
+// instead of our non-weak CPU backends; BNCHECK_FUZZ_SAVE_ALL=1 saves every case, not only
 // failures (for the replay test).
 #include <cstdint>
 #include <cstdio>
@@ -29,9 +29,9 @@ std::vector<Backend*> chosen_backends() {
   static auto all = make_builtin_backends();
   std::vector<Backend*> out;
   const char* names = std::getenv("BNCHECK_FUZZ_BACKENDS");
-  if (!names || !*names) {
+  if (!names || !*names) {   // our own CPU backends: the same set in every build
     for (auto& b : all)
-      if (!b->weak() && b->availability().available) out.push_back(b.get());
+      if (!b->weak() && b->name().rfind("cpu_", 0) == 0) out.push_back(b.get());
     return out;
   }
   std::stringstream ss(names);

@@ -40,14 +40,17 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
   for (size_t i = 0; i < r.count; ++i) {
     const double want = ref.rounded_value(i), hi = ref.hi[i], lo = ref.lo[i];
     const double g = got.get(i);
-    if (want == 0 || std::isnan(want)) ++r.degenerate;
+    // An infinite budget (an undetermined channel, docs/error-model.md) admits any value.
+    const bool any_value = (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyValue) ||
+                           std::isinf(budget[i]);
+    if (want == 0 || std::isnan(want) || any_value) ++r.degenerate;
     double err = 0, ratio = 0;
     bool bad = false;
     if (got.bits(i) == sentinel) {
       ++r.unwritten;
       bad = true;
       err = ratio = HUGE_VAL;
-    } else if (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyValue) {
+    } else if (any_value) {
       err = ratio = 0;                            // singular point: every value is defensible
     } else if (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyNonFinite) {
       bad = std::isfinite(g);                     // any non-finite value (order-dependent kind)
@@ -124,7 +127,7 @@ Verdict decide(std::vector<TensorReport>& tensors, const std::string& main_outpu
     if (t.name == main_output && t.count &&
         static_cast<double>(t.degenerate) > kMistrustFraction * static_cast<double>(t.count)) {
       *message = t.name + ": " + std::to_string(t.degenerate) + " of " + std::to_string(t.count) +
-                 " reference values are zero or NaN";
+                 " reference values are zero, NaN or not determined by the inputs";
       return Verdict::mistrusted;
     }
   return Verdict::pass;

@@ -164,6 +164,16 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       B.save_stat[c] *= f2;
       B.running_mean[c] *= f2;
       B.running_var[c] *= f2;
+      // Undetermined channel: E_var >= var + eps, so an honest implementation may compute
+      // var + eps = 0 (f32 Welford at kappa ~ 1/sqrt(u), M = 2: found by the libFuzzer
+      // target) and r anywhere up to +Inf. r and y carry no accuracy claim there: their
+      // budget is infinite, which compare_tensor reads as "any value, degenerate".
+      if (!(e.e_var < ch.var + ch.eps)) {
+        if (conv.saved == SavedStat::invstd) B.save_stat[c] = HUGE_VAL;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t s = 0; s < S; ++s) B.y[static_cast<size_t>(p.index(n, c, s))] = HUGE_VAL;
+        continue;
+      }
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));

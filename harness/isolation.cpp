@@ -131,6 +131,15 @@ Status build_arena(const std::vector<IsolatedBuffer>& bufs, Arena* A) {
   return Status::success();
 }
 
+// "byte offset K" relative to a buffer's start, saying how far outside it K lies.
+std::string position(long long off, size_t bytes) {
+  std::string s = "byte offset " + std::to_string(off);
+  const long long n = static_cast<long long>(bytes);
+  if (off < 0) s += ", " + std::to_string(-off) + " bytes before the start";
+  else if (off >= n) s += ", " + std::to_string(off - n + 1) + " bytes past the end";
+  return s + " (buffer of " + std::to_string(bytes) + " bytes)";
+}
+
 // Which buffer an address belongs to. A leading guard belongs to the buffer after it
 // (an underrun); the trailing guard, the larger one, to the buffer before it (an
 // overrun: the common case). Returns -1 outside every buffer's region.
@@ -141,12 +150,9 @@ int locate(const Arena& A, const std::vector<IsolatedBuffer>& bufs, uintptr_t a,
     if (!s.present) continue;
     const uintptr_t lo = b0 + s.lead, hi = b0 + s.trail + trailing_guard_bytes(s.bytes);
     if (a < lo || a >= hi) continue;
-    const uintptr_t d0 = b0 + s.data_off, d1 = d0 + s.bytes;
-    std::string pos;
-    if (a < d0) pos = std::to_string(d0 - a) + " bytes before the start";
-    else if (a >= d1) pos = "byte offset " + std::to_string(a - d0) + ", " + std::to_string(a - d1 + 1) + " bytes past the end";
-    else pos = "byte offset " + std::to_string(a - d0);
-    *where = bufs[i].name + " at " + pos + " (buffer of " + std::to_string(s.bytes) + " bytes)";
+    const uintptr_t d0 = b0 + s.data_off;
+    const long long off = static_cast<long long>(a) - static_cast<long long>(d0);
+    *where = bufs[i].name + " at " + position(off, s.bytes);
     return static_cast<int>(i);
   }
   return -1;
@@ -228,11 +234,8 @@ Status check_and_copy_back(const Arena& A, const std::vector<IsolatedBuffer>& bu
     const size_t start = s.data_off - (s.lead + lead), end = start + s.bytes;
     for (size_t k = 0; k < s.area; ++k) {
       if ((k >= start && k < end) || area[k] == kCanary) continue;
-      const std::string pos = k < start ? std::to_string(start - k) + " bytes before the start"
-                                        : "byte offset " + std::to_string(k - start) + ", " +
-                                              std::to_string(k - end + 1) + " bytes past the end";
-      return Status::make(Status::Kind::oob_write, "write out of bounds: " + bufs[i].name + " at " + pos +
-                                                       " (buffer of " + std::to_string(s.bytes) + " bytes)");
+      const long long off = static_cast<long long>(k) - static_cast<long long>(start);
+      return Status::make(Status::Kind::oob_write, "write out of bounds: " + bufs[i].name + " at " + position(off, s.bytes));
     }
   }
   for (size_t i = 0; i < bufs.size(); ++i)

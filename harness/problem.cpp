@@ -79,7 +79,7 @@ int64_t parse_int(std::string_view token, std::string_view s, int64_t lo, int64_
   int64_t v = 0;
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size())
-    fail(token, "'" + std::string(s) + "' is not an integer");
+    fail(token, "'" + printable(s, 60) + "' is not an integer");
   if (v < lo || v > hi)
     fail(token, std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   return v;
@@ -223,8 +223,10 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
       else fail(token, "affine is 0 or 1");
     } else if (key == "fill") {
       p.fill = parse_fill(token, v);
-    } else if (key == "seed") {
-      p.seed = static_cast<uint64_t>(parse_int(token, v, 0, std::numeric_limits<int64_t>::max()));
+    } else if (key == "seed") {   // any 64-bit unsigned integer, as --seed takes
+      const auto r = std::from_chars(v.data(), v.data() + v.size(), p.seed);
+      if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size())
+        fail(token, "'" + printable(v, 60) + "' is not an integer from 0 to 18446744073709551615");
     } else if (key == "rvar") {
       if (v == "unbiased") p.conv.running_var = RunningVar::unbiased;
       else if (v == "biased") p.conv.running_var = RunningVar::biased;

@@ -48,6 +48,7 @@ class CaseRunner {
   };
   PerConvention& get(const Conventions& conv);
   CaseReport run_unguarded(Backend& b, CaseOutputs* outputs);
+  void mark_unjudgeable_channels(Reference& ref, const CaseData& d) const;
 
   Problem p_;
   CaseData data_;

@@ -1,0 +1,21 @@
+# Shared by the tests/hostile/*.sh scripts (run by ctest). Environment from
+# tests/CMakeLists.txt: B = the bncheck binary, P = the test plugins' directory,
+# R = bncheck_fuzz_replay, SRC = the source tree. Each script runs in a fresh
+# scratch directory $T and exits non-zero, naming the check, on the first failure.
+set -u
+T=$(mktemp -d "${TMPDIR:-/tmp}/bncheck-hostile.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+fail() { echo "FAILED: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+# expect_rc WANT CMD...: runs CMD (output in $T/out, stdout only in $T/stdout), checks the exit status.
+expect_rc() {
+  local want=$1; shift
+  "$@" >"$T/stdout" 2>"$T/stderr"; local rc=$?
+  cat "$T/stdout" "$T/stderr" >"$T/out"
+  [ "$rc" -eq "$want" ] || { tail -20 "$T/out"; fail "exit $rc, wanted $want: $*"; }
+}
+# expect_in PATTERN: $T/out matches the extended regex.
+expect_in() { grep -Eq -- "$1" "$T/out" || { tail -20 "$T/out"; fail "output lacks /$1/"; }; }
+expect_not_in() { ! grep -Eq -- "$1" "$T/out" || { grep -E -- "$1" "$T/out" | head -5; fail "output has /$1/"; }; }
+PROB="n=2,c=3,sp=4x4"
