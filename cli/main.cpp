@@ -386,6 +386,8 @@ struct RunState {
   int known = 0, case_no = 0, total = 0;
   bool finished = false;
 
+  RunState(const RunOptions& opts, Baseline b) : o(opts), baseline(std::move(b)) {}
+
   int finish(const std::string& incomplete_why) {
     if (finished) return kExitFail;
     finished = true;
@@ -480,7 +482,7 @@ int cmd_run(Args& a, const std::string& argv0) {
   auto all = o.backend_options.load();
   std::vector<Backend*> backends = select_backends(all, spec);
   const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
-  RunState st{o, load_baseline(o.no_baseline, o.baseline_path)};
+  RunState st(o, load_baseline(o.no_baseline, o.baseline_path));
   st.total = static_cast<int>(problems.size() * backends.size());
   install_interrupt_handlers();
   set_emergency_finish([&](const std::string& why) { st.finish(why); });
@@ -496,7 +498,14 @@ int cmd_run(Args& a, const std::string& argv0) {
     const std::string desc = to_string(p);
     std::unique_ptr<CaseRunner> runner;
     std::string setup_error;
-    const double need = estimated_case_bytes(p);
+    std::vector<Conventions> convs;   // one reference per distinct convention
+    for (Backend* b : backends) {
+      const Conventions cv = b->conventions(p);
+      if (std::find(convs.begin(), convs.end(), cv) == convs.end()) convs.push_back(cv);
+    }
+    const double need = estimated_case_bytes(p, static_cast<int>(convs.size()));
+    if (o.verbose)
+      std::printf("      memory estimate: %.0f MiB (%zu conventions)\n", need / double(1 << 20), convs.size());
     if (need > max_bytes) {
       setup_error = "needs ~" + fmt(need / double(1ull << 30)) + " GiB, more than the " +
                     fmt(max_bytes / double(1ull << 30)) + " GiB allowed (--max-memory)";

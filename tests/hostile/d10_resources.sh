@@ -15,3 +15,22 @@ expect_rc 3 "$B" run --backend cpu_two_pass --problem "n=2147483648,c=1,dt=f16" 
 expect_in "SKIPPED"
 [ $(( $(date +%s) - start )) -lt 20 ] || fail "refusing a 2^31-element problem took too long"
 ok "2^31 elements refused before allocating"
+# The memory estimate bounds the measured peak beyond start-up, on every backend at once
+# (one reference per declared convention) and on one.
+peak() {   # peak resident MiB of one bncheck run
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
+PY
+}
+for be in all cpu_two_pass; do
+  base=$(peak "$B" run --backend $be --problem n=1,c=1)
+  for prob in "n=32,c=64,sp=28x28,layout=cl" "n=16,c=32,sp=28x28,dir=bwd" "n=8,c=64,sp=56x56,dt=f16" "n=512,c=2,sp=1024,dt=f64,pdt=f64"; do
+    est=$("$B" run --backend $be --problem "$prob" --verbose --max-memory 100 | sed -n 's/.*memory estimate: \([0-9]*\) MiB.*/\1/p')
+    got=$(peak "$B" run --backend $be --problem "$prob")
+    echo "  $be $prob: peak $((got - base)) MiB beyond start-up, estimate $est MiB"
+    [ -n "$est" ] && [ $((got - base)) -le "$est" ] || fail "$be $prob: peak $((got - base)) MiB above the estimate ${est:-?} MiB"
+  done
+done
+ok "memory estimates bound the measured peaks"
