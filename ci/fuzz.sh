@@ -16,4 +16,4 @@ mkdir -p build-fuzz/findings
 export BNCHECK_FUZZ_FINDINGS="$PWD/build-fuzz/findings"
 # Files as arguments: each runs once, and nothing is written to the corpus.
 build-fuzz/bncheck_libfuzzer -timeout=60 fuzz/seed_corpus/* fuzz/libfuzzer_regressions/* 2>&1 | grep -Ev "^(Running|Executed) "
-echo "ci/fuzz.sh: $(ls fuzz/seed_corpus fuzz/libfuzzer_regressions | grep -vc ':$') committed inputs replayed under ASan and UBSan"
+echo "ci/fuzz.sh: $(find fuzz/seed_corpus fuzz/libfuzzer_regressions -type f | wc -l) committed inputs replayed under ASan and UBSan"
