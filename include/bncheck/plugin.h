@@ -7,8 +7,12 @@
  *
  * returning a table that lives as long as the library is loaded. bncheck loads it
  * with `bncheck run --plugin PATH.so` (also `list`, and later `props` and `fuzz`),
- * and by default makes every call in a child process: a plugin that crashes, hangs,
- * writes out of bounds or into its inputs gets a verdict, not a dead harness.
+ * and by default makes every call in a child process of its own process group (killed
+ * as a group on timeout, on return and when bncheck is interrupted): a plugin that
+ * crashes, hangs, forks or writes out of bounds or into its inputs gets a verdict, not
+ * a dead harness. A call must leave the floating-point environment (rounding mode,
+ * FTZ/DAZ) as it found it, or the case is an ERROR. What a plugin prints on stdout goes
+ * to bncheck's stderr.
  *
  * Tensors. All buffers are dense, in the layout the problem names:
  *   channels-first: x[n][c][d][h][w]     channels-last: x[n][d][h][w][c]
@@ -78,7 +82,7 @@ typedef struct bncheck_problem_t {
 
 typedef struct bncheck_plugin_t {
   uint32_t abi_version;    /* BNCHECK_PLUGIN_ABI_VERSION */
-  const char* name;        /* backend name shown by bncheck: letters, digits, '_', '-' */
+  const char* name;        /* backend name: 1-64 of A-Z a-z 0-9 '_' '-' (others are refused) */
   int (*supports)(const bncheck_problem_t* p);
   int (*forward_training)(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
                           void* y, void* save_mean, void* save_invstd, void* running_mean,
