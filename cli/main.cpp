@@ -359,6 +359,7 @@ void write_json_case(json::Writer& j, const CaseReport& r, const std::string& re
     j.key("median_ulp").value(t.median_ulp);
     j.key("max_err_over_budget").value(t.max_ratio);
     j.key("worst_index").value(t.worst);
+    j.key("worst_element").value(element_name(r.problem, t.name, t.worst));
     j.key("worst_ref").value(t.worst_ref);
     j.key("worst_got").value(t.worst_got);
     j.key("worst_err").value(t.worst_err);
@@ -373,7 +374,8 @@ void write_json_case(json::Writer& j, const CaseReport& r, const std::string& re
 struct RunProblem {
   Problem problem;
   std::optional<CaseData> data;
-  std::string origin;   // the --case directory
+  std::string origin;          // the --case directory
+  std::string saved_backend;   // the backend the case was saved for
 };
 
 // What `run` has so far; finish() prints the summary and writes the JSON, complete or not.
@@ -454,14 +456,14 @@ std::vector<RunProblem> run_problems(const RunOptions& o) {
     base.n = 0;
     base.c = 0;
     base.seed = o.seed;
-    problems.push_back({parse_problem(d, base), std::nullopt, ""});
+    problems.push_back({parse_problem(d, base), std::nullopt, "", ""});
   }
   for (const auto& dir : o.case_dirs) {
     SavedCase sc = load_case(dir);
-    problems.push_back({sc.problem, std::move(sc.data), dir});
+    problems.push_back({sc.problem, std::move(sc.data), dir, sc.backend});
   }
   if (!o.suite.empty() || (problems.empty() && o.case_dirs.empty())) {
-    for (auto& p : load_suite(o.suite.empty() ? "default" : o.suite, o.seed)) problems.push_back({p, std::nullopt, ""});
+    for (auto& p : load_suite(o.suite.empty() ? "default" : o.suite, o.seed)) problems.push_back({p, std::nullopt, "", ""});
   }
   return problems;
 }
@@ -475,7 +477,8 @@ int cmd_run(Args& a, const std::string& argv0) {
   std::string spec = o.backends;
   if (!o.backends_given && !o.case_dirs.empty()) {   // a saved case reruns on the backend it was saved for
     std::set<std::string> names;
-    for (const auto& dir : o.case_dirs) names.insert(load_case(dir).backend);
+    for (const auto& rp : problems)
+      if (!rp.origin.empty()) names.insert(rp.saved_backend);
     spec.clear();
     for (const auto& n : names) spec += (spec.empty() ? "" : ",") + n;
   }
@@ -498,14 +501,9 @@ int cmd_run(Args& a, const std::string& argv0) {
     const std::string desc = to_string(p);
     std::unique_ptr<CaseRunner> runner;
     std::string setup_error;
-    std::vector<Conventions> convs;   // one reference per distinct convention
-    for (Backend* b : backends) {
-      const Conventions cv = b->conventions(p);
-      if (std::find(convs.begin(), convs.end(), cv) == convs.end()) convs.push_back(cv);
-    }
-    const double need = estimated_case_bytes(p, static_cast<int>(convs.size()));
-    if (o.verbose)
-      std::printf("      memory estimate: %.0f MiB (%zu conventions)\n", need / double(1 << 20), convs.size());
+    const int convs = distinct_conventions(backends, p);
+    const double need = estimated_case_bytes(p, convs);
+    if (o.verbose) std::printf("      memory estimate: %.0f MiB (%d conventions)\n", need / double(1 << 20), convs);
     if (need > max_bytes) {
       setup_error = "needs ~" + fmt(need / double(1ull << 30)) + " GiB, more than the " +
                     fmt(max_bytes / double(1ull << 30)) + " GiB allowed (--max-memory)";

@@ -122,12 +122,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     std::string note;
     const Problem p = generate(o.seed, i, o.limits, &note);
     ++s.cases;
-    std::vector<Conventions> convs;   // one reference per distinct convention
-    for (Backend* b : backends) {
-      const Conventions cv = b->conventions(p);
-      if (std::find(convs.begin(), convs.end(), cv) == convs.end()) convs.push_back(cv);
-    }
-    const double need = estimated_case_bytes(p, static_cast<int>(convs.size()));
+    const double need = estimated_case_bytes(p, distinct_conventions(backends, p));
     if (o.max_bytes > 0 && need > o.max_bytes) {
       ++s.skipped;
       std::fprintf(out, "%scase %llu skipped: needs ~%.2f GiB (> the memory allowed)\n", o.progress_tty ? "\n" : "",

@@ -1,5 +1,6 @@
 #include "harness/runner.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -115,6 +116,15 @@ CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
     rep.message = std::string("exception: ") + e.what();
     return rep;
   }
+}
+
+int distinct_conventions(const std::vector<Backend*>& backends, const Problem& p) {
+  std::vector<Conventions> seen;
+  for (const Backend* b : backends) {
+    const Conventions cv = b->conventions(p);
+    if (std::find(seen.begin(), seen.end(), cv) == seen.end()) seen.push_back(cv);
+  }
+  return static_cast<int>(seen.size());
 }
 
 std::string backend_repro_options(const Backend& b) {

@@ -55,6 +55,10 @@ class CaseRunner {
   std::vector<std::pair<Conventions, std::unique_ptr<PerConvention>>> cache_;
 };
 
+// How many different conventions the backends declare for p: the references a case
+// computes (estimated_case_bytes).
+int distinct_conventions(const std::vector<Backend*>& backends, const Problem& p);
+
 // The one-line command that reruns backend b on p: every word shell-safe, with the
 // options b needs to be found (a plugin's --plugin PATH).
 std::string repro_line(const std::string& argv0, const Backend& b, const Problem& p);
