@@ -1,0 +1,103 @@
+// `bncheck bench`: backends timed side by side against a copy bandwidth.
+#include "cli/common.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness/case_files.hpp"
+#include "harness/interrupt.hpp"
+#include "harness/json.hpp"
+#include "harness/runner.hpp"
+#include "harness/text.hpp"
+
+namespace bncheck::cli {
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int cmd_bench(Args& a) {
+  BackendOptions bo;
+  std::string backend_spec = "all", suite;
+  std::vector<std::string> descs;
+  int warmup = 3, reps = 15;
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (opt == "--backend") backend_spec = a.value(opt);
+    else if (opt == "--problem") descs.push_back(a.value(opt));
+    else if (opt == "--suite") suite = a.value(opt);
+    else if (opt == "--warmup") warmup = static_cast<int>(a.integer(opt, 0, 1000000));
+    else if (opt == "--reps") reps = static_cast<int>(a.integer(opt, 1, 1000000));
+    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for bench");
+  }
+  std::vector<Problem> problems;
+  for (const auto& d : descs) problems.push_back(parse_problem(d));
+  if (!suite.empty() || problems.empty()) {
+    auto s = load_suite(suite.empty() ? "bench" : suite, 1);
+    problems.insert(problems.end(), s.begin(), s.end());
+  }
+  auto all = bo.load();
+  const std::vector<Backend*> backends = select_backends(all, backend_spec);
+  using clock = std::chrono::steady_clock;
+  std::printf("%-18s %-10s %10s %10s %9s %12s  %s\n", "backend", "where", "median_ms", "MB_moved", "GB/s",
+              "of_copy_bw", "problem");
+  for (const Problem& p : problems) {
+    const double b = format_info(p.dtype).bytes, E = static_cast<double>(p.elements());
+    const double moved = (p.dir == Direction::bwd ? 3 : 2) * E * b;   // read x (and dy), write y or dx
+    // The host copy bandwidth, measured now, beside the backends.
+    std::vector<unsigned char> src(static_cast<size_t>(moved / 2)), dst(src.size());
+    std::vector<double> copy_s;
+    for (int i = 0; i < warmup + reps; ++i) {
+      const auto t0 = clock::now();
+      std::memcpy(dst.data(), src.data(), src.size());
+      if (i >= warmup) copy_s.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+    }
+    const double host_copy_gbps = 2.0 * static_cast<double>(src.size()) / median(copy_s) / 1e9;
+    CaseRunner runner(p);
+    for (Backend* be : backends) {
+      if (!be->supports(p).supported) continue;
+      std::string where = "host";
+      double sec = 0, bw = host_copy_gbps;
+      if (auto dt = be->time_on_device(p, warmup, reps)) {
+        where = "device";
+        sec = dt->seconds_per_call;
+        bw = dt->copy_gbps;
+      } else {
+        std::vector<double> ts;
+        for (int i = 0; i < warmup + reps; ++i) {
+          const CaseReport r = runner.run(*be);   // seconds_backend times the call alone
+          if (i >= warmup) ts.push_back(r.seconds_backend);
+        }
+        sec = median(ts);
+      }
+      const double gbps = moved / sec / 1e9;
+      std::printf("%-18s %-10s %10.3f %10.2f %9.2f %11.1f%%  %s\n", be->name().c_str(), where.c_str(), sec * 1e3,
+                  moved / 1e6, gbps, 100 * gbps / bw, to_string(p).c_str());
+      std::fflush(stdout);
+    }
+  }
+  std::printf("(copy bandwidth: read + write of a buffer of half the bytes moved, median of %d, same run)\n", reps);
+  return kExitOk;
+}
+
+}  // namespace bncheck::cli

@@ -1,0 +1,63 @@
+// `bncheck list`: the backends, whether each is available, what each supports.
+#include "cli/common.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+
+#include "harness/text.hpp"
+
+namespace bncheck::cli {
+
+int cmd_list(Args& a) {
+  BackendOptions bo;
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for list");
+  }
+  auto backends = bo.load();
+  std::printf("%-22s %-11s %-30s %s\n", "backend", "available", "supports", "description");
+  for (auto& b : backends) {
+    const Availability av = b->availability();
+    // Probe what the backend supports on a small problem of each kind.
+    std::set<std::string> dts, lays, dirs;
+    for (Dtype dt : {Dtype::f64, Dtype::f32, Dtype::f16, Dtype::bf16})
+      for (Layout l : {Layout::channels_first, Layout::channels_last})
+        for (Direction d : {Direction::fwd_train, Direction::fwd_infer, Direction::bwd}) {
+          Problem p;
+          p.n = 2; p.c = 3; p.rank = 2; p.spatial = {4, 4, 1};
+          p.dtype = dt; p.pdtype = dt == Dtype::f64 ? Dtype::f64 : Dtype::f32;
+          p.layout = l; p.dir = d;
+          if (b->supports(p).supported) { dts.insert(dtype_name(dt)); lays.insert(to_string(l)); dirs.insert(to_string(d)); }
+        }
+    std::string sup;
+    for (auto* s : {&dts, &lays, &dirs}) {
+      if (!sup.empty()) sup += " ";
+      std::string part;
+      for (const auto& x : *s) part += (part.empty() ? "" : ",") + x;
+      sup += part.empty() ? "-" : part;
+    }
+    std::string avs = av.available ? "yes" : "no";
+    std::printf("%-22s %-11s %-30s %s%s\n", b->name().c_str(), avs.c_str(), sup.c_str(), b->description().c_str(),
+                b->weak() ? " [weak: runs only when named]" : "");
+    if (!av.available) std::printf("%-22s   unavailable: %s\n", "", av.reason.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace bncheck::cli

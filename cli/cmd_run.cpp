@@ -1,0 +1,331 @@
+// `bncheck run`: problems (descriptors, suites, saved cases) on backends against the reference.
+#include "cli/common.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness/case_files.hpp"
+#include "harness/interrupt.hpp"
+#include "harness/json.hpp"
+#include "harness/runner.hpp"
+#include "harness/text.hpp"
+
+namespace bncheck::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string backends = "all";
+  bool backends_given = false;
+  std::vector<std::string> problem_descs, case_dirs;
+  std::string suite;
+  uint64_t seed = 1;
+  std::string save_dir, save_failures_dir, json_path;
+  double max_bytes = 0;
+  bool verbose = false;
+  std::string baseline_path;
+  bool no_baseline = false, strict = false;
+  BackendOptions backend_options;
+};
+
+RunOptions parse_run(Args& a) {
+  RunOptions o;
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (opt == "--backend") { o.backends = a.value(opt); o.backends_given = true; }
+    else if (opt == "--problem") o.problem_descs.push_back(a.value(opt));
+    else if (opt == "--case") o.case_dirs.push_back(a.value(opt));
+    else if (opt == "--suite") o.suite = a.value(opt);
+    else if (opt == "--seed") o.seed = a.seed(opt);
+    else if (opt == "--save") o.save_dir = a.value(opt);
+    else if (opt == "--save-failures") o.save_failures_dir = a.value(opt);
+    else if (opt == "--json") o.json_path = a.value(opt);
+    else if (opt == "--max-memory") o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
+    else if (opt == "--verbose" || opt == "-v") o.verbose = true;
+    else if (opt == "--baseline") o.baseline_path = a.value(opt);
+    else if (opt == "--no-baseline") o.no_baseline = true;
+    else if (opt == "--strict") o.strict = true;
+    else if (o.backend_options.parse(opt, a)) continue;
+    else throw UsageError("unknown option '" + printable(opt, 60) + "' for run");
+  }
+  return o;
+}
+
+void print_tensor_line(const Problem& p, const TensorReport& t) {
+  std::printf("      %-12s max %s ulp, median %s ulp, err/budget %s; worst %s: ref %s got %s err %s budget %s%s\n",
+              t.name.c_str(), fmt(t.max_ulp).c_str(), fmt(t.median_ulp).c_str(), fmt(t.max_ratio).c_str(),
+              element_name(p, t.name, t.worst).c_str(), fmt(t.worst_ref, 9).c_str(), fmt(t.worst_got, 9).c_str(),
+              fmt(t.worst_err).c_str(), fmt(t.worst_budget).c_str(),
+              t.failures ? (" [" + std::to_string(t.failures) + " beyond budget]").c_str() : "");
+}
+
+void write_json_case(json::Writer& j, const CaseReport& r, const std::string& repro) {
+  j.begin_object();
+  j.key("backend").value(r.backend);
+  j.key("problem").value(to_string(r.problem));
+  j.key("conventions").value(to_string(r.conv));
+  j.key("verdict").value(to_string(r.verdict));
+  j.key("message").value(r.message);
+  j.key("seconds_backend").value(r.seconds_backend);
+  j.key("seconds_reference").value(r.seconds_reference);
+  j.key("repro").value(repro);
+  j.key("tensors").begin_array();
+  for (const auto& t : r.tensors) {
+    j.begin_object();
+    j.key("name").value(t.name);
+    j.key("count").value(t.count);
+    j.key("failures").value(t.failures);
+    j.key("unwritten").value(t.unwritten);
+    j.key("max_ulp").value(t.max_ulp);
+    j.key("median_ulp").value(t.median_ulp);
+    j.key("max_err_over_budget").value(t.max_ratio);
+    j.key("worst_index").value(t.worst);
+    j.key("worst_element").value(element_name(r.problem, t.name, t.worst));
+    j.key("worst_ref").value(t.worst_ref);
+    j.key("worst_got").value(t.worst_got);
+    j.key("worst_err").value(t.worst_err);
+    j.key("worst_budget").value(t.worst_budget);
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+}
+
+// One problem of a run: generated from its descriptor, or a saved case's own data.
+struct RunProblem {
+  Problem problem;
+  std::optional<CaseData> data;
+  std::string origin;          // the --case directory
+  std::string saved_backend;   // the backend the case was saved for
+};
+
+// What `run` has so far; finish() prints the summary and writes the JSON, complete or not.
+struct RunState {
+  const RunOptions& o;
+  Baseline baseline;
+  std::vector<std::pair<CaseReport, std::string>> results;
+  std::map<Verdict, int> counts;
+  std::vector<std::string> failure_lines;
+  int known = 0, case_no = 0, total = 0;
+  bool finished = false;
+
+  RunState(const RunOptions& opts, Baseline b) : o(opts), baseline(std::move(b)) {}
+
+  int finish(const std::string& incomplete_why) {
+    if (finished) return kExitFail;
+    finished = true;
+    std::vector<std::string> fixed_lines;
+    std::printf("\nsummary:");
+    for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error,
+                      Verdict::unwritten, Verdict::oob_write, Verdict::crash, Verdict::timeout, Verdict::skipped,
+                      Verdict::unavailable})
+      if (counts[v]) std::printf(" %d %s", counts[v], to_string(v));
+    std::printf(" (of %d cases)\n", case_no);
+    if (!incomplete_why.empty())
+      std::printf("incomplete: %s; %d of %d cases ran\n", incomplete_why.c_str(), case_no, total);
+    for (const auto& e : baseline.entries)   // matched only passing cases: fixed, or the pattern is too wide
+      if (e.seen && !e.failed)
+        fixed_lines.push_back("known failure " + e.finding + " (" + e.backend + " " + e.problem +
+                              ") matched only passing cases: update the baseline");
+    if (known) std::printf("known failures (baseline, documented in docs/findings.md): %d\n", known);
+    for (const auto& l : fixed_lines) std::printf("%s\n", l.c_str());
+    if (o.strict && incomplete_why.empty())
+      for (const auto& l : fixed_lines) failure_lines.push_back(l);
+    if (!failure_lines.empty()) {
+      std::printf("\nfailures:\n");
+      for (const auto& l : failure_lines) std::printf("%s\n", l.c_str());
+    }
+    bool any_checked = false;
+    for (const auto& [r, repro] : results) any_checked |= checked(r.verdict);
+    if (!any_checked && failure_lines.empty())
+      std::printf("nothing was checked: every case was unsupported, skipped or unavailable (exit %d)\n",
+                  kExitNothingChecked);
+    bool json_ok = true;
+    if (!o.json_path.empty()) {
+      json::Writer j;
+      j.begin_object();
+      j.key("bncheck_report").value(1);
+      j.key("command").value("run");
+      j.key("complete").value(incomplete_why.empty());
+      if (!incomplete_why.empty()) j.key("incomplete_reason").value(incomplete_why);
+      j.key("cases_planned").value(total);
+      j.key("summary").begin_object();
+      for (const auto& [v, n] : counts) j.key(to_string(v)).value(n);
+      j.end_object();
+      j.key("cases").begin_array();
+      for (const auto& [r, repro] : results) write_json_case(j, r, repro);
+      j.end_array();
+      j.end_object();
+      std::ofstream f(o.json_path);
+      f << j.str() << "\n";
+      f.close();
+      if (!f) {
+        std::fprintf(stderr, "bncheck: cannot write %s\n", printable(o.json_path).c_str());
+        json_ok = false;
+      }
+    }
+    std::fflush(stdout);
+    const int st = exit_status(!failure_lines.empty(), any_checked);
+    return st == kExitOk && !json_ok ? kExitFail : st;
+  }
+};
+
+std::vector<RunProblem> run_problems(const RunOptions& o) {
+  std::vector<RunProblem> problems;
+  for (const auto& d : o.problem_descs) {
+    Problem base;
+    base.n = 0;
+    base.c = 0;
+    base.seed = o.seed;
+    problems.push_back({parse_problem(d, base), std::nullopt, "", ""});
+  }
+  for (const auto& dir : o.case_dirs) {
+    SavedCase sc = load_case(dir);
+    problems.push_back({sc.problem, std::move(sc.data), dir, sc.backend});
+  }
+  if (!o.suite.empty() || (problems.empty() && o.case_dirs.empty())) {
+    for (auto& p : load_suite(o.suite.empty() ? "default" : o.suite, o.seed)) problems.push_back({p, std::nullopt, "", ""});
+  }
+  return problems;
+}
+
+}  // namespace
+
+int cmd_run(Args& a, const std::string& argv0) {
+  RunOptions o = parse_run(a);
+  check_writable_file("--json", o.json_path);
+  check_writable_dir("--save", o.save_dir);
+  check_writable_dir("--save-failures", o.save_failures_dir);
+  std::vector<RunProblem> problems = run_problems(o);
+  std::string spec = o.backends;
+  if (!o.backends_given && !o.case_dirs.empty()) {   // a saved case reruns on the backend it was saved for
+    std::set<std::string> names;
+    for (const auto& rp : problems)
+      if (!rp.origin.empty()) names.insert(rp.saved_backend);
+    spec.clear();
+    for (const auto& n : names) spec += (spec.empty() ? "" : ",") + n;
+  }
+  auto all = o.backend_options.load();
+  std::vector<Backend*> backends = select_backends(all, spec);
+  const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
+  RunState st(o, load_baseline(o.no_baseline, o.baseline_path));
+  st.total = static_cast<int>(problems.size() * backends.size());
+  install_interrupt_handlers();
+  set_emergency_finish([&](const std::string& why) { st.finish(why); });
+  if (problems.empty()) std::printf("bncheck run: the suite has no problems\n");
+
+  std::printf("bncheck run: %zu problems x %zu backends (reference: 256-bit Boost.Multiprecision cpp_bin_float)\n",
+              problems.size(), backends.size());
+  std::printf("%5s  %-20s %-19s %9s %9s %10s  %-26s %s\n", "case", "backend", "verdict", "max_ulp", "med_ulp",
+              "err/budget", "worst", "problem");
+  for (RunProblem& rp : problems) {
+    if (interrupted()) break;
+    const Problem& p = rp.problem;
+    const std::string desc = to_string(p);
+    std::unique_ptr<CaseRunner> runner;
+    std::string setup_error;
+    const int convs = distinct_conventions(backends, p);
+    const double need = estimated_case_bytes(p, convs);
+    if (o.verbose) std::printf("      memory estimate: %.0f MiB (%d conventions)\n", need / double(1 << 20), convs);
+    if (need > max_bytes) {
+      setup_error = "needs ~" + fmt(need / double(1ull << 30)) + " GiB, more than the " +
+                    fmt(max_bytes / double(1ull << 30)) + " GiB allowed (--max-memory)";
+    } else {
+      try {
+        runner = rp.data ? std::make_unique<CaseRunner>(p, std::move(*rp.data)) : std::make_unique<CaseRunner>(p);
+      } catch (const std::bad_alloc&) {
+        setup_error = "out of memory generating the data";
+      }
+    }
+    for (Backend* b : backends) {
+      if (interrupted()) break;
+      const int case_no = st.case_no + 1;
+      const std::string repro = rp.origin.empty() ? repro_line(argv0, *b, p)
+                                                  : shell_word(argv0) + " run" + backend_repro_options(*b) +
+                                                        " --backend " + shell_word(b->name()) + " --case " +
+                                                        shell_word(rp.origin);
+      CaseReport r;
+      CaseOutputs outputs;
+      r.backend = b->name();
+      r.problem = p;
+      if (!runner) {
+        r.verdict = Verdict::skipped;
+        r.message = setup_error;
+      } else {
+        r = runner->run(*b, &outputs);
+      }
+      if (const int sig = interrupted()) {   // the call in flight was cut short: not a verdict on the backend
+        r.verdict = Verdict::skipped;
+        r.tensors.clear();
+        r.message = "interrupted by " + signal_text(sig);
+      }
+      r.message = printable(r.message, 2000);
+      st.case_no = case_no;
+      ++st.counts[r.verdict];
+      Baseline::Entry* be = st.baseline.find(r.backend, p);
+      std::string known_note;
+      if (be) {
+        if (is_failure(r.verdict)) {
+          be->failed = true;
+          known_note = " (known: " + be->finding + ", docs/findings.md)";
+          ++st.known;
+        } else if (r.verdict == Verdict::pass) {
+          be->seen = true;
+        }
+      }
+      const int wt = r.worst_tensor();
+      std::string worst = "-", maxu = "-", medu = "-", ratio = "-";
+      if (wt >= 0) {
+        const TensorReport& t = r.tensors[static_cast<size_t>(wt)];
+        worst = element_name(p, t.name, t.worst);
+        ratio = fmt(t.max_ratio);
+        double mx = 0, md = 0;
+        for (const auto& tt : r.tensors) { mx = std::max(mx, tt.max_ulp); md = std::max(md, tt.median_ulp); }
+        maxu = fmt(mx);
+        medu = fmt(md);
+      }
+      std::printf("%5d  %-20s %-19s %9s %9s %10s  %-26s %s\n", case_no, r.backend.c_str(), to_string(r.verdict),
+                  maxu.c_str(), medu.c_str(), ratio.c_str(), worst.c_str(), desc.c_str());
+      const bool passed = r.verdict == Verdict::pass;
+      if (!passed && !r.message.empty()) std::printf("      %s%s\n", r.message.c_str(), known_note.c_str());
+      if (o.verbose || is_failure(r.verdict))
+        for (const auto& t : r.tensors)
+          if (o.verbose || t.failures || t.unwritten) print_tensor_line(p, t);
+      if (is_failure(r.verdict)) std::printf("      repro: %s\n", repro.c_str());
+      if (is_failure(r.verdict) && (known_note.empty() || o.strict)) {
+        st.failure_lines.push_back(std::string(to_string(r.verdict)) + " " + r.backend + ": " + r.message +
+                                   "\n  repro: " + repro);
+      }
+      const std::string save_dir = !o.save_dir.empty() ? o.save_dir : (!passed ? o.save_failures_dir : "");
+      if (!save_dir.empty() && runner && !r.tensors.empty()) {
+        std::string dir;
+        const std::string stem = "seed" + std::to_string(p.seed) + "_case" + std::to_string(case_no) + "_" + r.backend;
+        const std::string err = save_case(save_dir, stem, *runner, r, outputs, repro, &dir);
+        if (!err.empty()) std::printf("      save: %s\n", err.c_str());
+        else if (!passed) std::printf("      saved: %s\n", printable(dir).c_str());
+      }
+      std::fflush(stdout);
+      st.results.emplace_back(std::move(r), repro);
+    }
+  }
+  set_emergency_finish(nullptr);
+  const int sig = interrupted();
+  return st.finish(sig ? "interrupted by " + signal_text(sig) : "");
+}
+
+}  // namespace bncheck::cli

@@ -1,0 +1,151 @@
+#include "cli/common.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness/interrupt.hpp"
+#include "harness/plugin_backend.hpp"
+#include "harness/text.hpp"
+
+namespace bncheck::cli {
+
+std::string fmt(double v, int prec) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*g", prec, v);
+  return b;
+}
+
+std::string element_name(const Problem& p, const std::string& tensor, size_t i) {
+  if (tensor != "y" && tensor != "dx") return tensor + "[c=" + std::to_string(i) + "]";
+  const int64_t S = p.spatial_size();
+  int64_t n, c, s;
+  if (p.layout == Layout::channels_first) { s = i % S; c = (i / S) % p.c; n = i / (S * p.c); }
+  else { c = i % p.c; s = (i / p.c) % S; n = i / (S * p.c); }
+  std::string out = tensor + "[n=" + std::to_string(n) + ",c=" + std::to_string(c);
+  if (p.rank) {
+    out += ",sp=";
+    int64_t rest = s;
+    std::vector<int64_t> idx(p.rank);
+    for (int d = p.rank - 1; d >= 0; --d) { idx[d] = rest % p.spatial[d]; rest /= p.spatial[d]; }
+    for (int d = 0; d < p.rank; ++d) out += (d ? "x" : "") + std::to_string(idx[d]);
+  }
+  return out + "]";
+}
+
+double available_memory_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  while (f >> key >> kb) {
+    if (key == "MemAvailable:") return kb * 1024;
+    f.ignore(256, '\n');
+  }
+  return 8.0 * (1ull << 30);
+}
+
+std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>>& all, const std::string& spec) {
+  std::vector<Backend*> out;
+  if (spec == "all") {
+    for (auto& b : all) {
+      if (b->weak()) continue;
+      const Availability av = b->availability();
+      if (av.available) out.push_back(b.get());
+      else std::fprintf(stderr, "bncheck: %s unavailable (%s): not run\n", b->name().c_str(), av.reason.c_str());
+    }
+    return out;
+  }
+  if (spec.empty()) throw UsageError("--backend needs backend names (or 'all')");
+  std::stringstream ss(spec);
+  std::string name;
+  while (std::getline(ss, name, ',')) {
+    if (name.empty()) throw UsageError("--backend '" + printable(spec, 100) + "' holds an empty name");
+    Backend* found = nullptr;
+    for (auto& b : all)
+      if (b->name() == name) found = b.get();
+    if (!found) {
+      std::string names;
+      for (auto& b : all) names += " " + b->name();
+      throw UsageError("unknown backend '" + printable(name, 80) + "' (compiled in:" + names + ")");
+    }
+    out.push_back(found);
+  }
+  return out;
+}
+
+bool BackendOptions::parse(const std::string& opt, Args& a) {
+  if (opt == "--plugin") plugins.push_back(a.value(opt));
+  else if (opt == "--no-isolation") isolation.isolate = false;
+  else if (opt == "--timeout") {
+    isolation.timeout_s = a.number(opt, 0, 1e6, true);
+    isolation.timeout_set = true;
+  } else return false;
+  return true;
+}
+std::vector<std::unique_ptr<Backend>> BackendOptions::load() const {
+  if (!isolation.isolate && isolation.timeout_set)
+    throw UsageError("--timeout cannot be honoured with --no-isolation: an in-process call cannot be stopped");
+  auto all = make_builtin_backends();
+  for (const auto& path : plugins) {
+    std::string error;
+    auto b = load_plugin(path, isolation, &error);
+    if (!b) throw UsageError("plugin " + error);
+    for (const auto& other : all)
+      if (other->name() == b->name()) throw UsageError("plugin " + printable(path) + ": a backend named '" + b->name() + "' exists");
+    all.push_back(std::move(b));
+  }
+  return all;
+}
+
+Baseline load_baseline(bool none, const std::string& path) {
+  if (none) return {};
+  if (path.empty()) return parse_baseline(builtin_baseline(), "known-failures.baseline");
+  if (std::filesystem::is_directory(path)) throw UsageError("--baseline " + printable(path) + " is a directory, not a file");
+  std::ifstream bf(path);
+  if (!bf) throw UsageError("cannot read baseline " + printable(path));
+  std::stringstream ss;
+  ss << bf.rdbuf();
+  return parse_baseline(ss.str(), path);
+}
+
+void check_writable_file(const std::string& opt, const std::string& path) {
+  if (path.empty()) return;
+  if (std::filesystem::is_directory(path)) throw UsageError(opt + " " + printable(path) + " is a directory");
+  std::ofstream f(path, std::ios::app);
+  if (!f) throw UsageError(opt + " " + printable(path) + ": cannot write there");
+}
+void check_writable_dir(const std::string& opt, const std::string& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir) || access(dir.c_str(), W_OK | X_OK) != 0)
+    throw UsageError(opt + " " + printable(dir) + ": cannot create or write that directory");
+}
+
+bool checked(Verdict v) { return v != Verdict::unsupported && v != Verdict::skipped && v != Verdict::unavailable; }
+
+int exit_status(bool failed, bool any_checked) {
+  if (const int sig = interrupted()) return 128 + sig;
+  if (failed) return kExitFail;
+  return any_checked ? kExitOk : kExitNothingChecked;
+}
+
+std::string signal_text(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : std::to_string(sig); }
+
+}  // namespace bncheck::cli

@@ -1,0 +1,62 @@
+// What the bncheck commands share: exit codes, backend selection and loading (built-in
+// and plugins), baselines, output-path checks, number and element formatting.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bncheck/backend.hpp"
+#include "cli/options.hpp"
+#include "harness/check.hpp"
+#include "harness/isolation.hpp"
+#include "harness/suites.hpp"
+
+namespace bncheck::cli {
+
+// Exit status (documented in the usage text and the README).
+constexpr int kExitOk = 0, kExitFail = 1, kExitUsage = 2, kExitNothingChecked = 3;
+
+// The usage text of every command, and the descriptor grammar.
+extern const char* const kUsage;
+
+std::string fmt(double v, int prec = 3);
+// "y[n=..,c=..,sp=..]" of a linear index in the problem's layout.
+std::string element_name(const Problem& p, const std::string& tensor, size_t i);
+double available_memory_bytes();
+
+// 'all' means every non-weak backend that can run here; the others are named on stderr.
+std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>>& all, const std::string& spec);
+
+// Options shared by the commands that take backends.
+struct BackendOptions {
+  std::vector<std::string> plugins;
+  IsolationOptions isolation;
+  // Consumes opt (and its value) when it is a backend option.
+  bool parse(const std::string& opt, Args& a);
+  // Built-in backends, then the plugins.
+  std::vector<std::unique_ptr<Backend>> load() const;
+};
+
+Baseline load_baseline(bool none, const std::string& path);
+
+// Output paths are checked before any case runs: a report that cannot be written is a
+// usage error now, not a lost result later.
+void check_writable_file(const std::string& opt, const std::string& path);
+void check_writable_dir(const std::string& opt, const std::string& dir);
+
+// A case was checked when the backend ran and was judged (pass or any failure);
+// UNSUPPORTED, SKIPPED and UNAVAILABLE check nothing.
+bool checked(Verdict v);
+// The exit status of a command that ran cases: an interruption wins, then a failure,
+// then "nothing was checked".
+int exit_status(bool failed, bool any_checked);
+std::string signal_text(int sig);
+
+int cmd_list(Args& a);
+int cmd_run(Args& a, const std::string& argv0);
+int cmd_props(Args& a, const std::string& argv0);
+int cmd_fuzz(Args& a, const std::string& argv0);
+int cmd_bench(Args& a);
+
+}  // namespace bncheck::cli
