@@ -2,6 +2,7 @@
 // terms follow docs/error-model.md, section by section.
 #include "harness/error_model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -70,6 +71,15 @@ StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units
   // v = 0: r is exactly +Inf (IEEE: special outputs, compared exactly) or exactly 0 (a
   // backend's declared convention: y = beta): no relative error to propagate either way.
   e.rel_r = v > 0 ? 0.5 * (e.e_var / v + u.uc) + 2 * u.uc : 0.0;
+  // E_var >= var + eps: the first-order bound covers a computed var + eps anywhere in
+  // [eps, var + eps + E_var] (an honest two-pass or Welford variance is >= 0). r is
+  // then bounded by that range, and not at all when eps = 0: r may be +Inf
+  // (undetermined channel, rel_r = +Inf; see "What a check cannot judge").
+  if (v > 0 && !(e.e_var < v)) {
+    const double above = ch.eps > 0 ? std::sqrt(v / ch.eps) - 1 : HUGE_VAL;
+    const double below = 1 - std::sqrt(v / (v + e.e_var));
+    e.rel_r = std::max(above, below) + 2 * u.uc;
+  }
   return e;
 }
 
@@ -164,11 +174,11 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       B.save_stat[c] *= f2;
       B.running_mean[c] *= f2;
       B.running_var[c] *= f2;
-      // Undetermined channel: E_var >= var + eps, so an honest implementation may compute
-      // var + eps = 0 (f32 Welford at kappa ~ 1/sqrt(u), M = 2: found by the libFuzzer
-      // target) and r anywhere up to +Inf. r and y carry no accuracy claim there: their
+      // Undetermined channel: E_var >= var and eps = 0, so an honest implementation may
+      // compute var + eps = 0 (f32 Welford at kappa ~ 1/sqrt(u), M = 2: found by the
+      // libFuzzer target) and r anywhere up to +Inf. r and y carry no accuracy claim there: their
       // budget is infinite, which compare_tensor reads as "any value, degenerate".
-      if (!(e.e_var < ch.var + ch.eps)) {
+      if (std::isinf(e.rel_r)) {
         if (conv.saved == SavedStat::invstd) B.save_stat[c] = HUGE_VAL;
         for (int64_t n = 0; n < N; ++n)
           for (int64_t s = 0; s < S; ++s) B.y[static_cast<size_t>(p.index(n, c, s))] = HUGE_VAL;
