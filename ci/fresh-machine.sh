@@ -42,7 +42,7 @@ step "ci/run.sh (the main job)" chroot "$root" /bin/bash -c "cd /src && ci/run.s
 if [ $rc -eq 0 ]; then step "ci/test.sh (the tests)" chroot "$root" /bin/bash -c "cd /src && CI=true ci/test.sh" || rc=$?; fi
 chroot "$root" dpkg-query -W -f='${Package}\n' | sort >"$root/after.txt"
 echo "installed by ci/setup.sh: $(comm -13 "$root/before.txt" "$root/after.txt" | wc -l) packages, of them named:" | tee -a "$log"
-grep -o "installing .*" "$log" | head -1 | tee -a /dev/null
+grep -o "ci/setup.sh: installing .*" "$log" | head -1
 tail -3 "$log"
 echo "fresh machine: $([ $rc -eq 0 ] && echo PASSED || echo "FAILED (exit $rc)"), total $SECONDS s; log: $log"
 exit $rc
