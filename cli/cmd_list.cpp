@@ -20,7 +20,7 @@
 #include <vector>
 
 
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck::cli {
 

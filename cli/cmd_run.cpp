@@ -23,7 +23,7 @@
 #include "harness/interrupt.hpp"
 #include "harness/json.hpp"
 #include "harness/runner.hpp"
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck::cli {
 

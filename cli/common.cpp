@@ -20,7 +20,7 @@
 
 #include "harness/interrupt.hpp"
 #include "harness/plugin_backend.hpp"
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck::cli {
 

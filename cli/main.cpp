@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli/common.hpp"
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck::cli {
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck::cli {
 

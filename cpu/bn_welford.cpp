@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cpu/cpu_common.hpp"
-#include "gpu/bn_math.hpp"   // Welford and Chan merges, shared with the CUDA kernels
+#include "common/bn_math.hpp"   // Welford and Chan merges, shared with the CUDA kernels
 
 namespace bncheck::cpu {
 namespace {

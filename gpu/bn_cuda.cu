@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "bncheck/backend.hpp"
-#include "gpu/bn_math.hpp"
+#include "common/bn_math.hpp"
 #include "gpu/device_buffer.hpp"
 
 namespace bncheck::gpu {

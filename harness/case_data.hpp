@@ -1,18 +1,10 @@
-// The inputs of one case, generated deterministically from the problem's seed.
+// The inputs of a case (bncheck/case_data.hpp), generated deterministically from the
+// problem's seed.
 #pragma once
 
-#include "bncheck/problem.hpp"
-#include "bncheck/tensor.hpp"
+#include "bncheck/case_data.hpp"
 
 namespace bncheck {
-
-struct CaseData {
-  Tensor x;              // dtype, elements()
-  Tensor gamma, beta;    // pdtype, c (empty when !affine)
-  Tensor dy;             // dtype, elements() (backward only)
-  Tensor running_mean, running_var;  // pdtype, c: forward-training input, forward-inference input
-  Tensor save_mean, save_stat;       // pdtype, c: backward input, set from the reference
-};
 
 // x, gamma, beta, dy and the running statistics of p (see docs/error-model.md for
 // the fills). Saved statistics are left empty: the harness sets them from the reference.

@@ -7,7 +7,7 @@
 
 #include "harness/json.hpp"
 #include "harness/json_read.hpp"
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck {
 

@@ -18,7 +18,7 @@
 #endif
 
 #include "harness/interrupt.hpp"
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck::json {
 

@@ -5,7 +5,7 @@
 #include <dlfcn.h>
 
 #include "bncheck/plugin.h"
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck {
 

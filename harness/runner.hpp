@@ -12,7 +12,7 @@
 #include "harness/case_data.hpp"
 #include "harness/check.hpp"
 #include "harness/error_model.hpp"
-#include "harness/text.hpp"
+#include "api/text.hpp"
 #include "reference/reference.hpp"
 
 namespace bncheck {

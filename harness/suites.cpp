@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 namespace bncheck {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "bncheck/problem.hpp"
-#include "harness/case_data.hpp"
+#include "bncheck/case_data.hpp"
 
 namespace bncheck {
 

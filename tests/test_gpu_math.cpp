@@ -1,10 +1,10 @@
-// The arithmetic the CUDA kernels share with the host (gpu/bn_math.hpp), on the CPU.
+// The arithmetic the CUDA kernels share with the host (common/bn_math.hpp), on the CPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "gpu/bn_math.hpp"
+#include "common/bn_math.hpp"
 #include "harness/error_model.hpp"
 
 using namespace bncheck::gpu;

@@ -1,6 +1,6 @@
 #include "bncheck/problem.hpp"
 
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 #include <charconv>
 #include <set>

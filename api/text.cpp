@@ -1,4 +1,4 @@
-#include "harness/text.hpp"
+#include "api/text.hpp"
 
 #include <cstdio>
 
