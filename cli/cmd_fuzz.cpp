@@ -3,26 +3,11 @@
 
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <optional>
-#include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
-#include "harness/json.hpp"
-#include "harness/runner.hpp"
 #include "api/text.hpp"
 #include "fuzz/campaign.hpp"
 

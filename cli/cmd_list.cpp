@@ -1,24 +1,9 @@
 // `bncheck list`: the backends, whether each is available, what each supports.
 #include "cli/common.hpp"
 
-#include <unistd.h>
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <optional>
 #include <set>
-#include <sstream>
 #include <string>
-#include <vector>
-
 
 #include "api/text.hpp"
 

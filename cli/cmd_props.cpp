@@ -1,27 +1,12 @@
 // `bncheck props`: property campaigns of BN's invariants on the reference and backends.
 #include "cli/common.hpp"
 
-#include <unistd.h>
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <csignal>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <memory>
-#include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
-#include "harness/json.hpp"
 #include "harness/runner.hpp"
 #include "api/text.hpp"
 #include "properties/driver.hpp"
