@@ -22,7 +22,7 @@ double moved_bytes(const Problem& p) {
 
 void host_call(benchmark::State& st, Backend* b, const Problem& p) {
   CaseRunner runner(p);
-  const CaseData& d = runner.data_for(b->conventions(p));
+  const CaseData& d = runner.impl().data_for(b->conventions(p));
   Problem bp = p;
   bp.conv = b->conventions(p);
   const size_t E = static_cast<size_t>(p.elements()), C = static_cast<size_t>(p.c);

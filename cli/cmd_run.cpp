@@ -13,7 +13,7 @@
 
 #include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
-#include "harness/json.hpp"
+#include "harness/report.hpp"
 #include "harness/runner.hpp"
 #include "api/text.hpp"
 
@@ -56,46 +56,6 @@ RunOptions parse_run(Args& a) {
     else throw UsageError("unknown option '" + printable(opt, 60) + "' for run");
   }
   return o;
-}
-
-void print_tensor_line(const Problem& p, const TensorReport& t) {
-  std::printf("      %-12s max %s ulp, median %s ulp, err/budget %s; worst %s: ref %s got %s err %s budget %s%s\n",
-              t.name.c_str(), fmt(t.max_ulp).c_str(), fmt(t.median_ulp).c_str(), fmt(t.max_ratio).c_str(),
-              element_name(p, t.name, t.worst).c_str(), fmt(t.worst_ref, 9).c_str(), fmt(t.worst_got, 9).c_str(),
-              fmt(t.worst_err).c_str(), fmt(t.worst_budget).c_str(),
-              t.failures ? (" [" + std::to_string(t.failures) + " beyond budget]").c_str() : "");
-}
-
-void write_json_case(json::Writer& j, const CaseReport& r, const std::string& repro) {
-  j.begin_object();
-  j.key("backend").value(r.backend);
-  j.key("problem").value(to_string(r.problem));
-  j.key("conventions").value(to_string(r.conv));
-  j.key("verdict").value(to_string(r.verdict));
-  j.key("message").value(r.message);
-  j.key("seconds_backend").value(r.seconds_backend);
-  j.key("seconds_reference").value(r.seconds_reference);
-  j.key("repro").value(repro);
-  j.key("tensors").begin_array();
-  for (const auto& t : r.tensors) {
-    j.begin_object();
-    j.key("name").value(t.name);
-    j.key("count").value(t.count);
-    j.key("failures").value(t.failures);
-    j.key("unwritten").value(t.unwritten);
-    j.key("max_ulp").value(t.max_ulp);
-    j.key("median_ulp").value(t.median_ulp);
-    j.key("max_err_over_budget").value(t.max_ratio);
-    j.key("worst_index").value(t.worst);
-    j.key("worst_element").value(element_name(r.problem, t.name, t.worst));
-    j.key("worst_ref").value(t.worst_ref);
-    j.key("worst_got").value(t.worst_got);
-    j.key("worst_err").value(t.worst_err);
-    j.key("worst_budget").value(t.worst_budget);
-    j.end_object();
-  }
-  j.end_array();
-  j.end_object();
 }
 
 // One problem of a run: generated from its descriptor, or a saved case's own data.
@@ -149,22 +109,13 @@ struct RunState {
                   kExitNothingChecked);
     bool json_ok = true;
     if (!o.json_path.empty()) {
-      json::Writer j;
-      j.begin_object();
-      j.key("bncheck_report").value(1);
-      j.key("command").value("run");
-      j.key("complete").value(incomplete_why.empty());
-      if (!incomplete_why.empty()) j.key("incomplete_reason").value(incomplete_why);
-      j.key("cases_planned").value(total);
-      j.key("summary").begin_object();
-      for (const auto& [v, n] : counts) j.key(to_string(v)).value(n);
-      j.end_object();
-      j.key("cases").begin_array();
-      for (const auto& [r, repro] : results) write_json_case(j, r, repro);
-      j.end_array();
-      j.end_object();
+      report::RunSummary sum;
+      sum.complete = incomplete_why.empty();
+      sum.incomplete_reason = incomplete_why;
+      sum.cases_planned = total;
+      sum.counts = counts;
       std::ofstream f(o.json_path);
-      f << j.str() << "\n";
+      f << report::run_json(sum, results) << "\n";
       f.close();
       if (!f) {
         std::fprintf(stderr, "bncheck: cannot write %s\n", printable(o.json_path).c_str());
@@ -223,12 +174,10 @@ int cmd_run(Args& a, const std::string& argv0) {
 
   std::printf("bncheck run: %zu problems x %zu backends (reference: 256-bit Boost.Multiprecision cpp_bin_float)\n",
               problems.size(), backends.size());
-  std::printf("%5s  %-20s %-19s %9s %9s %10s  %-26s %s\n", "case", "backend", "verdict", "max_ulp", "med_ulp",
-              "err/budget", "worst", "problem");
+  std::fputs(report::table_header().c_str(), stdout);
   for (RunProblem& rp : problems) {
     if (interrupted()) break;
     const Problem& p = rp.problem;
-    const std::string desc = to_string(p);
     std::unique_ptr<CaseRunner> runner;
     std::string setup_error;
     const int convs = distinct_conventions(backends, p);
@@ -280,24 +229,12 @@ int cmd_run(Args& a, const std::string& argv0) {
           be->seen = true;
         }
       }
-      const int wt = r.worst_tensor();
-      std::string worst = "-", maxu = "-", medu = "-", ratio = "-";
-      if (wt >= 0) {
-        const TensorReport& t = r.tensors[static_cast<size_t>(wt)];
-        worst = element_name(p, t.name, t.worst);
-        ratio = fmt(t.max_ratio);
-        double mx = 0, md = 0;
-        for (const auto& tt : r.tensors) { mx = std::max(mx, tt.max_ulp); md = std::max(md, tt.median_ulp); }
-        maxu = fmt(mx);
-        medu = fmt(md);
-      }
-      std::printf("%5d  %-20s %-19s %9s %9s %10s  %-26s %s\n", case_no, r.backend.c_str(), to_string(r.verdict),
-                  maxu.c_str(), medu.c_str(), ratio.c_str(), worst.c_str(), desc.c_str());
+      std::fputs(report::table_row(case_no, r).c_str(), stdout);
       const bool passed = r.verdict == Verdict::pass;
       if (!passed && !r.message.empty()) std::printf("      %s%s\n", r.message.c_str(), known_note.c_str());
       if (o.verbose || is_failure(r.verdict))
         for (const auto& t : r.tensors)
-          if (o.verbose || t.failures || t.unwritten) print_tensor_line(p, t);
+          if (o.verbose || t.failures || t.unwritten) std::fputs(report::tensor_line(p, t).c_str(), stdout);
       if (is_failure(r.verdict)) std::printf("      repro: %s\n", repro.c_str());
       if (is_failure(r.verdict) && (known_note.empty() || o.strict)) {
         st.failure_lines.push_back(std::string(to_string(r.verdict)) + " " + r.backend + ": " + r.message +

@@ -13,35 +13,10 @@
 #include <vector>
 
 #include "harness/interrupt.hpp"
-#include "harness/plugin_backend.hpp"
+#include "plugin/plugin_backend.hpp"
 #include "api/text.hpp"
 
 namespace bncheck::cli {
-
-std::string fmt(double v, int prec) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*g", prec, v);
-  return b;
-}
-
-std::string element_name(const Problem& p, const std::string& tensor, size_t i) {
-  if (tensor != "y" && tensor != "dx") return tensor + "[c=" + std::to_string(i) + "]";
-  const int64_t S = p.spatial_size();
-  int64_t n, c, s;
-  if (p.layout == Layout::channels_first) { s = i % S; c = (i / S) % p.c; n = i / (S * p.c); }
-  else { c = i % p.c; s = (i / p.c) % S; n = i / (S * p.c); }
-  std::string out = tensor + "[n=" + std::to_string(n) + ",c=" + std::to_string(c);
-  if (p.rank) {
-    out += ",sp=";
-    int64_t rest = s;
-    std::vector<int64_t> idx(p.rank);
-    for (int d = p.rank - 1; d >= 0; --d) { idx[d] = rest % p.spatial[d]; rest /= p.spatial[d]; }
-    for (int d = 0; d < p.rank; ++d) out += (d ? "x" : "") + std::to_string(idx[d]);
-  }
-  return out + "]";
-}
 
 double available_memory_bytes() {
   std::ifstream f("/proc/meminfo");

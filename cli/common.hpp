@@ -9,7 +9,8 @@
 #include "bncheck/backend.hpp"
 #include "cli/options.hpp"
 #include "harness/check.hpp"
-#include "harness/isolation.hpp"
+#include "harness/report.hpp"
+#include "plugin/isolation.hpp"
 #include "harness/suites.hpp"
 
 namespace bncheck::cli {
@@ -20,9 +21,9 @@ constexpr int kExitOk = 0, kExitFail = 1, kExitUsage = 2, kExitNothingChecked = 
 // The usage text of every command, and the descriptor grammar.
 extern const char* const kUsage;
 
-std::string fmt(double v, int prec = 3);
-// "y[n=..,c=..,sp=..]" of a linear index in the problem's layout.
-std::string element_name(const Problem& p, const std::string& tensor, size_t i);
+// Numbers and element names as every report prints them (harness/report.hpp).
+inline std::string fmt(double v, int prec = 3) { return report::number(v, prec); }
+using report::element_name;
 double available_memory_bytes();
 
 // 'all' means every non-weak backend that can run here; the others are named on stderr.

@@ -41,7 +41,7 @@ bncheck run [options]
   --max-memory GIB               skip cases whose data would need more [80% of available]
   --verbose                      print every tensor's errors, not only failures'
   --baseline FILE                known failures (BACKEND DESCRIPTOR FINDING per line) reported as
-                                 KNOWN without failing the run [fuzz/baselines/known-failures.baseline]
+                                 KNOWN without failing the run [inputs/baselines/known-failures.baseline]
   --no-baseline                  no known failures
   --strict                       known failures, and listed failures that now pass, fail the run
 

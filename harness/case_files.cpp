@@ -94,7 +94,7 @@ std::string save_case(const std::string& parent, const std::string& stem, CaseRu
   }
   if (dir_out) *dir_out = dir;
   const Problem& p = runner.problem();
-  const CaseData& d = runner.data_for(report.conv);
+  const CaseData& d = runner.impl().data_for(report.conv);
   const std::vector<int64_t> ds = data_shape(p), cs{p.c};
   bool ok = true;
   std::vector<std::string> files;
@@ -111,7 +111,7 @@ std::string save_case(const std::string& parent, const std::string& stem, CaseRu
   in("running_var_in", d.running_var, cs);
   in("save_mean_in", d.save_mean, cs);
   in("save_stat_in", d.save_stat, cs);
-  const Reference& ref = runner.reference(report.conv);
+  const Reference& ref = runner.impl().reference(report.conv);
   const std::pair<const char*, const RefTensor*> refs[] = {
       {"y", &ref.y}, {"save_mean", &ref.save_mean}, {"save_stat", &ref.save_stat},
       {"running_mean", &ref.running_mean}, {"running_var", &ref.running_var},

@@ -44,8 +44,14 @@ const Tensor* CaseOutputs::find(const std::string& name) const {
   return nullptr;
 }
 
-CaseRunner::CaseRunner(const Problem& p) : p_(p), data_(make_case_data(p)) {}
-CaseRunner::CaseRunner(const Problem& p, CaseData data) : p_(p), data_(std::move(data)) {}
+CaseRunner::CaseRunner(const Problem& p) : impl_(std::make_unique<Impl>(p, make_case_data(p))) {}
+CaseRunner::CaseRunner(const Problem& p, CaseData data) : impl_(std::make_unique<Impl>(p, std::move(data))) {}
+CaseRunner::~CaseRunner() = default;
+CaseRunner::CaseRunner(CaseRunner&&) noexcept = default;
+CaseRunner& CaseRunner::operator=(CaseRunner&&) noexcept = default;
+const Problem& CaseRunner::problem() const { return impl_->problem(); }
+const CaseData& CaseRunner::data() const { return impl_->data(); }
+CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) { return impl_->run(b, outputs); }
 
 // A backward receives the saved statistics rounded to the parameter dtype. Where that
 // rounding overflows while the exact statistic is finite (the inverse std of a channel
@@ -54,7 +60,7 @@ CaseRunner::CaseRunner(const Problem& p, CaseData data) : p_(p), data_(std::move
 // honest backend returns NaN for its dx and dgamma. Every value is defensible there
 // (and counts as degenerate: a case made of such channels is MISTRUSTED, never a FAIL
 // or a PASS). dbeta = sum dy does not depend on the statistics and stays judged.
-void CaseRunner::mark_unjudgeable_channels(Reference& ref, const CaseData& d) const {
+void CaseRunner::Impl::mark_unjudgeable_channels(Reference& ref, const CaseData& d) const {
   const int64_t S = p_.spatial_size();
   for (int64_t c = 0; c < p_.c; ++c) {
     const bool handed_finite = std::isfinite(d.save_mean.get(c)) && std::isfinite(d.save_stat.get(c));
@@ -66,7 +72,7 @@ void CaseRunner::mark_unjudgeable_channels(Reference& ref, const CaseData& d) co
   }
 }
 
-CaseRunner::PerConvention& CaseRunner::get(const Conventions& conv) {
+CaseRunner::Impl::PerConvention& CaseRunner::Impl::get(const Conventions& conv) {
   for (auto& [c, pc] : cache_)
     if (c == conv) return *pc;
   auto pc = std::make_unique<PerConvention>();
@@ -94,10 +100,10 @@ CaseRunner::PerConvention& CaseRunner::get(const Conventions& conv) {
   return *cache_.back().second;
 }
 
-const Reference& CaseRunner::reference(const Conventions& conv) { return get(conv).ref; }
-const CaseData& CaseRunner::data_for(const Conventions& conv) { return get(conv).data; }
+const Reference& CaseRunner::Impl::reference(const Conventions& conv) { return get(conv).ref; }
+const CaseData& CaseRunner::Impl::data_for(const Conventions& conv) { return get(conv).data; }
 
-CaseReport CaseRunner::run(Backend& b, CaseOutputs* outputs) {
+CaseReport CaseRunner::Impl::run(Backend& b, CaseOutputs* outputs) {
   // The harness never dies on a backend: an exception is that case's verdict.
   try {
     return run_unguarded(b, outputs);
@@ -138,7 +144,7 @@ std::string repro_line(const std::string& argv0, const Backend& b, const Problem
          shell_quote(to_string(p));
 }
 
-CaseReport CaseRunner::run_unguarded(Backend& b, CaseOutputs* outputs) {
+CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
   CaseReport rep;
   rep.backend = b.name();
   rep.problem = p_;

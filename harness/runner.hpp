@@ -1,5 +1,5 @@
-// Runs one problem on backends: generates the data once, computes the reference once
-// per convention, calls each backend on fresh guarded buffers and judges the result.
+// The runner's internals (the public class is in include/bncheck/runner.hpp): the
+// reference per convention, the inputs a backward receives, repro lines.
 #pragma once
 
 #include <map>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bncheck/backend.hpp"
+#include "bncheck/runner.hpp"
 #include "harness/case_data.hpp"
 #include "harness/check.hpp"
 #include "harness/error_model.hpp"
@@ -17,24 +18,13 @@
 
 namespace bncheck {
 
-// The outputs a backend produced for a case (names as in the reports).
-struct CaseOutputs {
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  const Tensor* find(const std::string& name) const;
-};
-
-class CaseRunner {
+// The harness's side of CaseRunner (include/bncheck/runner.hpp).
+class CaseRunner::Impl {
  public:
-  explicit CaseRunner(const Problem& p);
-  // A case with explicit data (as make_case_data lays it out), for property tests.
-  CaseRunner(const Problem& p, CaseData data);
+  Impl(const Problem& p, CaseData data) : p_(p), data_(std::move(data)) {}
   const Problem& problem() const { return p_; }
   const CaseData& data() const { return data_; }
-
-  // Runs backend b on the problem. outputs, when non-null, receives what it wrote.
-  // Never throws: an exception from the backend is the case's ERROR (SKIPPED when
-  // out of memory).
-  CaseReport run(Backend& b, CaseOutputs* outputs = nullptr);
+  CaseReport run(Backend& b, CaseOutputs* outputs);
 
   // The reference and the backward inputs under conventions conv (computed once).
   const Reference& reference(const Conventions& conv);

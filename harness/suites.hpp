@@ -1,4 +1,4 @@
-// Suites: lists of problem descriptors kept as data files (fuzz/corpora/*.txt),
+// Suites: lists of problem descriptors kept as data files (inputs/suites/*.txt),
 // embedded in the binary at build time. A line may hold {a|b|...} alternatives,
 // expanded to their cross product; '#' starts a comment.
 #pragma once
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bncheck/problem.hpp"
+#include "bncheck/runner.hpp"
 
 namespace bncheck {
 
@@ -24,10 +25,9 @@ std::vector<std::string> expand_alternatives(const std::string& line);
 // with origin:line prefixed.
 std::vector<Problem> parse_suite(const std::string& text, const std::string& origin, uint64_t seed);
 
-// A built-in suite by name, or a file by path. Throws DescriptorError.
-std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed);
+// load_suite (a built-in suite by name, or a file by path) is public: bncheck/runner.hpp.
 
-// Known failures (fuzz/baselines/known-failures.baseline): a backend and a pattern —
+// Known failures (inputs/baselines/known-failures.baseline): a backend and a pattern —
 // key=value tokens that a problem's canonical descriptor must all contain, plus
 // rank=N for the number of spatial dimensions — to the finding that documents them.
 struct Baseline {

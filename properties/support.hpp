@@ -71,12 +71,12 @@ inline Eval evaluate(Backend* b, const Problem& p, const CaseData& d) {
   if (!b) {
     e.ran = true;
     e.p = p;
-    const Reference& R = r.reference(p.conv);
+    const Reference& R = r.impl().reference(p.conv);
     // The error model at u = 2^-100, without output rounding: the reference's results
     // are exact to its export as double-doubles (~2^-106).
     Numerics ref_nx;
     ref_nx.accumulation_bits = ref_nx.compute_bits = 100;
-    const Budget B = compute_budget(p, p.conv, ref_nx, r.data_for(p.conv), R, false);
+    const Budget B = compute_budget(p, p.conv, ref_nx, r.impl().data_for(p.conv), R, false);
     for (const auto& f : kOutputs) {
       const char* n = f.name;
       const RefTensor* t = &(R.*f.ref);
@@ -100,7 +100,7 @@ inline Eval evaluate(Backend* b, const Problem& p, const CaseData& d) {
   e.p.conv = b->conventions(p);
   e.nx = b->numerics(e.p);
   if (out.tensors.empty()) return e;
-  const Budget B = compute_budget(e.p, e.p.conv, e.nx, r.data_for(e.p.conv), r.reference(e.p.conv));
+  const Budget B = compute_budget(e.p, e.p.conv, e.nx, r.impl().data_for(e.p.conv), r.impl().reference(e.p.conv));
   for (const auto& [n, t] : out.tensors) {
     const std::vector<double>* bud = budget_of(B, n);
     if (!bud || bud->empty()) continue;

@@ -16,7 +16,7 @@ double max_budget(const std::string& desc, int acc_bits, const std::string& whic
   Numerics nx;
   nx.accumulation_bits = acc_bits;
   nx.compute_bits = 24;
-  const Budget b = compute_budget(p, p.conv, nx, r.data_for(p.conv), r.reference(p.conv));
+  const Budget b = compute_budget(p, p.conv, nx, r.impl().data_for(p.conv), r.impl().reference(p.conv));
   const std::vector<double>& v = which == "y" ? b.y : which == "save_mean" ? b.save_mean : b.save_stat;
   return *std::max_element(v.begin(), v.end());
 }
@@ -50,9 +50,9 @@ TEST(ErrorModel, ExactFillDemandsExactMeanOfSumBasedBackends) {
   CaseRunner r(p);
   Numerics nx;
   nx.sum_based_stats = true;
-  Budget b = compute_budget(p, p.conv, nx, r.data_for(p.conv), r.reference(p.conv));
+  Budget b = compute_budget(p, p.conv, nx, r.impl().data_for(p.conv), r.impl().reference(p.conv));
   for (double v : b.save_mean) EXPECT_EQ(v, 0.0);
   nx.sum_based_stats = false;   // Welford's divisions are not exact: the ordinary budget
-  b = compute_budget(p, p.conv, nx, r.data_for(p.conv), r.reference(p.conv));
+  b = compute_budget(p, p.conv, nx, r.impl().data_for(p.conv), r.impl().reference(p.conv));
   for (double v : b.save_mean) EXPECT_GT(v, 0.0);
 }

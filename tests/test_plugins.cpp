@@ -1,7 +1,7 @@
 // Isolation: each misbehaving plugin gets its own verdict, and the harness lives on.
 #include <gtest/gtest.h>
 
-#include "harness/plugin_backend.hpp"
+#include "plugin/plugin_backend.hpp"
 #include "harness/runner.hpp"
 
 using namespace bncheck;

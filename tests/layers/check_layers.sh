@@ -2,7 +2,7 @@
 # A layer sees only the public headers and the layers below it: with the include
 # directories CMake gives each layer's target, an include of a higher layer does not
 # compile and one of its own layer does. Arguments: the C++ compiler, then
-# NAME=DIR;DIR... for the reference and cpu layers.
+# NAME=DIR;DIR... for the reference, cpu, harness and properties layers.
 set -u
 cxx=$1; shift
 declare -A dirs
@@ -27,3 +27,13 @@ probe cpu common/bn_math.hpp ok
 probe cpu gpu/device_buffer.hpp fails
 probe cpu harness/runner.hpp fails
 probe cpu reference/reference.hpp fails
+probe harness harness/runner.hpp ok
+probe harness reference/reference.hpp ok
+probe harness cpu/cpu_common.hpp ok
+probe harness plugin/isolation.hpp fails
+probe harness properties/properties.hpp fails
+probe harness fuzz/generator.hpp fails
+probe harness cli/common.hpp fails
+probe properties properties/support.hpp ok
+probe properties fuzz/generator.hpp fails
+probe properties plugin/plugin_backend.hpp fails

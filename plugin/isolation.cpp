@@ -1,4 +1,4 @@
-#include "harness/isolation.hpp"
+#include "plugin/isolation.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>

@@ -1,6 +1,6 @@
 // A C plugin (include/bncheck/plugin.h) as a backend. Every call into the plugin,
 // supports() included, goes through run_isolated: by default in a child process.
-#include "harness/plugin_backend.hpp"
+#include "plugin/plugin_backend.hpp"
 
 #include <dlfcn.h>
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "bncheck/backend.hpp"
-#include "harness/isolation.hpp"
+#include "plugin/isolation.hpp"
 
 namespace bncheck {
 

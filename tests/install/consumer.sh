@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `cmake --install` gives a tree another project can use: examples/consumer is
+# configured against the installed prefix with find_package(bncheck CONFIG REQUIRED),
+# built, and its test run (it checks its own BN through the public API). Arguments:
+# the build directory, the source directory, the C++ compiler.
+set -euo pipefail
+build=$1 src=$2 cxx=$3
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+cmake --install "$build" --prefix "$T/prefix" >"$T/install.log" || { cat "$T/install.log"; exit 1; }
+for f in include/bncheck/bncheck.hpp include/bncheck/plugin.h bin/bncheck lib/cmake/bncheck/bncheckConfig.cmake; do
+  test -e "$T/prefix/$f" || { echo "FAILED: the install has no $f"; exit 1; }
+done
+# The installed tree stands alone: nothing in it points back into the source tree.
+if grep -rl -- "$src" "$T/prefix/lib/cmake"; then echo "FAILED: installed package files name the source tree"; exit 1; fi
+cmake -S "$src/examples/consumer" -B "$T/consumer" -DCMAKE_PREFIX_PATH="$T/prefix" -DCMAKE_CXX_COMPILER="$cxx" \
+  >"$T/configure.log" 2>&1 || { cat "$T/configure.log"; exit 1; }
+cmake --build "$T/consumer" >"$T/build.log" 2>&1 || { cat "$T/build.log"; exit 1; }
+"$T/consumer/check_my_bn"
