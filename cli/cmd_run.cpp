@@ -242,11 +242,10 @@ int cmd_run(Args& a, const std::string& argv0) {
       }
       const std::string save_dir = !o.save_dir.empty() ? o.save_dir : (!passed ? o.save_failures_dir : "");
       if (!save_dir.empty() && runner && !r.tensors.empty()) {
-        std::string dir;
         const std::string stem = "seed" + std::to_string(p.seed) + "_case" + std::to_string(case_no) + "_" + r.backend;
-        const std::string err = save_case(save_dir, stem, *runner, r, outputs, repro, &dir);
-        if (!err.empty()) std::printf("      save: %s\n", err.c_str());
-        else if (!passed) std::printf("      saved: %s\n", printable(dir).c_str());
+        const auto saved = save_case(save_dir, stem, *runner, r, outputs, repro);
+        if (!saved) std::printf("      save: %s\n", saved.error().c_str());
+        else if (!passed) std::printf("      saved: %s\n", printable(*saved).c_str());
       }
       std::fflush(stdout);
       st.results.emplace_back(std::move(r), repro);

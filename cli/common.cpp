@@ -72,12 +72,12 @@ std::vector<std::unique_ptr<Backend>> BackendOptions::load() const {
     throw UsageError("--timeout cannot be honoured with --no-isolation: an in-process call cannot be stopped");
   auto all = make_builtin_backends();
   for (const auto& path : plugins) {
-    std::string error;
-    auto b = load_plugin(path, isolation, &error);
-    if (!b) throw UsageError("plugin " + error);
+    auto b = load_plugin(path, isolation);
+    if (!b) throw UsageError("plugin " + b.error());
     for (const auto& other : all)
-      if (other->name() == b->name()) throw UsageError("plugin " + printable(path) + ": a backend named '" + b->name() + "' exists");
-    all.push_back(std::move(b));
+      if (other->name() == (*b)->name())
+        throw UsageError("plugin " + printable(path) + ": a backend named '" + (*b)->name() + "' exists");
+    all.push_back(std::move(*b));
   }
   return all;
 }

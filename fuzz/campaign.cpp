@@ -166,9 +166,8 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
           const CaseReport mrep = mr.run(*b, &outs);
           // Named by seed and case: concurrent campaigns in one directory never mix.
           const std::string stem = "seed" + std::to_string(o.seed) + "_case" + std::to_string(i) + "_" + f.backend;
-          std::string dir;
-          const std::string err = save_case(o.save_failures, stem, mr, mrep, outs, f.repro, &dir);
-          std::fprintf(out, "  saved: %s\n", err.empty() ? dir.c_str() : err.c_str());
+          const auto saved = save_case(o.save_failures, stem, mr, mrep, outs, f.repro);
+          std::fprintf(out, "  saved: %s\n", saved ? printable(*saved).c_str() : saved.error().c_str());
         }
         if (!o.append_regressions.empty() && f.known.empty()) {
           std::ofstream reg(o.append_regressions, std::ios::app);

@@ -67,16 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const CaseReport r = runner.run(*b, &out);
     const bool failed = is_failure(r.verdict);
     if (!failed && !save_all) continue;
-    std::string dir;
     const std::string stem = "input_" + input_hash(data, size) + "_" + b->name();
-    const std::string err = save_case(findings, stem, runner, r, out, "", &dir);
+    const auto saved = save_case(findings, stem, runner, r, out, "");
     std::fprintf(stderr, "bncheck libfuzzer: %s %s on %s: %s\n", to_string(r.verdict), b->name().c_str(),
                  to_string(p).c_str(), r.message.c_str());
-    if (err.empty())
-      std::fprintf(stderr, "  saved: %s\n  repro: bncheck run --backend %s --case %s\n", dir.c_str(),
-                   b->name().c_str(), shell_word(dir).c_str());
+    if (saved)
+      std::fprintf(stderr, "  saved: %s\n  repro: bncheck run --backend %s --case %s\n", printable(*saved).c_str(),
+                   b->name().c_str(), shell_word(*saved).c_str());
     else
-      std::fprintf(stderr, "  save: %s\n", err.c_str());
+      std::fprintf(stderr, "  save: %s\n", saved.error().c_str());
     if (failed) std::abort();
   }
   return 0;

@@ -21,8 +21,8 @@ std::vector<int64_t> data_shape(const Problem& p) {
 
 namespace {
 
-bool write_npy_raw(const std::string& path, const char* descr, const std::vector<int64_t>& shape,
-                   const void* data, size_t bytes) {
+Result<Done> write_npy_raw(const std::string& path, const char* descr, const std::vector<int64_t>& shape,
+                           const void* data, size_t bytes) {
   std::string sh = "(";
   for (size_t i = 0; i < shape.size(); ++i) sh += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
   sh += ")";
@@ -31,7 +31,7 @@ bool write_npy_raw(const std::string& path, const char* descr, const std::vector
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
   std::ofstream f(path, std::ios::binary);
-  if (!f) return false;
+  if (!f) return Result<Done>::failure("cannot create " + printable(path));
   const unsigned char magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
   f.write(reinterpret_cast<const char*>(magic), 8);
   const uint16_t len = static_cast<uint16_t>(header.size());
@@ -39,7 +39,9 @@ bool write_npy_raw(const std::string& path, const char* descr, const std::vector
   f.put(static_cast<char>(len >> 8));
   f.write(header.data(), static_cast<std::streamsize>(header.size()));
   f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-  return static_cast<bool>(f);
+  f.close();
+  if (!f) return Result<Done>::failure("cannot write " + printable(path));
+  return Done{};
 }
 
 const char* npy_descr(Dtype dt) {
@@ -52,7 +54,7 @@ const char* npy_descr(Dtype dt) {
   return "<f4";
 }
 
-bool write_npy_bits(const std::string& path, Dtype dt, size_t n, const std::vector<int64_t>& shape,
+Result<Done> write_npy_bits(const std::string& path, Dtype dt, size_t n, const std::vector<int64_t>& shape,
                     uint64_t (*bits_at)(const void*, size_t), const void* ctx) {
   if (dt == Dtype::bf16) {
     std::vector<float> w(n);
@@ -67,40 +69,42 @@ bool write_npy_bits(const std::string& path, Dtype dt, size_t n, const std::vect
 
 }  // namespace
 
-bool write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape) {
+Result<Done> write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape) {
   return write_npy_bits(path, t.dtype(), t.size(), shape,
                         [](const void* ctx, size_t i) { return static_cast<const Tensor*>(ctx)->bits(i); }, &t);
 }
 
-bool write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape) {
+Result<Done> write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape) {
   return write_npy_bits(path, t.dtype, t.size(), shape,
                         [](const void* ctx, size_t i) { return static_cast<const RefTensor*>(ctx)->rounded[i]; }, &t);
 }
 
-std::string save_case(const std::string& parent, const std::string& stem, CaseRunner& runner,
-                      const CaseReport& report, const CaseOutputs& outputs, const std::string& repro,
-                      std::string* dir_out) {
+Result<std::string> save_case(const std::string& parent, const std::string& stem, CaseRunner& runner,
+                              const CaseReport& report, const CaseOutputs& outputs, const std::string& repro) {
+  using R = Result<std::string>;
   namespace fs = std::filesystem;
   if (stem.empty() || stem.find('/') != std::string::npos || stem == "." || stem == "..")
-    return "invalid case directory name '" + printable(stem) + "'";
+    return R::failure("invalid case directory name '" + printable(stem) + "'");
   std::error_code ec;
   fs::create_directories(parent, ec);
-  if (ec) return "cannot create " + printable(parent) + ": " + ec.message();
+  if (ec) return R::failure("cannot create " + printable(parent) + ": " + ec.message());
   std::string dir;
   for (int k = 1;; ++k) {   // create_directory is atomic: the first to create it owns it
     dir = parent + "/" + stem + (k > 1 ? "-" + std::to_string(k) : "");
     if (fs::create_directory(dir, ec)) break;
-    if (ec || k > 10000) return "cannot create " + printable(dir) + (ec ? ": " + ec.message() : "");
+    if (ec || k > 10000) return R::failure("cannot create " + printable(dir) + (ec ? ": " + ec.message() : ""));
   }
-  if (dir_out) *dir_out = dir;
   const Problem& p = runner.problem();
   const CaseData& d = runner.impl().data_for(report.conv);
   const std::vector<int64_t> ds = data_shape(p), cs{p.c};
-  bool ok = true;
+  std::string failed;   // the first file that could not be written
+  auto keep = [&](const Result<Done>& r) {
+    if (!r && failed.empty()) failed = r.error();
+  };
   std::vector<std::string> files;
   auto in = [&](const char* name, const Tensor& t, const std::vector<int64_t>& shape) {
     if (t.empty()) return;
-    ok &= write_npy(dir + "/" + name + ".npy", t, shape);
+    keep(write_npy(dir + "/" + name + ".npy", t, shape));
     files.push_back(std::string(name) + ".npy");
   };
   in("x", d.x, ds);
@@ -119,8 +123,8 @@ std::string save_case(const std::string& parent, const std::string& stem, CaseRu
   for (const auto& [name, t] : refs) {
     if (t->empty() || !outputs.find(name)) continue;
     const bool per_elem = std::string(name) == "y" || std::string(name) == "dx";
-    ok &= write_npy(dir + "/ref_" + name + ".npy", *t, per_elem ? ds : cs);
-    ok &= write_npy(dir + "/impl_" + name + ".npy", *outputs.find(name), per_elem ? ds : cs);
+    keep(write_npy(dir + "/ref_" + name + ".npy", *t, per_elem ? ds : cs));
+    keep(write_npy(dir + "/impl_" + name + ".npy", *outputs.find(name), per_elem ? ds : cs));
     files.push_back(std::string("ref_") + name + ".npy");
     files.push_back(std::string("impl_") + name + ".npy");
   }
@@ -142,8 +146,10 @@ std::string save_case(const std::string& parent, const std::string& stem, CaseRu
   j.end_object();
   std::ofstream f(dir + "/case.json");
   f << j.str() << "\n";
-  ok &= static_cast<bool>(f);
-  return ok ? "" : "failed to write some files under " + printable(dir);
+  f.close();
+  if (!f && failed.empty()) failed = "cannot write " + printable(dir) + "/case.json";
+  if (!failed.empty()) return R::failure(failed + " (the case under " + printable(dir) + " is incomplete)");
+  return dir;
 }
 
 namespace {
@@ -199,9 +205,8 @@ Tensor read_npy(const std::string& path, Dtype dt, size_t n) {
 SavedCase load_case(const std::string& dir) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) throw DescriptorError("--case " + printable(dir) + ": not a directory");
-  std::string err;
-  const auto j = json::parse(read_file(dir + "/case.json", 1 << 20), &err);
-  if (!j) throw DescriptorError(printable(dir) + "/case.json: " + err);
+  const auto j = json::parse(read_file(dir + "/case.json", 1 << 20));
+  if (!j) throw DescriptorError(printable(dir) + "/case.json: " + j.error());
   const auto desc = j->get_string("problem");
   if (!desc) throw DescriptorError(printable(dir) + "/case.json: no \"problem\" descriptor");
   SavedCase sc;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "api/result.hpp"
 #include "harness/runner.hpp"
 
 namespace bncheck {
@@ -16,11 +17,10 @@ std::vector<int64_t> data_shape(const Problem& p);
 // Writes the inputs, the reference (correctly rounded) and the backend's outputs of a
 // case as .npy files into a new directory parent/stem (parent/stem-2, -3, ... when
 // that exists: concurrent campaigns never share one), with case.json naming the
-// problem and the backend. stem must be a plain file name. Returns an error message,
-// empty on success; *dir receives the directory written.
-std::string save_case(const std::string& parent, const std::string& stem, CaseRunner& runner,
-                      const CaseReport& report, const CaseOutputs& outputs, const std::string& repro,
-                      std::string* dir);
+// problem and the backend. stem must be a plain file name. Gives the directory
+// written, or why not.
+Result<std::string> save_case(const std::string& parent, const std::string& stem, CaseRunner& runner,
+                              const CaseReport& report, const CaseOutputs& outputs, const std::string& repro);
 
 // Reads a case saved by save_case (or written by the libFuzzer target): the problem
 // from case.json and the inputs from its .npy files, so that the case reruns on its
@@ -35,7 +35,7 @@ SavedCase load_case(const std::string& dir);
 
 // Writes one tensor as .npy: f64, f32 and f16 natively; bf16 widened exactly to f32.
 // shape is the logical shape in the problem's layout.
-bool write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape);
-bool write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape);
+Result<Done> write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape);
+Result<Done> write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape);
 
 }  // namespace bncheck

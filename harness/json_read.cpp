@@ -162,7 +162,7 @@ struct Parser {
 
 }  // namespace
 
-std::optional<Value> parse(std::string_view text, std::string* error) {
+Result<Value> parse(std::string_view text) {
   Parser p;
   p.s = text;
   Value v;
@@ -171,8 +171,7 @@ std::optional<Value> parse(std::string_view text, std::string* error) {
     if (p.i == text.size()) return v;
     p.fail("trailing characters");
   }
-  if (error) *error = p.error;
-  return std::nullopt;
+  return Result<Value>::failure(p.error);
 }
 
 }  // namespace bncheck::json

@@ -2,6 +2,8 @@
 // itself writes and reads back: case.json of saved cases.
 #pragma once
 
+#include "api/result.hpp"
+
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,7 +26,7 @@ struct Value {
   std::optional<std::string> get_string(const std::string& key) const;
 };
 
-// Parses text; on malformed input returns std::nullopt and sets *error (position and why).
-std::optional<Value> parse(std::string_view text, std::string* error);
+// Parses text; malformed input fails with the position and why.
+Result<Value> parse(std::string_view text);
 
 }  // namespace bncheck::json

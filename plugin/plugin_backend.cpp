@@ -36,43 +36,30 @@ bncheck_problem_t abi_problem(const Problem& p) {
   return q;
 }
 
-const bncheck_plugin_t* open_table(const std::string& path, void** handle, std::string* error) {
-  *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!*handle) {
-    *error = std::string("cannot load: ") + dlerror();
-    return nullptr;
-  }
+// Loads the library and checks its table. The library stays loaded (until exit): the
+// table points into it.
+Result<const bncheck_plugin_t*> open_table(const std::string& path) {
+  using R = Result<const bncheck_plugin_t*>;
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return R::failure(std::string("cannot load: ") + dlerror());
   using Get = const bncheck_plugin_t* (*)();
-  auto get = reinterpret_cast<Get>(dlsym(*handle, "bncheck_get_plugin"));
-  if (!get) {
-    *error = "does not export bncheck_get_plugin";
-    return nullptr;
-  }
+  auto get = reinterpret_cast<Get>(dlsym(handle, "bncheck_get_plugin"));
+  if (!get) return R::failure("does not export bncheck_get_plugin");
   const bncheck_plugin_t* t = get();
-  if (!t) { *error = "bncheck_get_plugin() returned NULL"; return nullptr; }
-  if (t->abi_version != BNCHECK_PLUGIN_ABI_VERSION) {
-    *error = "ABI version " + std::to_string(t->abi_version) + ", this bncheck speaks " +
-             std::to_string(BNCHECK_PLUGIN_ABI_VERSION);
-    return nullptr;
-  }
-  if (!t->name || !t->supports || !t->forward_training || !t->forward_inference || !t->backward) {
-    *error = "the plugin table lacks a name or a function";
-    return nullptr;
-  }
+  if (!t) return R::failure("bncheck_get_plugin() returned NULL");
+  if (t->abi_version != BNCHECK_PLUGIN_ABI_VERSION) return R::failure("ABI version " + std::to_string(t->abi_version) + ", this bncheck speaks " +
+             std::to_string(BNCHECK_PLUGIN_ABI_VERSION));
+  if (!t->name || !t->supports || !t->forward_training || !t->forward_inference || !t->backward) return R::failure("the plugin table lacks a name or a function");
   // The name reaches repro lines, file names and reports: it must be a plain word.
-  if (!valid_backend_name(t->name)) {
-    *error = "invalid backend name '" + std::string(t->name).substr(0, 80) + "': 1 to 64 of the characters A-Z a-z 0-9 _ -";
-    return nullptr;
-  }
+  if (!valid_backend_name(t->name)) return R::failure("invalid backend name '" + std::string(t->name).substr(0, 80) + "': 1 to 64 of the characters A-Z a-z 0-9 _ -");
   return t;
 }
 
 class PluginBackend final : public Backend {
  public:
-  PluginBackend(std::string path, void* handle, const bncheck_plugin_t* t, IsolationOptions opt)
-      : path_(std::move(path)), handle_(handle), t_(t), opt_(opt), name_(t->name),
+  PluginBackend(std::string path, const bncheck_plugin_t* t, IsolationOptions opt)
+      : path_(std::move(path)), t_(t), opt_(opt), name_(t->name),
         description_(t->description ? printable(t->description, 200) : "") {}
-  ~PluginBackend() override { /* the library stays loaded: tables may be referenced until exit */ }
 
   std::string name() const override { return name_; }
   std::string description() const override {
@@ -158,7 +145,6 @@ class PluginBackend final : public Backend {
   }
 
   std::string path_;
-  void* handle_;
   const bncheck_plugin_t* t_;
   IsolationOptions opt_;
   std::string name_, description_;
@@ -166,7 +152,8 @@ class PluginBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> load_plugin(const std::string& given, const IsolationOptions& opt, std::string* error) {
+Result<std::unique_ptr<Backend>> load_plugin(const std::string& given, const IsolationOptions& opt) {
+  using R = Result<std::unique_ptr<Backend>>;
   // dlopen looks a name without '/' up on the library path: "ok.so" would load a
   // system library of that name. A plugin is always a file.
   const std::string path = given.find('/') == std::string::npos ? "./" + given : given;
@@ -177,25 +164,20 @@ std::unique_ptr<Backend> load_plugin(const std::string& given, const IsolationOp
     const Status s = run_isolated(
         opt, {},
         [&](const std::vector<void*>&) {
-          void* h = nullptr;
-          return open_table(path, &h, &child_error) ? 0 : 1;
+          const auto t = open_table(path);
+          child_error = t.error();
+          return t ? 0 : 1;
         },
         [&] { return child_error; });
     if (!s.ok()) {
       // The loader's own message, without run_isolated's "returned 1: " (already made printable there).
       const std::string m = s.message.rfind("returned 1: ", 0) == 0 ? s.message.substr(12) : s.message;
-      *error = printable(path) + ": " + (s.kind == Status::Kind::error ? m : "crashed while loading: " + m);
-      return nullptr;
+      return R::failure(printable(path) + ": " + (s.kind == Status::Kind::error ? m : "crashed while loading: " + m));
     }
   }
-  void* handle = nullptr;
-  std::string why;
-  const bncheck_plugin_t* t = open_table(path, &handle, &why);
-  if (!t) {
-    *error = printable(path) + ": " + printable(why);
-    return nullptr;
-  }
-  return std::make_unique<PluginBackend>(path, handle, t, opt);
+  const auto t = open_table(path);
+  if (!t) return R::failure(printable(path) + ": " + printable(t.error()));
+  return std::unique_ptr<Backend>(std::make_unique<PluginBackend>(path, *t, opt));
 }
 
 }  // namespace bncheck

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Defect 1: a plugin's name must be [A-Za-z0-9_-]{1,64}; repro lines paste safely;
 # nothing is written outside the save directory.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 rm -f /tmp/PWNED
 for tag in inject traversal empty control; do
   expect_rc 2 "$B" run --plugin "$P/name_$tag.so" --problem "$PROB" --save-failures "$T/saves"

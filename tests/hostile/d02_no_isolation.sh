@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Defect 2: in-process calls (--no-isolation) keep the floating-point environment,
 # catch writes into inputs, survive exit() with results kept, refuse --timeout.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 for bad in round_up ftz_daz; do
   expect_rc 1 "$B" run --no-isolation --plugin "$P/bad_$bad.so" --backend "bad_$bad,cpu_two_pass,cpu_welford" \
     --problem "$PROB" --problem "n=4,c=3,sp=9,fill=normal:0:1e-30" --problem "n=3,c=2,sp=5,dt=f64,pdt=f64"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Defect 3: overruns far past an output are caught and blamed on the right buffer.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 expect_rc 1 "$B" run --plugin "$P/bad_oob_100k.so" --backend bad_oob_100k --problem "$PROB"
 expect_in "bad_oob_100k +OUT-OF-BOUNDS-WRITE"
 expect_in "y at byte offset 100384, 100001 bytes past the end"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Defect 4: nothing a plugin forks outlives its call: not on return, not on timeout,
 # not when bncheck is interrupted.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 marker="seed=$$"   # in the command line of bncheck and of every process it forks
 left() { pgrep -f -- "$marker" | grep -v "^$$\$" | wc -l; }
 expect_rc 0 "$B" run --plugin "$P/bad_fork_pause.so" --backend bad_fork_pause --problem "$PROB,$marker"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Defect 5: an interrupted run keeps its results: valid JSON marked incomplete, the
 # summary, exit 130/143; fuzz keeps its summary counts.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 "$B" run --backend cpu_two_pass,bad_hang --plugin "$P/bad_hang.so" --timeout 600 --problem "$PROB" \
   --problem "n=2,c=2,sp=3" --json "$T/r.json" >"$T/out" 2>&1 &
 pid=$!

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Defect 6: bytes from plugins never make the JSON invalid nor reach the terminal raw.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 expect_rc 1 "$B" run --plugin "$P/bad_bad_bytes.so" --plugin "$P/bad_stdout_.so" --backend bad_bad_bytes,bad_stdout_ \
   --problem "$PROB" --json "$T/r.json"
 LC_ALL=C grep -q $'\x1b' "$T/out" && fail "an escape sequence reached the terminal"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Defect 7: a run that checked nothing never exits 0.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 printf '# no problems\n' >empty.txt
 expect_rc 3 "$B" run --suite empty.txt;                                   expect_in "nothing was checked"
 expect_rc 2 "$B" run --suite "$T";                                        expect_in "is a directory"

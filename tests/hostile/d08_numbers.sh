@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Defect 8: numeric options are typed; nothing wraps or truncates silently.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 for args in "fuzz --dry-run --cases inf" "fuzz --dry-run --cases 1e30" "fuzz --dry-run --cases 1.9" \
             "fuzz --dry-run --cases 3 --seed 2.7" "fuzz --dry-run --cases 3 --seed 1e30" \
             "run --max-memory 0" "fuzz --dry-run --cases 3 --shard 0/2xyz" "run --seed -1" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Defect 9: concurrent campaigns saving into one directory never collide or mix.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 for s in 1 2 3 4; do
   "$B" fuzz --backend cpu_one_pass_naive --cases 6 --seed $s --max-elements 4096 --save-failures "$T/saves" >"$T/f$s.out" 2>&1 &
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Defect 10: resource guards: bounded suite expansion, estimates that bound the peak,
 # refusal before allocating.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 line="n=1,c=1$(for i in $(seq 28); do printf ',eps={0|1}'; done)"
 echo "$line" >bomb.txt
 start=$(date +%s)

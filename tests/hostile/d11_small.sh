@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Defect 11: the smaller ones.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 expect_rc 2 "$B" run --problem "n=2,c=3,n=4";              expect_in "given twice"
 expect_rc 2 "$B" run --problem "n=2,c=3,eps=1e400";        expect_in "out of the range of a double"
 # A plugin named without '/' is a file in the current directory, never a system library.

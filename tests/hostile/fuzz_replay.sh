@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A libFuzzer finding replays through the CLI (`bncheck run --case DIR`) to the verdict
 # the target gave it: committed inputs, replayed without libFuzzer (bncheck_fuzz_replay).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 # Every committed regression input: the target passes, and each saved case replays to
 # the same verdict through the CLI.
 export BNCHECK_FUZZ_FINDINGS="$T/cases" BNCHECK_FUZZ_SAVE_ALL=1

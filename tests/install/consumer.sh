@@ -10,6 +10,10 @@ cmake --install "$build" --prefix "$T/prefix" >"$T/install.log" || { cat "$T/ins
 for f in include/bncheck/bncheck.hpp include/bncheck/plugin.h bin/bncheck lib/cmake/bncheck/bncheckConfig.cmake; do
   test -e "$T/prefix/$f" || { echo "FAILED: the install has no $f"; exit 1; }
 done
+# No empty RPATH entry (the loader would search the current directory for libraries).
+if readelf -d "$T/prefix/bin/bncheck" | grep -E 'R(UN)?PATH' | grep -Eq '\[:|::|:\]'; then
+  echo "FAILED: the installed bncheck has an empty RPATH entry"; readelf -d "$T/prefix/bin/bncheck" | grep PATH; exit 1
+fi
 # The installed tree stands alone: nothing in it points back into the source tree.
 if grep -rl -- "$src" "$T/prefix/lib/cmake"; then echo "FAILED: installed package files name the source tree"; exit 1; fi
 cmake -S "$src/examples/consumer" -B "$T/consumer" -DCMAKE_PREFIX_PATH="$T/prefix" -DCMAKE_CXX_COMPILER="$cxx" \

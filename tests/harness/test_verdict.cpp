@@ -199,9 +199,9 @@ TEST(Save, WritesLoadableNpy) {
   CaseRunner runner(parse_problem("n=2,c=3,sp=4x5,layout=cl"));
   CaseOutputs out;
   const CaseReport r = runner.run(b, &out);
-  std::string written;
-  ASSERT_EQ(save_case(dir.parent_path().string(), dir.filename().string(), runner, r, out, "repro-line", &written), "");
-  ASSERT_EQ(written, dir.string());
+  const auto written = save_case(dir.parent_path().string(), dir.filename().string(), runner, r, out, "repro-line");
+  ASSERT_TRUE(written) << written.error();
+  ASSERT_EQ(*written, dir.string());
   for (const char* f : {"x.npy", "gamma.npy", "beta.npy", "ref_y.npy", "impl_y.npy", "ref_save_mean.npy",
                         "impl_save_mean.npy", "case.json"})
     EXPECT_TRUE(fs::exists(dir / f)) << f;

@@ -1,4 +1,4 @@
-# Shared by the tests/hostile/*.sh scripts (run by ctest). Environment from
+# Shared by the tests/hostile/*.sh and tests/cli/*.sh scripts (run by ctest). Environment from
 # tests/CMakeLists.txt: B = the bncheck binary, P = the test plugins' directory,
 # R = bncheck_fuzz_replay, SRC = the source tree. Each script runs in a fresh
 # scratch directory $T and exits non-zero, naming the check, on the first failure.

@@ -9,10 +9,9 @@ using namespace bncheck;
 namespace {
 
 std::unique_ptr<Backend> plugin(const std::string& name, double timeout = 2, bool isolate = true) {
-  std::string err;
-  auto b = load_plugin(std::string(BNCHECK_PLUGIN_DIR) + "/" + name + ".so", {isolate, timeout}, &err);
-  EXPECT_TRUE(b) << err;
-  return b;
+  auto b = load_plugin(std::string(BNCHECK_PLUGIN_DIR) + "/" + name + ".so", {isolate, timeout});
+  EXPECT_TRUE(b) << b.error();
+  return b ? std::move(*b) : nullptr;
 }
 
 CaseReport run(Backend& b, const std::string& desc = "n=2,c=3,sp=4x4") {
@@ -76,12 +75,12 @@ TEST(Plugins, UnwrittenNanAndError) {
 }
 
 TEST(Plugins, CrashOnLoadIsAnErrorNotADeath) {
-  std::string err;
-  auto b = load_plugin(std::string(BNCHECK_PLUGIN_DIR) + "/bad_load_crash.so", {}, &err);
+  auto b = load_plugin(std::string(BNCHECK_PLUGIN_DIR) + "/bad_load_crash.so", {});
   EXPECT_FALSE(b);
-  EXPECT_NE(err.find("crashed while loading"), std::string::npos) << err;
-  EXPECT_FALSE(load_plugin("/nonexistent/plugin.so", {}, &err));
-  EXPECT_NE(err.find("cannot load"), std::string::npos) << err;
+  EXPECT_NE(b.error().find("crashed while loading"), std::string::npos) << b.error();
+  auto missing = load_plugin("/nonexistent/plugin.so", {});
+  EXPECT_FALSE(missing);
+  EXPECT_NE(missing.error().find("cannot load"), std::string::npos) << missing.error();
 }
 
 TEST(Plugins, NoIsolationStillSeesUnwrittenOutputs) {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# clang-tidy over the project's C++ sources with the checks .clang-tidy names, on the
+# compile commands of a configured build (build/ by default, or the directory given).
+# Exit 1 on any finding.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-build}
+command -v clang-tidy >/dev/null || { echo "ci/tidy.sh: clang-tidy not found"; exit 1; }
+[ -f "$dir/compile_commands.json" ] || { echo "ci/tidy.sh: no $dir/compile_commands.json: configure $dir first"; exit 1; }
+mapfile -t files < <(git ls-files 'api/*.cpp' 'cli/*.cpp' 'cpu/*.cpp' 'fuzz/*.cpp' 'harness/*.cpp' 'plugin/*.cpp' \
+                                 'properties/*.cpp' 'reference/*.cpp' 'gpu/*.cpp')
+# Only files this build compiles (optional backends may be left out).
+todo=()
+for f in "${files[@]}"; do grep -q "\"file\": \"$PWD/$f\"" "$dir/compile_commands.json" && todo+=("$f"); done
+printf '%s\n' "${todo[@]}" | xargs -P "${BNCHECK_JOBS:-2}" -n 4 clang-tidy -p "$dir" --quiet
+echo "ci/tidy.sh: ${#todo[@]} files clean"
