@@ -12,9 +12,23 @@ std::optional<Dtype> parse_dtype(std::string_view s) {
 
 double bits_to_double(uint64_t bits, Dtype dt) {
   switch (dt) {
-    case Dtype::f64: { double d; std::memcpy(&d, &bits, 8); return d; }
-    case Dtype::f32: { uint32_t b = static_cast<uint32_t>(bits); float f; std::memcpy(&f, &b, 4); return f; }
-    case Dtype::bf16: { uint32_t b = static_cast<uint32_t>(bits & 0xFFFF) << 16; float f; std::memcpy(&f, &b, 4); return f; }
+    case Dtype::f64: {
+      double d;
+      std::memcpy(&d, &bits, 8);
+      return d;
+    }
+    case Dtype::f32: {
+      uint32_t b = static_cast<uint32_t>(bits);
+      float f;
+      std::memcpy(&f, &b, 4);
+      return f;
+    }
+    case Dtype::bf16: {
+      uint32_t b = static_cast<uint32_t>(bits & 0xFFFF) << 16;
+      float f;
+      std::memcpy(&f, &b, 4);
+      return f;
+    }
     case Dtype::f16: {
       const uint32_t h = static_cast<uint32_t>(bits & 0xFFFF);
       const double sign = (h & 0x8000) ? -1.0 : 1.0;
@@ -30,17 +44,37 @@ double bits_to_double(uint64_t bits, Dtype dt) {
 
 uint64_t load_bits(const void* p, Dtype dt, size_t i) {
   switch (format_info(dt).bytes) {
-    case 8: { uint64_t b; std::memcpy(&b, static_cast<const char*>(p) + 8 * i, 8); return b; }
-    case 4: { uint32_t b; std::memcpy(&b, static_cast<const char*>(p) + 4 * i, 4); return b; }
-    default: { uint16_t b; std::memcpy(&b, static_cast<const char*>(p) + 2 * i, 2); return b; }
+    case 8: {
+      uint64_t b;
+      std::memcpy(&b, static_cast<const char*>(p) + 8 * i, 8);
+      return b;
+    }
+    case 4: {
+      uint32_t b;
+      std::memcpy(&b, static_cast<const char*>(p) + 4 * i, 4);
+      return b;
+    }
+    default: {
+      uint16_t b;
+      std::memcpy(&b, static_cast<const char*>(p) + 2 * i, 2);
+      return b;
+    }
   }
 }
 
 void store_bits(void* p, Dtype dt, size_t i, uint64_t bits) {
   switch (format_info(dt).bytes) {
     case 8: std::memcpy(static_cast<char*>(p) + 8 * i, &bits, 8); break;
-    case 4: { uint32_t b = static_cast<uint32_t>(bits); std::memcpy(static_cast<char*>(p) + 4 * i, &b, 4); break; }
-    default: { uint16_t b = static_cast<uint16_t>(bits); std::memcpy(static_cast<char*>(p) + 2 * i, &b, 2); break; }
+    case 4: {
+      uint32_t b = static_cast<uint32_t>(bits);
+      std::memcpy(static_cast<char*>(p) + 4 * i, &b, 4);
+      break;
+    }
+    default: {
+      uint16_t b = static_cast<uint16_t>(bits);
+      std::memcpy(static_cast<char*>(p) + 2 * i, &b, 2);
+      break;
+    }
   }
 }
 
@@ -52,7 +86,11 @@ double ulp(double v, Dtype dt) {
   if (!std::isfinite(v)) return std::numeric_limits<double>::quiet_NaN();
   const FormatInfo F = format_info(dt);
   int e = F.emin;
-  if (v != 0) { int fe; (void)std::frexp(v, &fe); e = std::max(fe - 1, F.emin); }
+  if (v != 0) {
+    int fe;
+    (void)std::frexp(v, &fe);
+    e = std::max(fe - 1, F.emin);
+  }
   return std::ldexp(1.0, e - (F.p - 1));
 }
 

@@ -3,9 +3,9 @@
 #include "api/text.hpp"
 
 #include <charconv>
-#include <set>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <vector>
 
 namespace bncheck {
@@ -154,10 +154,9 @@ std::string to_string(const Problem& p) {
     s += ",sp=";
     for (int i = 0; i < p.rank; ++i) s += (i ? "x" : "") + std::to_string(p.spatial[i]);
   }
-  s += std::string(",layout=") + to_string(p.layout) + ",dt=" + dtype_name(p.dtype) + ",pdt=" +
-       dtype_name(p.pdtype) + ",dir=" + to_string(p.dir) + ",eps=" + fmt_double(p.eps) +
-       ",mom=" + fmt_double(p.momentum) + ",affine=" + (p.affine ? "1" : "0") + ",fill=" +
-       to_string(p.fill) + ",seed=" + std::to_string(p.seed);
+  s += std::string(",layout=") + to_string(p.layout) + ",dt=" + dtype_name(p.dtype) + ",pdt=" + dtype_name(p.pdtype) +
+       ",dir=" + to_string(p.dir) + ",eps=" + fmt_double(p.eps) + ",mom=" + fmt_double(p.momentum) +
+       ",affine=" + (p.affine ? "1" : "0") + ",fill=" + to_string(p.fill) + ",seed=" + std::to_string(p.seed);
   const Conventions def;
   if (p.conv.running_var != def.running_var) s += std::string(",rvar=") + to_string(p.conv.running_var);
   if (p.conv.momentum_dir != def.momentum_dir) s += std::string(",momdir=") + to_string(p.conv.momentum_dir);
@@ -188,9 +187,13 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
     const std::string_view key = token.substr(0, eq), v = token.substr(eq + 1);
     if (!keys.insert(key).second) fail(token, "key '" + printable(key, 40) + "' given twice");
     constexpr int64_t kMaxDim = int64_t{1} << 40;
-    if (key == "n") { p.n = parse_int(token, v, 1, kMaxDim); have_n = true; }
-    else if (key == "c") { p.c = parse_int(token, v, 1, kMaxDim); have_c = true; }
-    else if (key == "sp") {
+    if (key == "n") {
+      p.n = parse_int(token, v, 1, kMaxDim);
+      have_n = true;
+    } else if (key == "c") {
+      p.c = parse_int(token, v, 1, kMaxDim);
+      have_c = true;
+    } else if (key == "sp") {
       p.rank = 0;
       p.spatial = {1, 1, 1};
       if (!v.empty() && v != "-") {
@@ -199,18 +202,25 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
         for (auto d : dims) p.spatial[p.rank++] = parse_int(token, d, 1, kMaxDim);
       }
     } else if (key == "layout") {
-      if (v == "cf" || v == "nc" || v == "ncw" || v == "nchw" || v == "ncdhw") p.layout = Layout::channels_first;
-      else if (v == "cl" || v == "nwc" || v == "nhwc" || v == "ndhwc") p.layout = Layout::channels_last;
-      else fail(token, "layout is cf or cl (or nchw, nhwc, ...)");
+      if (v == "cf" || v == "nc" || v == "ncw" || v == "nchw" || v == "ncdhw")
+        p.layout = Layout::channels_first;
+      else if (v == "cl" || v == "nwc" || v == "nhwc" || v == "ndhwc")
+        p.layout = Layout::channels_last;
+      else
+        fail(token, "layout is cf or cl (or nchw, nhwc, ...)");
     } else if (key == "dt" || key == "pdt") {
       auto dt = parse_dtype(v);
       if (!dt) fail(token, "unknown dtype '" + printable(v, 40) + "' (f64, f32, f16, bf16)");
       (key == "dt" ? p.dtype : p.pdtype) = *dt;
     } else if (key == "dir") {
-      if (v == "fwd_train" || v == "train") p.dir = Direction::fwd_train;
-      else if (v == "fwd_infer" || v == "infer") p.dir = Direction::fwd_infer;
-      else if (v == "bwd") p.dir = Direction::bwd;
-      else fail(token, "direction is fwd_train, fwd_infer or bwd");
+      if (v == "fwd_train" || v == "train")
+        p.dir = Direction::fwd_train;
+      else if (v == "fwd_infer" || v == "infer")
+        p.dir = Direction::fwd_infer;
+      else if (v == "bwd")
+        p.dir = Direction::bwd;
+      else
+        fail(token, "direction is fwd_train, fwd_infer or bwd");
     } else if (key == "eps") {
       p.eps = parse_double(token, v);
       if (!(p.eps >= 0) || !std::isfinite(p.eps)) fail(token, "eps must be finite and >= 0");
@@ -218,36 +228,53 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
       p.momentum = parse_double(token, v);
       if (!(p.momentum >= 0 && p.momentum <= 1)) fail(token, "momentum must be in [0, 1]");
     } else if (key == "affine") {
-      if (v == "1" || v == "true") p.affine = true;
-      else if (v == "0" || v == "false") p.affine = false;
-      else fail(token, "affine is 0 or 1");
+      if (v == "1" || v == "true")
+        p.affine = true;
+      else if (v == "0" || v == "false")
+        p.affine = false;
+      else
+        fail(token, "affine is 0 or 1");
     } else if (key == "fill") {
       p.fill = parse_fill(token, v);
-    } else if (key == "seed") {   // any 64-bit unsigned integer, as --seed takes
+    } else if (key == "seed") {  // any 64-bit unsigned integer, as --seed takes
       const auto r = std::from_chars(v.data(), v.data() + v.size(), p.seed);
       if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size())
         fail(token, "'" + printable(v, 60) + "' is not an integer from 0 to 18446744073709551615");
     } else if (key == "rvar") {
-      if (v == "unbiased") p.conv.running_var = RunningVar::unbiased;
-      else if (v == "biased") p.conv.running_var = RunningVar::biased;
-      else fail(token, "rvar is unbiased or biased");
+      if (v == "unbiased")
+        p.conv.running_var = RunningVar::unbiased;
+      else if (v == "biased")
+        p.conv.running_var = RunningVar::biased;
+      else
+        fail(token, "rvar is unbiased or biased");
     } else if (key == "momdir") {
-      if (v == "new") p.conv.momentum_dir = MomentumDir::new_stat;
-      else if (v == "old") p.conv.momentum_dir = MomentumDir::old_stat;
-      else fail(token, "momdir is new or old");
+      if (v == "new")
+        p.conv.momentum_dir = MomentumDir::new_stat;
+      else if (v == "old")
+        p.conv.momentum_dir = MomentumDir::old_stat;
+      else
+        fail(token, "momdir is new or old");
     } else if (key == "save") {
-      if (v == "invstd") p.conv.saved = SavedStat::invstd;
-      else if (v == "var") p.conv.saved = SavedStat::variance;
-      else fail(token, "save is invstd or var");
+      if (v == "invstd")
+        p.conv.saved = SavedStat::invstd;
+      else if (v == "var")
+        p.conv.saved = SavedStat::variance;
+      else
+        fail(token, "save is invstd or var");
     } else if (key == "poison") {
       const size_t at = v.find('@');
       if (at == std::string_view::npos) fail(token, "poison is KIND@CHANNEL, e.g. nan@2");
       const std::string_view k = v.substr(0, at);
-      if (k == "nan") p.poison.kind = PoisonKind::nan;
-      else if (k == "inf" || k == "+inf") p.poison.kind = PoisonKind::pinf;
-      else if (k == "-inf") p.poison.kind = PoisonKind::ninf;
-      else if (k == "none") p.poison.kind = PoisonKind::none;
-      else fail(token, "poison kind is nan, inf or -inf");
+      if (k == "nan")
+        p.poison.kind = PoisonKind::nan;
+      else if (k == "inf" || k == "+inf")
+        p.poison.kind = PoisonKind::pinf;
+      else if (k == "-inf")
+        p.poison.kind = PoisonKind::ninf;
+      else if (k == "none")
+        p.poison.kind = PoisonKind::none;
+      else
+        fail(token, "poison kind is nan, inf or -inf");
       p.poison.channel = parse_int(token, v.substr(at + 1), 0, kMaxDim);
     } else {
       fail(token, "unknown key '" + printable(key, 40) + "'");

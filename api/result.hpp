@@ -12,15 +12,15 @@
 
 namespace bncheck {
 
-struct Done {};   // Result<Done>: finished, or why not
+struct Done {};  // Result<Done>: finished, or why not
 
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}   // NOLINT(google-explicit-constructor): success converts
-  static Result failure(std::string why) {
+  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor): success converts
+  static Result failure(const std::string& why) {
     Result r;
-    r.error_ = std::move(why);
+    r.error_ = why;
     return r;
   }
   bool ok() const { return value_.has_value(); }

@@ -33,7 +33,7 @@ bool Tensor::guards_intact(long long* first_bad_offset) const {
   const size_t end = kGuardBytes + bytes();
   for (size_t i = 0; i < kGuardBytes; ++i)
     if (buf_[end + i] != kGuardByte) {
-      if (first_bad_offset) *first_bad_offset = static_cast<long long>(bytes() + i);
+      if (first_bad_offset) *first_bad_offset = static_cast<long long>(bytes()) + static_cast<long long>(i);
       return false;
     }
   return true;

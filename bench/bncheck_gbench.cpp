@@ -31,13 +31,18 @@ void host_call(benchmark::State& st, Backend* b, const Problem& p) {
   for (auto _ : st) {
     Status r;
     if (p.dir == Direction::fwd_train)
-      r = b->forward_training(bp, {d.x.data(), d.gamma.data(), d.beta.data(), y.data(), m.data(), s.data(), rm.data(), rv.data()});
+      r = b->forward_training(
+          bp, {d.x.data(), d.gamma.data(), d.beta.data(), y.data(), m.data(), s.data(), rm.data(), rv.data()});
     else if (p.dir == Direction::fwd_infer)
-      r = b->forward_inference(bp, {d.x.data(), d.gamma.data(), d.beta.data(), d.running_mean.data(), d.running_var.data(), y.data()});
+      r = b->forward_inference(
+          bp, {d.x.data(), d.gamma.data(), d.beta.data(), d.running_mean.data(), d.running_var.data(), y.data()});
     else
       r = b->backward(bp, {d.x.data(), d.dy.data(), d.gamma.data(), d.save_mean.data(), d.save_stat.data(), y.data(),
                            p.affine ? dg.data() : nullptr, p.affine ? db.data() : nullptr});
-    if (!r.ok()) { st.SkipWithError(r.message.c_str()); break; }
+    if (!r.ok()) {
+      st.SkipWithError(r.message.c_str());
+      break;
+    }
   }
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * moved_bytes(p)));
 }
@@ -45,7 +50,10 @@ void host_call(benchmark::State& st, Backend* b, const Problem& p) {
 void device_call(benchmark::State& st, Backend* b, const Problem& p) {
   for (auto _ : st) {
     const auto t = b->time_on_device(p, 1, 5);
-    if (!t) { st.SkipWithError("device timing failed"); break; }
+    if (!t) {
+      st.SkipWithError("device timing failed");
+      break;
+    }
     st.SetIterationTime(t->seconds_per_call);
     st.counters["copy_GBps"] = t->copy_gbps;
   }
@@ -58,7 +66,7 @@ void host_copy(benchmark::State& st, size_t bytes) {
     std::memcpy(c.data(), a.data(), bytes);
     benchmark::DoNotOptimize(c.data());
   }
-  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * 2 * bytes));   // read + write
+  st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * 2 * bytes));  // read + write
 }
 
 }  // namespace

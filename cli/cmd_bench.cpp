@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "harness/runner.hpp"
 #include "api/text.hpp"
+#include "harness/runner.hpp"
 
 namespace bncheck::cli {
 
@@ -29,14 +29,21 @@ int cmd_bench(Args& a) {
   int warmup = 3, reps = 15;
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") backend_spec = a.value(opt);
-    else if (opt == "--problem") descs.push_back(a.value(opt));
-    else if (opt == "--suite") suite = a.value(opt);
-    else if (opt == "--warmup") warmup = static_cast<int>(a.integer(opt, 0, 1000000));
-    else if (opt == "--reps") reps = static_cast<int>(a.integer(opt, 1, 1000000));
-    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for bench");
+    if (opt == "--backend")
+      backend_spec = a.value(opt);
+    else if (opt == "--problem")
+      descs.push_back(a.value(opt));
+    else if (opt == "--suite")
+      suite = a.value(opt);
+    else if (opt == "--warmup")
+      warmup = static_cast<int>(a.integer(opt, 0, 1000000));
+    else if (opt == "--reps")
+      reps = static_cast<int>(a.integer(opt, 1, 1000000));
+    else if (!bo.parse(opt, a))
+      throw UsageError("unknown option '" + printable(opt, 60) + "' for bench");
   }
   std::vector<Problem> problems;
+  problems.reserve(descs.size());
   for (const auto& d : descs) problems.push_back(parse_problem(d));
   if (!suite.empty() || problems.empty()) {
     auto s = load_suite(suite.empty() ? "bench" : suite, 1);
@@ -45,11 +52,11 @@ int cmd_bench(Args& a) {
   auto all = bo.load();
   const std::vector<Backend*> backends = select_backends(all, backend_spec);
   using clock = std::chrono::steady_clock;
-  std::printf("%-18s %-10s %10s %10s %9s %12s  %s\n", "backend", "where", "median_ms", "MB_moved", "GB/s",
-              "of_copy_bw", "problem");
+  std::printf("%-18s %-10s %10s %10s %9s %12s  %s\n", "backend", "where", "median_ms", "MB_moved", "GB/s", "of_copy_bw",
+              "problem");
   for (const Problem& p : problems) {
     const double b = format_info(p.dtype).bytes, E = static_cast<double>(p.elements());
-    const double moved = (p.dir == Direction::bwd ? 3 : 2) * E * b;   // read x (and dy), write y or dx
+    const double moved = (p.dir == Direction::bwd ? 3 : 2) * E * b;  // read x (and dy), write y or dx
     // The host copy bandwidth, measured now, beside the backends.
     std::vector<unsigned char> src(static_cast<size_t>(moved / 2)), dst(src.size());
     std::vector<double> copy_s;
@@ -71,7 +78,7 @@ int cmd_bench(Args& a) {
       } else {
         std::vector<double> ts;
         for (int i = 0; i < warmup + reps; ++i) {
-          const CaseReport r = runner.run(*be);   // seconds_backend times the call alone
+          const CaseReport r = runner.run(*be);  // seconds_backend times the call alone
           if (i >= warmup) ts.push_back(r.seconds_backend);
         }
         sec = median(ts);

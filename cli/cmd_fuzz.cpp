@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/interrupt.hpp"
 #include "api/text.hpp"
 #include "fuzz/campaign.hpp"
+#include "harness/interrupt.hpp"
 
 namespace bncheck::cli {
 
@@ -17,24 +17,33 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   BackendOptions bo;
   fuzz::Options o;
   o.argv0 = argv0;
-  std::string backend_spec = "all", baseline_path;
-  bool dry = false, no_baseline = false, strict = false;
+  std::string backend_spec = "all";
+  bool dry = false;
+  BaselineOptions bl;
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") backend_spec = a.value(opt);
-    else if (opt == "--cases") o.cases = a.integer(opt, 1, int64_t{1} << 62);
-    else if (opt == "--seconds") o.seconds = a.number(opt, 0, 1e9, true);
-    else if (opt == "--seed") o.seed = a.seed(opt);
-    else if (opt == "--shard") cli::parse_shard(opt, a.value(opt), &o.shard, &o.shards);
-    else if (opt == "--max-elements") o.limits.max_elements = a.integer(opt, 1, int64_t{1} << 40);
-    else if (opt == "--max-memory") o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
-    else if (opt == "--save-failures") o.save_failures = a.value(opt);
-    else if (opt == "--append-regressions") o.append_regressions = a.value(opt);
-    else if (opt == "--dry-run") dry = true;
-    else if (opt == "--baseline") baseline_path = a.value(opt);
-    else if (opt == "--no-baseline") no_baseline = true;
-    else if (opt == "--strict") strict = true;
-    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for fuzz");
+    if (opt == "--backend")
+      backend_spec = a.value(opt);
+    else if (opt == "--cases")
+      o.cases = a.integer(opt, 1, int64_t{1} << 62);
+    else if (opt == "--seconds")
+      o.seconds = a.number(opt, 0, 1e9, true);
+    else if (opt == "--seed")
+      o.seed = a.seed(opt);
+    else if (opt == "--shard")
+      cli::parse_shard(opt, a.value(opt), &o.shard, &o.shards);
+    else if (opt == "--max-elements")
+      o.limits.max_elements = a.integer(opt, 1, int64_t{1} << 40);
+    else if (opt == "--max-memory")
+      o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
+    else if (opt == "--save-failures")
+      o.save_failures = a.value(opt);
+    else if (opt == "--append-regressions")
+      o.append_regressions = a.value(opt);
+    else if (opt == "--dry-run")
+      dry = true;
+    else if (!bl.parse(opt, a) && !bo.parse(opt, a))
+      throw UsageError("unknown option '" + printable(opt, 60) + "' for fuzz");
   }
   if (o.cases < 0 && o.seconds < 0) o.cases = 200;
   if (dry) {
@@ -55,7 +64,7 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   std::vector<Backend*> backends;
   for (Backend* b : select_backends(all, backend_spec))
     if (b->availability().available) backends.push_back(b);
-  Baseline baseline = load_baseline(no_baseline, baseline_path);
+  Baseline baseline = bl.load();
   std::printf("bncheck fuzz: seed %llu, shard %d/%d, %s, backends:", static_cast<unsigned long long>(o.seed), o.shard,
               o.shards, o.cases >= 0 ? ("cases 0.." + std::to_string(o.cases - 1)).c_str() : "time-bounded");
   for (Backend* b : backends) std::printf(" %s", b->name().c_str());
@@ -73,11 +82,13 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   bool any_checked = false;
   for (const auto& [name, counts] : sum.verdicts)
     for (const auto& [v, n] : counts) any_checked |= n > 0 && checked(v);
-  for (const auto& f : sum.failures) unknown += f.known.empty() || strict;
+  for (const auto& f : sum.failures) unknown += f.known.empty() || bl.strict;
   std::printf("failures: %d unknown, %zu known (docs/findings.md)\n", unknown, sum.failures.size() - unknown);
-  if (const int sig = interrupted()) std::printf("incomplete: interrupted by %s\n", signal_text(sig).c_str());
+  if (const int sig = interrupted())
+    std::printf("incomplete: interrupted by %s\n", signal_text(sig).c_str());
   else if (!any_checked && !unknown)
-    std::printf("nothing was checked: every case was unsupported, skipped or unavailable (exit %d)\n", kExitNothingChecked);
+    std::printf("nothing was checked: every case was unsupported, skipped or unavailable (exit %d)\n",
+                kExitNothingChecked);
   return exit_status(unknown > 0, any_checked);
 }
 

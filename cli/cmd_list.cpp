@@ -25,10 +25,19 @@ int cmd_list(Args& a) {
       for (Layout l : {Layout::channels_first, Layout::channels_last})
         for (Direction d : {Direction::fwd_train, Direction::fwd_infer, Direction::bwd}) {
           Problem p;
-          p.n = 2; p.c = 3; p.rank = 2; p.spatial = {4, 4, 1};
-          p.dtype = dt; p.pdtype = dt == Dtype::f64 ? Dtype::f64 : Dtype::f32;
-          p.layout = l; p.dir = d;
-          if (b->supports(p).supported) { dts.insert(dtype_name(dt)); lays.insert(to_string(l)); dirs.insert(to_string(d)); }
+          p.n = 2;
+          p.c = 3;
+          p.rank = 2;
+          p.spatial = {4, 4, 1};
+          p.dtype = dt;
+          p.pdtype = dt == Dtype::f64 ? Dtype::f64 : Dtype::f32;
+          p.layout = l;
+          p.dir = d;
+          if (b->supports(p).supported) {
+            dts.insert(dtype_name(dt));
+            lays.insert(to_string(l));
+            dirs.insert(to_string(d));
+          }
         }
     std::string sup;
     for (auto* s : {&dts, &lays, &dirs}) {

@@ -6,32 +6,39 @@
 #include <string>
 #include <vector>
 
+#include "api/text.hpp"
 #include "harness/interrupt.hpp"
 #include "harness/runner.hpp"
-#include "api/text.hpp"
 #include "properties/driver.hpp"
 
 namespace bncheck::cli {
 
 int cmd_props(Args& a, const std::string& argv0) {
   BackendOptions bo;
-  std::string backend_spec = "all", property_spec, problem_desc, baseline_path;
+  std::string backend_spec = "all", property_spec, problem_desc;
+  BaselineOptions bl;
   int cases = 50;
   uint64_t seed = 1, aux = 0;
-  bool list = false, have_aux = false, no_baseline = false, strict = false;
+  bool list = false, have_aux = false;
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") backend_spec = a.value(opt);
-    else if (opt == "--property") property_spec = a.value(opt);
-    else if (opt == "--cases") cases = static_cast<int>(a.integer(opt, 1, 10000000));
-    else if (opt == "--seed") seed = a.seed(opt);
-    else if (opt == "--problem") problem_desc = a.value(opt);
-    else if (opt == "--aux") { aux = a.seed(opt); have_aux = true; }
-    else if (opt == "--list") list = true;
-    else if (opt == "--baseline") baseline_path = a.value(opt);
-    else if (opt == "--no-baseline") no_baseline = true;
-    else if (opt == "--strict") strict = true;
-    else if (!bo.parse(opt, a)) throw UsageError("unknown option '" + printable(opt, 60) + "' for props");
+    if (opt == "--backend")
+      backend_spec = a.value(opt);
+    else if (opt == "--property")
+      property_spec = a.value(opt);
+    else if (opt == "--cases")
+      cases = static_cast<int>(a.integer(opt, 1, 10000000));
+    else if (opt == "--seed")
+      seed = a.seed(opt);
+    else if (opt == "--problem")
+      problem_desc = a.value(opt);
+    else if (opt == "--aux") {
+      aux = a.seed(opt);
+      have_aux = true;
+    } else if (opt == "--list")
+      list = true;
+    else if (!bl.parse(opt, a) && !bo.parse(opt, a))
+      throw UsageError("unknown option '" + printable(opt, 60) + "' for props");
   }
   if (list) {
     for (const auto& p : props::all()) std::printf("%-30s %s\n", p.name, p.summary);
@@ -61,7 +68,10 @@ int cmd_props(Args& a, const std::string& argv0) {
     std::stringstream ss(backend_spec);
     std::string name;
     while (std::getline(ss, name, ',')) {
-      if (name == "reference") { backends.emplace_back("reference", nullptr); continue; }
+      if (name == "reference") {
+        backends.emplace_back("reference", nullptr);
+        continue;
+      }
       auto sel = select_backends(all, name);
       if (!sel[0]->availability().available) {
         std::fprintf(stderr, "bncheck: %s unavailable (%s): not run\n", name.c_str(),
@@ -72,7 +82,7 @@ int cmd_props(Args& a, const std::string& argv0) {
     }
   }
   int failures = 0;
-  if (!problem_desc.empty()) {   // replay one case
+  if (!problem_desc.empty()) {  // replay one case
     Problem base;
     base.n = 0;
     base.c = 0;
@@ -88,7 +98,7 @@ int cmd_props(Args& a, const std::string& argv0) {
       }
     return failures ? kExitFail : kExitOk;
   }
-  Baseline baseline = load_baseline(no_baseline, baseline_path);
+  Baseline baseline = bl.load();
   int known = 0;
   std::printf("bncheck props: %zu properties x %zu backends, %d cases each, seed %llu\n", chosen.size(),
               backends.size(), cases, static_cast<unsigned long long>(seed));
@@ -101,25 +111,28 @@ int cmd_props(Args& a, const std::string& argv0) {
       if (interrupted()) break;
       const props::Campaign c = props::run_property(*prop, b, cases, seed);
       std::string notes;
-      for (const auto& [n, k] : c.notes) notes += (notes.empty() ? "" : ", ") + n + " " + std::to_string(k) + "/" + std::to_string(c.applicable);
+      for (const auto& [n, k] : c.notes)
+        notes += (notes.empty() ? "" : ", ") + n + " " + std::to_string(k) + "/" + std::to_string(c.applicable);
       const char* verdict = c.failed ? "FAIL" : c.applicable == 0 ? "NONE-RAN" : "PASS";
-      if (interrupted()) break;   // a campaign cut short proves nothing either way
+      if (interrupted()) break;  // a campaign cut short proves nothing either way
       ++campaigns;
       applicable += c.applicable;
-      std::printf("%-28s %-20s %-8s %6d/%-3d  %s\n", prop->name, name.c_str(), verdict, c.applicable, c.cases, notes.c_str());
+      std::printf("%-28s %-20s %-8s %6d/%-3d  %s\n", prop->name, name.c_str(), verdict, c.applicable, c.cases,
+                  notes.c_str());
       const Baseline::Entry* be = c.failed && b ? baseline.find(name, c.minimal) : nullptr;
       if (be) {
         ++known;
         std::printf("      (known: %s, docs/findings.md)\n", be->finding.c_str());
       }
       if (c.failed) {
-        if (!be || strict) ++failures;
+        if (!be || bl.strict) ++failures;
         const std::string repro = shell_word(argv0) + " props" + (b ? backend_repro_options(*b) : "") + " --backend " +
-                                  name + " --property " + prop->name + " --problem " + shell_quote(to_string(c.minimal)) +
-                                  " --aux " + std::to_string(c.aux);
+                                  name + " --property " + prop->name + " --problem " +
+                                  shell_quote(to_string(c.minimal)) + " --aux " + std::to_string(c.aux);
         std::printf("      %s\n      minimal after %d shrink steps: %s\n      repro: %s\n", c.message.c_str(),
                     c.shrink_steps, to_string(c.minimal).c_str(), repro.c_str());
-        if (!be || strict) repros.push_back(std::string(prop->name) + " on " + name + ": " + c.message + "\n  repro: " + repro);
+        if (!be || bl.strict)
+          repros.push_back(std::string(prop->name) + " on " + name + ": " + c.message + "\n  repro: " + repro);
       }
       std::fflush(stdout);
     }

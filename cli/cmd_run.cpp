@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "api/text.hpp"
 #include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
 #include "harness/report.hpp"
 #include "harness/runner.hpp"
-#include "api/text.hpp"
 
 namespace bncheck::cli {
 
@@ -30,8 +30,7 @@ struct RunOptions {
   std::string save_dir, save_failures_dir, json_path;
   double max_bytes = 0;
   bool verbose = false;
-  std::string baseline_path;
-  bool no_baseline = false, strict = false;
+  BaselineOptions baseline;
   BackendOptions backend_options;
 };
 
@@ -39,21 +38,31 @@ RunOptions parse_run(Args& a) {
   RunOptions o;
   while (a.more()) {
     const std::string opt = a.next();
-    if (opt == "--backend") { o.backends = a.value(opt); o.backends_given = true; }
-    else if (opt == "--problem") o.problem_descs.push_back(a.value(opt));
-    else if (opt == "--case") o.case_dirs.push_back(a.value(opt));
-    else if (opt == "--suite") o.suite = a.value(opt);
-    else if (opt == "--seed") o.seed = a.seed(opt);
-    else if (opt == "--save") o.save_dir = a.value(opt);
-    else if (opt == "--save-failures") o.save_failures_dir = a.value(opt);
-    else if (opt == "--json") o.json_path = a.value(opt);
-    else if (opt == "--max-memory") o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
-    else if (opt == "--verbose" || opt == "-v") o.verbose = true;
-    else if (opt == "--baseline") o.baseline_path = a.value(opt);
-    else if (opt == "--no-baseline") o.no_baseline = true;
-    else if (opt == "--strict") o.strict = true;
-    else if (o.backend_options.parse(opt, a)) continue;
-    else throw UsageError("unknown option '" + printable(opt, 60) + "' for run");
+    if (opt == "--backend") {
+      o.backends = a.value(opt);
+      o.backends_given = true;
+    } else if (opt == "--problem")
+      o.problem_descs.push_back(a.value(opt));
+    else if (opt == "--case")
+      o.case_dirs.push_back(a.value(opt));
+    else if (opt == "--suite")
+      o.suite = a.value(opt);
+    else if (opt == "--seed")
+      o.seed = a.seed(opt);
+    else if (opt == "--save")
+      o.save_dir = a.value(opt);
+    else if (opt == "--save-failures")
+      o.save_failures_dir = a.value(opt);
+    else if (opt == "--json")
+      o.json_path = a.value(opt);
+    else if (opt == "--max-memory")
+      o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
+    else if (opt == "--verbose" || opt == "-v")
+      o.verbose = true;
+    else if (o.baseline.parse(opt, a) || o.backend_options.parse(opt, a))
+      continue;
+    else
+      throw UsageError("unknown option '" + printable(opt, 60) + "' for run");
   }
   return o;
 }
@@ -62,8 +71,8 @@ RunOptions parse_run(Args& a) {
 struct RunProblem {
   Problem problem;
   std::optional<CaseData> data;
-  std::string origin;          // the --case directory
-  std::string saved_backend;   // the backend the case was saved for
+  std::string origin;         // the --case directory
+  std::string saved_backend;  // the backend the case was saved for
 };
 
 // What `run` has so far; finish() prints the summary and writes the JSON, complete or not.
@@ -83,20 +92,20 @@ struct RunState {
     finished = true;
     std::vector<std::string> fixed_lines;
     std::printf("\nsummary:");
-    for (Verdict v : {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error,
-                      Verdict::unwritten, Verdict::oob_write, Verdict::crash, Verdict::timeout, Verdict::skipped,
-                      Verdict::unavailable})
+    for (Verdict v :
+         {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error, Verdict::unwritten,
+          Verdict::oob_write, Verdict::crash, Verdict::timeout, Verdict::skipped, Verdict::unavailable})
       if (counts[v]) std::printf(" %d %s", counts[v], to_string(v));
     std::printf(" (of %d cases)\n", case_no);
     if (!incomplete_why.empty())
       std::printf("incomplete: %s; %d of %d cases ran\n", incomplete_why.c_str(), case_no, total);
-    for (const auto& e : baseline.entries)   // matched only passing cases: fixed, or the pattern is too wide
+    for (const auto& e : baseline.entries)  // matched only passing cases: fixed, or the pattern is too wide
       if (e.seen && !e.failed)
         fixed_lines.push_back("known failure " + e.finding + " (" + e.backend + " " + e.problem +
                               ") matched only passing cases: update the baseline");
     if (known) std::printf("known failures (baseline, documented in docs/findings.md): %d\n", known);
     for (const auto& l : fixed_lines) std::printf("%s\n", l.c_str());
-    if (o.strict && incomplete_why.empty())
+    if (o.baseline.strict && incomplete_why.empty())
       for (const auto& l : fixed_lines) failure_lines.push_back(l);
     if (!failure_lines.empty()) {
       std::printf("\nfailures:\n");
@@ -142,7 +151,8 @@ std::vector<RunProblem> run_problems(const RunOptions& o) {
     problems.push_back({sc.problem, std::move(sc.data), dir, sc.backend});
   }
   if (!o.suite.empty() || (problems.empty() && o.case_dirs.empty())) {
-    for (auto& p : load_suite(o.suite.empty() ? "default" : o.suite, o.seed)) problems.push_back({p, std::nullopt, "", ""});
+    for (auto& p : load_suite(o.suite.empty() ? "default" : o.suite, o.seed))
+      problems.push_back({p, std::nullopt, "", ""});
   }
   return problems;
 }
@@ -156,7 +166,7 @@ int cmd_run(Args& a, const std::string& argv0) {
   check_writable_dir("--save-failures", o.save_failures_dir);
   std::vector<RunProblem> problems = run_problems(o);
   std::string spec = o.backends;
-  if (!o.backends_given && !o.case_dirs.empty()) {   // a saved case reruns on the backend it was saved for
+  if (!o.backends_given && !o.case_dirs.empty()) {  // a saved case reruns on the backend it was saved for
     std::set<std::string> names;
     for (const auto& rp : problems)
       if (!rp.origin.empty()) names.insert(rp.saved_backend);
@@ -166,7 +176,7 @@ int cmd_run(Args& a, const std::string& argv0) {
   auto all = o.backend_options.load();
   std::vector<Backend*> backends = select_backends(all, spec);
   const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
-  RunState st(o, load_baseline(o.no_baseline, o.baseline_path));
+  RunState st(o, o.baseline.load());
   st.total = static_cast<int>(problems.size() * backends.size());
   install_interrupt_handlers();
   set_emergency_finish([&](const std::string& why) { st.finish(why); });
@@ -196,10 +206,10 @@ int cmd_run(Args& a, const std::string& argv0) {
     for (Backend* b : backends) {
       if (interrupted()) break;
       const int case_no = st.case_no + 1;
-      const std::string repro = rp.origin.empty() ? repro_line(argv0, *b, p)
-                                                  : shell_word(argv0) + " run" + backend_repro_options(*b) +
-                                                        " --backend " + shell_word(b->name()) + " --case " +
-                                                        shell_word(rp.origin);
+      const std::string repro = rp.origin.empty()
+                                    ? repro_line(argv0, *b, p)
+                                    : shell_word(argv0) + " run" + backend_repro_options(*b) + " --backend " +
+                                          shell_word(b->name()) + " --case " + shell_word(rp.origin);
       CaseReport r;
       CaseOutputs outputs;
       r.backend = b->name();
@@ -210,7 +220,7 @@ int cmd_run(Args& a, const std::string& argv0) {
       } else {
         r = runner->run(*b, &outputs);
       }
-      if (const int sig = interrupted()) {   // the call in flight was cut short: not a verdict on the backend
+      if (const int sig = interrupted()) {  // the call in flight was cut short: not a verdict on the backend
         r.verdict = Verdict::skipped;
         r.tensors.clear();
         r.message = "interrupted by " + signal_text(sig);
@@ -236,7 +246,7 @@ int cmd_run(Args& a, const std::string& argv0) {
         for (const auto& t : r.tensors)
           if (o.verbose || t.failures || t.unwritten) std::fputs(report::tensor_line(p, t).c_str(), stdout);
       if (is_failure(r.verdict)) std::printf("      repro: %s\n", repro.c_str());
-      if (is_failure(r.verdict) && (known_note.empty() || o.strict)) {
+      if (is_failure(r.verdict) && (known_note.empty() || o.baseline.strict)) {
         st.failure_lines.push_back(std::string(to_string(r.verdict)) + " " + r.backend + ": " + r.message +
                                    "\n  repro: " + repro);
       }
@@ -244,8 +254,10 @@ int cmd_run(Args& a, const std::string& argv0) {
       if (!save_dir.empty() && runner && !r.tensors.empty()) {
         const std::string stem = "seed" + std::to_string(p.seed) + "_case" + std::to_string(case_no) + "_" + r.backend;
         const auto saved = save_case(save_dir, stem, *runner, r, outputs, repro);
-        if (!saved) std::printf("      save: %s\n", saved.error().c_str());
-        else if (!passed) std::printf("      saved: %s\n", printable(*saved).c_str());
+        if (!saved)
+          std::printf("      save: %s\n", saved.error().c_str());
+        else if (!passed)
+          std::printf("      saved: %s\n", printable(*saved).c_str());
       }
       std::fflush(stdout);
       st.results.emplace_back(std::move(r), repro);

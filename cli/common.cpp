@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "api/text.hpp"
 #include "harness/interrupt.hpp"
 #include "plugin/plugin_backend.hpp"
-#include "api/text.hpp"
 
 namespace bncheck::cli {
 
@@ -35,8 +35,10 @@ std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>
     for (auto& b : all) {
       if (b->weak()) continue;
       const Availability av = b->availability();
-      if (av.available) out.push_back(b.get());
-      else std::fprintf(stderr, "bncheck: %s unavailable (%s): not run\n", b->name().c_str(), av.reason.c_str());
+      if (av.available)
+        out.push_back(b.get());
+      else
+        std::fprintf(stderr, "bncheck: %s unavailable (%s): not run\n", b->name().c_str(), av.reason.c_str());
     }
     return out;
   }
@@ -59,12 +61,15 @@ std::vector<Backend*> select_backends(const std::vector<std::unique_ptr<Backend>
 }
 
 bool BackendOptions::parse(const std::string& opt, Args& a) {
-  if (opt == "--plugin") plugins.push_back(a.value(opt));
-  else if (opt == "--no-isolation") isolation.isolate = false;
+  if (opt == "--plugin")
+    plugins.push_back(a.value(opt));
+  else if (opt == "--no-isolation")
+    isolation.isolate = false;
   else if (opt == "--timeout") {
     isolation.timeout_s = a.number(opt, 0, 1e6, true);
     isolation.timeout_set = true;
-  } else return false;
+  } else
+    return false;
   return true;
 }
 std::vector<std::unique_ptr<Backend>> BackendOptions::load() const {
@@ -82,10 +87,23 @@ std::vector<std::unique_ptr<Backend>> BackendOptions::load() const {
   return all;
 }
 
-Baseline load_baseline(bool none, const std::string& path) {
+bool BaselineOptions::parse(const std::string& opt, Args& a) {
+  if (opt == "--baseline")
+    path = a.value(opt);
+  else if (opt == "--no-baseline")
+    none = true;
+  else if (opt == "--strict")
+    strict = true;
+  else
+    return false;
+  return true;
+}
+
+Baseline BaselineOptions::load() const {
   if (none) return {};
   if (path.empty()) return parse_baseline(builtin_baseline(), "known-failures.baseline");
-  if (std::filesystem::is_directory(path)) throw UsageError("--baseline " + printable(path) + " is a directory, not a file");
+  if (std::filesystem::is_directory(path))
+    throw UsageError("--baseline " + printable(path) + " is a directory, not a file");
   std::ifstream bf(path);
   if (!bf) throw UsageError("cannot read baseline " + printable(path));
   std::stringstream ss;

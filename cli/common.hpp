@@ -10,8 +10,8 @@
 #include "cli/options.hpp"
 #include "harness/check.hpp"
 #include "harness/report.hpp"
-#include "plugin/isolation.hpp"
 #include "harness/suites.hpp"
+#include "plugin/isolation.hpp"
 
 namespace bncheck::cli {
 
@@ -39,7 +39,16 @@ struct BackendOptions {
   std::vector<std::unique_ptr<Backend>> load() const;
 };
 
-Baseline load_baseline(bool none, const std::string& path);
+// Known failures, as run, props and fuzz take them: --baseline FILE (the built-in
+// inputs/baselines/known-failures.baseline by default), --no-baseline, --strict.
+struct BaselineOptions {
+  std::string path;
+  bool none = false;
+  bool strict = false;  // known failures, and listed failures that now pass, fail the run
+  // Consumes opt (and its value) when it is a baseline option.
+  bool parse(const std::string& opt, Args& a);
+  Baseline load() const;
+};
 
 // Output paths are checked before any case runs: a report that cannot be written is a
 // usage error now, not a lost result later.

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/common.hpp"
 #include "api/text.hpp"
+#include "cli/common.hpp"
 
 namespace bncheck::cli {
 
@@ -106,9 +106,8 @@ int main(int argc, char** argv) {
   const std::string cmd = words.front();
   Args a(std::vector<std::string>(words.begin() + 1, words.end()));
   const bool help = cmd == "help" || cmd == "--help" || cmd == "-h" ||
-                    std::find_if(words.begin() + 1, words.end(), [](const std::string& w) {
-                      return w == "--help" || w == "-h";
-                    }) != words.end();
+                    std::find_if(words.begin() + 1, words.end(),
+                                 [](const std::string& w) { return w == "--help" || w == "-h"; }) != words.end();
   try {
     if (help) {
       std::fputs(kUsage, stdout);

@@ -24,7 +24,7 @@ class Args {
   std::string value(const std::string& opt);
   // Decimal integer in [lo, hi]: no sign unless lo < 0, no fraction, no exponent.
   int64_t integer(const std::string& opt, int64_t lo, int64_t hi);
-  uint64_t seed(const std::string& opt);   // any 64-bit unsigned integer
+  uint64_t seed(const std::string& opt);  // any 64-bit unsigned integer
   // Finite decimal number in [lo, hi] (lo excluded when lo_open).
   double number(const std::string& opt, double lo, double hi, bool lo_open = false);
 

@@ -31,7 +31,11 @@ class OnePassNaive final : public Backend {
       const A M = static_cast<A>(p.reduction_size());
       for (int64_t c = 0; c < p.c; ++c) {
         A s1 = 0, s2 = 0;
-        for_channel(p, c, [&](size_t i) { const A x = load<T>(a.x, i); s1 += x; s2 += x * x; });
+        for_channel(p, c, [&](size_t i) {
+          const A x = load<T>(a.x, i);
+          s1 += x;
+          s2 += x * x;
+        });
         const A mean = s1 / M;
         normalize_channel<T, A>(p, c, a, mean, s2 / M - mean * mean);
       }

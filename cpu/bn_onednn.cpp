@@ -57,8 +57,8 @@ class OneDnn final : public Backend {
     if (p.dtype == Dtype::f64) return Support::no("oneDNN has no f64 batch normalization");
     if (p.pdtype != Dtype::f32) return Support::no("oneDNN keeps statistics and scale/shift in f32 (pdt=f32 only)");
     try {
-      auto fwd = forward_pd(p, p.dir == Direction::fwd_infer ? dnnl::prop_kind::forward_inference
-                                                             : dnnl::prop_kind::forward_training);
+      auto fwd = forward_pd(
+          p, p.dir == Direction::fwd_infer ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training);
       if (p.dir == Direction::bwd) backward_pd(p, fwd);
     } catch (const dnnl::error& e) {
       return Support::no(std::string("oneDNN: ") + e.what());
@@ -76,16 +76,17 @@ class OneDnn final : public Backend {
     Numerics n;
     n.accumulation_bits = n.compute_bits = 24;
     n.stats = StatsAlgorithm::unknown;
-    n.flush_denormals = true;   // observed: subnormal outputs come back as 0 (docs/findings.md, F7)
+    n.flush_denormals = true;  // observed: subnormal outputs come back as 0 (docs/findings.md, F7)
     return n;
   }
 
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
     return guarded([&] {
       auto pd = forward_pd(p, dnnl::prop_kind::forward_training);
-      std::unordered_map<int, dnnl::memory> args{
-          {DNNL_ARG_SRC, mem(data_md(p), a.x)}, {DNNL_ARG_DST, mem(data_md(p), a.y)},
-          {DNNL_ARG_MEAN, mem(stat_md(p), a.save_mean)}, {DNNL_ARG_VARIANCE, mem(stat_md(p), a.save_stat)}};
+      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(data_md(p), a.x)},
+                                                 {DNNL_ARG_DST, mem(data_md(p), a.y)},
+                                                 {DNNL_ARG_MEAN, mem(stat_md(p), a.save_mean)},
+                                                 {DNNL_ARG_VARIANCE, mem(stat_md(p), a.save_stat)}};
       if (p.affine) {
         args.emplace(DNNL_ARG_SCALE, mem(stat_md(p), a.gamma));
         args.emplace(DNNL_ARG_SHIFT, mem(stat_md(p), a.beta));
@@ -98,9 +99,10 @@ class OneDnn final : public Backend {
   Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
     return guarded([&] {
       auto pd = forward_pd(p, dnnl::prop_kind::forward_inference);
-      std::unordered_map<int, dnnl::memory> args{
-          {DNNL_ARG_SRC, mem(data_md(p), a.x)}, {DNNL_ARG_DST, mem(data_md(p), a.y)},
-          {DNNL_ARG_MEAN, mem(stat_md(p), a.running_mean)}, {DNNL_ARG_VARIANCE, mem(stat_md(p), a.running_var)}};
+      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(data_md(p), a.x)},
+                                                 {DNNL_ARG_DST, mem(data_md(p), a.y)},
+                                                 {DNNL_ARG_MEAN, mem(stat_md(p), a.running_mean)},
+                                                 {DNNL_ARG_VARIANCE, mem(stat_md(p), a.running_var)}};
       if (p.affine) {
         args.emplace(DNNL_ARG_SCALE, mem(stat_md(p), a.gamma));
         args.emplace(DNNL_ARG_SHIFT, mem(stat_md(p), a.beta));
@@ -114,10 +116,11 @@ class OneDnn final : public Backend {
     return guarded([&] {
       auto fwd = forward_pd(p, dnnl::prop_kind::forward_training);
       auto pd = backward_pd(p, fwd);
-      std::unordered_map<int, dnnl::memory> args{
-          {DNNL_ARG_SRC, mem(data_md(p), a.x)}, {DNNL_ARG_DIFF_DST, mem(data_md(p), a.dy)},
-          {DNNL_ARG_MEAN, mem(stat_md(p), a.save_mean)}, {DNNL_ARG_VARIANCE, mem(stat_md(p), a.save_stat)},
-          {DNNL_ARG_DIFF_SRC, mem(data_md(p), a.dx)}};
+      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(data_md(p), a.x)},
+                                                 {DNNL_ARG_DIFF_DST, mem(data_md(p), a.dy)},
+                                                 {DNNL_ARG_MEAN, mem(stat_md(p), a.save_mean)},
+                                                 {DNNL_ARG_VARIANCE, mem(stat_md(p), a.save_stat)},
+                                                 {DNNL_ARG_DIFF_SRC, mem(data_md(p), a.dx)}};
       if (p.affine) {
         args.emplace(DNNL_ARG_SCALE, mem(stat_md(p), a.gamma));
         // oneDNN 2.x's backward with use_shift validates a shift argument that the

@@ -36,12 +36,18 @@ std::vector<int64_t> strides_of(const Problem& p) {
   std::vector<int64_t> st(2 + p.rank);
   if (p.layout == Layout::channels_first) {
     int64_t s = 1;
-    for (int i = p.rank - 1; i >= 0; --i) { st[2 + i] = s; s *= p.spatial[i]; }
+    for (int i = p.rank - 1; i >= 0; --i) {
+      st[2 + i] = s;
+      s *= p.spatial[i];
+    }
     st[1] = S;
     st[0] = S * p.c;
   } else {
     int64_t s = p.c;
-    for (int i = p.rank - 1; i >= 0; --i) { st[2 + i] = s; s *= p.spatial[i]; }
+    for (int i = p.rank - 1; i >= 0; --i) {
+      st[2 + i] = s;
+      s *= p.spatial[i];
+    }
     st[1] = 1;
     st[0] = S * p.c;
   }
@@ -65,7 +71,8 @@ class TorchCpu final : public Backend {
  public:
   std::string name() const override { return "torch_cpu"; }
   std::string description() const override {
-    return std::string("LibTorch ") + TORCH_VERSION + " CPU at::native_batch_norm (declared: f32 arithmetic for "
+    return std::string("LibTorch ") + TORCH_VERSION +
+           " CPU at::native_batch_norm (declared: f32 arithmetic for "
            "f32/f16/bf16 data, f64 for f64; fast-math unknown)";
   }
   Support supports(const Problem& p) const override {
@@ -76,23 +83,23 @@ class TorchCpu final : public Backend {
     return it->second;
   }
   Conventions conventions(const Problem&) const override {
-    Conventions c;                       // PyTorch's, and:
-    c.zero_var_invstd_is_zero = true;    // batch_norm_cpu: invstd = 0 when var == 0 and eps == 0
+    Conventions c;                     // PyTorch's, and:
+    c.zero_var_invstd_is_zero = true;  // batch_norm_cpu: invstd = 0 when var == 0 and eps == 0
     return c;
   }
   Numerics numerics(const Problem& p) const override {
     Numerics n;
     n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
     n.stats = StatsAlgorithm::unknown;
-    n.folds_inference = true;   // observed: x = running mean does not give beta exactly (docs/findings.md, F2)
+    n.folds_inference = true;  // observed: x = running mean does not give beta exactly (docs/findings.md, F2)
     return n;
   }
 
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
     return guarded([&] {
       at::Tensor rm = wrap_c(p, a.running_mean), rv = wrap_c(p, a.running_var);
-      auto [y, mean, invstd] = at::native_batch_norm(wrap(p, a.x, p.dtype), wrap_opt(p, a.gamma),
-                                                     wrap_opt(p, a.beta), rm, rv, true, p.momentum, p.eps);
+      auto [y, mean, invstd] = at::native_batch_norm(wrap(p, a.x, p.dtype), wrap_opt(p, a.gamma), wrap_opt(p, a.beta),
+                                                     rm, rv, true, p.momentum, p.eps);
       wrap(p, a.y, p.dtype).copy_(y);
       wrap_c(p, a.save_mean).copy_(mean);
       wrap_c(p, a.save_stat).copy_(invstd);
@@ -133,18 +140,27 @@ class TorchCpu final : public Backend {
   // A tiny call of the same dtypes and direction: does this LibTorch implement it?
   Support probe(const Problem& p) const {
     Problem q = p;
-    q.n = 2; q.c = 2; q.rank = 1; q.spatial = {2, 1, 1};
+    q.n = 2;
+    q.c = 2;
+    q.rank = 1;
+    q.spatial = {2, 1, 1};
     const size_t E = 8, C = 2;
     std::vector<unsigned char> x(E * 8), dy(E * 8), y(E * 8), pm(C * 8 * 8);
-    for (size_t i = 0; i < E; ++i) { store_rounded(x.data(), q.dtype, i, double(i % 3)); store_rounded(dy.data(), q.dtype, i, 1.0); }
+    for (size_t i = 0; i < E; ++i) {
+      store_rounded(x.data(), q.dtype, i, double(i % 3));
+      store_rounded(dy.data(), q.dtype, i, 1.0);
+    }
     for (size_t k = 0; k < 8 * C; ++k) store_rounded(pm.data(), q.pdtype, k, 1.0);
     auto P = [&](int k) { return static_cast<void*>(pm.data() + k * C * 8); };
-    auto A = [&](int k) { return q.affine ? P(k) : nullptr; };   // gamma, beta and their gradients
+    auto A = [&](int k) { return q.affine ? P(k) : nullptr; };  // gamma, beta and their gradients
     auto* self = const_cast<TorchCpu*>(this);
     Status s;
-    if (q.dir == Direction::fwd_train) s = self->forward_training(q, {x.data(), A(0), A(1), y.data(), P(2), P(3), P(4), P(5)});
-    else if (q.dir == Direction::fwd_infer) s = self->forward_inference(q, {x.data(), A(0), A(1), P(4), P(5), y.data()});
-    else s = self->backward(q, {x.data(), dy.data(), A(0), P(2), P(3), y.data(), A(6), A(7)});
+    if (q.dir == Direction::fwd_train)
+      s = self->forward_training(q, {x.data(), A(0), A(1), y.data(), P(2), P(3), P(4), P(5)});
+    else if (q.dir == Direction::fwd_infer)
+      s = self->forward_inference(q, {x.data(), A(0), A(1), P(4), P(5), y.data()});
+    else
+      s = self->backward(q, {x.data(), dy.data(), A(0), P(2), P(3), y.data(), A(6), A(7)});
     if (s.ok()) return Support::yes();
     return Support::no("not implemented by this LibTorch (" + s.message + ")");
   }

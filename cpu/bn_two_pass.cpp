@@ -35,7 +35,10 @@ class TwoPass final : public Backend {
         for_channel(p, c, [&](size_t i) { sum += static_cast<A>(load<T>(a.x, i)); });
         const A mean = sum / M;
         A sq = 0;
-        for_channel(p, c, [&](size_t i) { const A d = static_cast<A>(load<T>(a.x, i)) - mean; sq += d * d; });
+        for_channel(p, c, [&](size_t i) {
+          const A d = static_cast<A>(load<T>(a.x, i)) - mean;
+          sq += d * d;
+        });
         normalize_channel<T, A>(p, c, a, mean, sq / M);
       }
     });

@@ -8,8 +8,8 @@
 // from the scaled values (x - mu) * r is scale-free.
 #include <vector>
 
+#include "common/bn_math.hpp"  // Welford and Chan merges, shared with the CUDA kernels
 #include "cpu/cpu_common.hpp"
-#include "common/bn_math.hpp"   // Welford and Chan merges, shared with the CUDA kernels
 
 namespace bncheck::cpu {
 namespace {
@@ -33,13 +33,13 @@ V tree_reduce(std::vector<V> v, Merge merge) {
 // where var is negligible against eps.
 void robust_invstd(double var_s, double eps, int e, double* r, double* r_s) {
   const double eps_s = std::ldexp(eps, -2 * e);
-  const bool eps_lost = eps > 0 && eps_s == 0 && var_s == 0;   // eps underflowed in these units
+  const bool eps_lost = eps > 0 && eps_s == 0 && var_s == 0;  // eps underflowed in these units
   if (std::isfinite(eps_s) && var_s + eps_s > 0 && !eps_lost) {
     *r_s = 1.0 / std::sqrt(var_s + eps_s);
     *r = std::ldexp(*r_s, -e);
   } else {
     *r = 1.0 / std::sqrt(eps + std::ldexp(var_s, 2 * e));
-    *r_s = std::ldexp(*r, e);   // may overflow: y is then computed in real units
+    *r_s = std::ldexp(*r, e);  // may overflow: y is then computed in real units
   }
 }
 
@@ -101,7 +101,7 @@ class Welford final : public Backend {
         A amax = 0;
         for_channel(p, c, [&](size_t i) {
           const A v = std::fabs(load<T>(a.x, i));
-          if (v > amax) amax = v;   // NaN and Inf are left to propagate through the sums
+          if (v > amax) amax = v;  // NaN and Inf are left to propagate through the sums
         });
         int e = 0;
         if (std::isfinite(amax) && amax > 0) std::frexp(amax, &e);
@@ -131,7 +131,9 @@ class Welford final : public Backend {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       using A = compute_t<T>;
-      struct Sums { A db = 0, dg = 0; };
+      struct Sums {
+        A db = 0, dg = 0;
+      };
       std::vector<Sums> blocks;
       for (int64_t c = 0; c < p.c; ++c) {
         const A mean = static_cast<A>(load_param(a.save_mean, p.pdtype, c));

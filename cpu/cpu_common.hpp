@@ -11,7 +11,9 @@
 namespace bncheck::cpu {
 
 template <class T>
-struct TypeTag { using type = T; };
+struct TypeTag {
+  using type = T;
+};
 
 // Calls f(TypeTag<storage type>{}) for the data dtype.
 template <class F>
@@ -32,18 +34,24 @@ using compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 template <class T>
 inline compute_t<T> load(const void* p, size_t i) {
   const T v = static_cast<const T*>(p)[i];
-  if constexpr (std::is_same_v<T, f16_t>) return f16_to_float(v);
-  else if constexpr (std::is_same_v<T, bf16_t>) return bf16_to_float(v);
-  else return v;
+  if constexpr (std::is_same_v<T, f16_t>)
+    return f16_to_float(v);
+  else if constexpr (std::is_same_v<T, bf16_t>)
+    return bf16_to_float(v);
+  else
+    return v;
 }
 
 template <class T, class V>
 inline void store(void* p, size_t i, V v) {
   T* out = static_cast<T*>(p);
   // Narrow once from the compute type: going through float first would round twice.
-  if constexpr (std::is_same_v<T, f16_t>) out[i] = f16_t{static_cast<uint16_t>(round_to_bits(v, Dtype::f16))};
-  else if constexpr (std::is_same_v<T, bf16_t>) out[i] = bf16_t{static_cast<uint16_t>(round_to_bits(v, Dtype::bf16))};
-  else out[i] = static_cast<T>(v);
+  if constexpr (std::is_same_v<T, f16_t>)
+    out[i] = f16_t{static_cast<uint16_t>(round_to_bits(v, Dtype::f16))};
+  else if constexpr (std::is_same_v<T, bf16_t>)
+    out[i] = bf16_t{static_cast<uint16_t>(round_to_bits(v, Dtype::bf16))};
+  else
+    out[i] = static_cast<T>(v);
 }
 
 // Parameters and statistics (pdtype), per channel: exact reads, rounded writes.
@@ -99,9 +107,10 @@ inline void inference_channel(const Problem& p, int64_t c, const ForwardInferenc
   const Cmp b = a.beta ? static_cast<Cmp>(load_param(a.beta, p.pdtype, c)) : Cmp(0);
   // The per-channel scale from the parameters' own precision: an f64 running variance
   // beyond FLT_MAX still gives a representable f32 scale (found by `bncheck fuzz`).
-  using W = std::conditional_t<(sizeof(Cmp) > sizeof(double)), Cmp, double>;   // the wider of the two
+  using W = std::conditional_t<(sizeof(Cmp) > sizeof(double)), Cmp, double>;  // the wider of the two
   const W g = a.gamma ? static_cast<W>(load_param(a.gamma, p.pdtype, c)) : W(1);
-  const Cmp scale = static_cast<Cmp>(g / std::sqrt(static_cast<W>(load_param(a.running_var, p.pdtype, c)) + static_cast<W>(p.eps)));
+  const Cmp scale =
+      static_cast<Cmp>(g / std::sqrt(static_cast<W>(load_param(a.running_var, p.pdtype, c)) + static_cast<W>(p.eps)));
   for_channel(p, c, [&](size_t i) { store<T>(a.y, i, (static_cast<Cmp>(load<T>(a.x, i)) - rm) * scale + b); });
 }
 
@@ -114,8 +123,7 @@ inline Cmp saved_invstd(const Problem& p, const BackwardArgs& a, int64_t c) {
 
 // dx = gamma r / M (M dy - dbeta - xhat dgamma), given the channel's sums.
 template <class T, class Cmp>
-inline void backward_apply(const Problem& p, int64_t c, const BackwardArgs& a, Cmp mean, Cmp r, Cmp dbeta,
-                           Cmp dgamma) {
+inline void backward_apply(const Problem& p, int64_t c, const BackwardArgs& a, Cmp mean, Cmp r, Cmp dbeta, Cmp dgamma) {
   const Cmp g = a.gamma ? static_cast<Cmp>(load_param(a.gamma, p.pdtype, c)) : Cmp(1);
   const Cmp M = static_cast<Cmp>(p.reduction_size());
   // (g r) * (... / M), not (g r / M) * (...): g r / M goes subnormal for data of large

@@ -14,8 +14,8 @@ std::optional<BytesCase> case_from_bytes(const uint8_t* data, size_t size) {
   p.dir = static_cast<Direction>(((data[0] >> 5) & 3) % 3);
   p.c = 1 + (data[1] & 7);
   p.rank = (data[1] >> 3) & 3;
-  static const Dtype pairs[8][2] = {{Dtype::f32, Dtype::f32}, {Dtype::f64, Dtype::f64}, {Dtype::f16, Dtype::f32},
-                                    {Dtype::bf16, Dtype::f32}, {Dtype::f32, Dtype::f64}, {Dtype::f16, Dtype::f16},
+  static const Dtype pairs[8][2] = {{Dtype::f32, Dtype::f32},   {Dtype::f64, Dtype::f64}, {Dtype::f16, Dtype::f32},
+                                    {Dtype::bf16, Dtype::f32},  {Dtype::f32, Dtype::f64}, {Dtype::f16, Dtype::f16},
                                     {Dtype::bf16, Dtype::bf16}, {Dtype::f64, Dtype::f32}};
   p.dtype = pairs[data[1] >> 5][0];
   p.pdtype = pairs[data[1] >> 5][1];

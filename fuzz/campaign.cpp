@@ -13,9 +13,7 @@ namespace bncheck::fuzz {
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // Runs b on p; a failure verdict or an exception counts as failing.
 bool fails(Backend& b, const Problem& p, std::string* message, Verdict* v = nullptr) {
@@ -27,7 +25,7 @@ bool fails(Backend& b, const Problem& p, std::string* message, Verdict* v = null
     return is_failure(rep.verdict);
   } catch (const std::exception& e) {
     if (message) *message = e.what();
-    return false;   // a problem the harness cannot build is no smaller failure
+    return false;  // a problem the harness cannot build is no smaller failure
   }
 }
 
@@ -38,33 +36,85 @@ std::vector<Problem> simpler(const Problem& p) {
     if (!(q == p)) v.push_back(q);
   };
   // Shape first: fewer elements.
-  if (p.n > 1) { Problem q = p; q.n = 1; add(q); q.n = p.n / 2; add(q); q.n = p.n - 1; add(q); }
+  if (p.n > 1) {
+    Problem q = p;
+    q.n = 1;
+    add(q);
+    q.n = p.n / 2;
+    add(q);
+    q.n = p.n - 1;
+    add(q);
+  }
   for (int d = 0; d < p.rank; ++d)
     if (p.spatial[d] > 1) {
-      Problem q = p; q.spatial[d] = 1; add(q);
-      q.spatial[d] = p.spatial[d] / 2; add(q);
-      q.spatial[d] = p.spatial[d] - 1; add(q);
+      Problem q = p;
+      q.spatial[d] = 1;
+      add(q);
+      q.spatial[d] = p.spatial[d] / 2;
+      add(q);
+      q.spatial[d] = p.spatial[d] - 1;
+      add(q);
     }
-  if (p.rank > 0 && p.spatial[p.rank - 1] == 1) { Problem q = p; --q.rank; add(q); }
-  if (p.c > 1) { Problem q = p; q.c = 1; add(q); q.c = p.c / 2; add(q); q.c = p.c - 1; add(q); }
+  if (p.rank > 0 && p.spatial[p.rank - 1] == 1) {
+    Problem q = p;
+    --q.rank;
+    add(q);
+  }
+  if (p.c > 1) {
+    Problem q = p;
+    q.c = 1;
+    add(q);
+    q.c = p.c / 2;
+    add(q);
+    q.c = p.c - 1;
+    add(q);
+  }
   // Then simpler data and settings.
-  { Problem q = p; q.layout = Layout::channels_first; add(q); }
-  { Problem q = p; q.poison = {}; add(q); }
+  {
+    Problem q = p;
+    q.layout = Layout::channels_first;
+    add(q);
+  }
+  {
+    Problem q = p;
+    q.poison = {};
+    add(q);
+  }
   if (p.fill.kind != FillKind::normal || p.fill.mean != 0 || p.fill.spread != 1) {
     Problem q = p;
     if (p.fill.kind == FillKind::normal && std::fabs(p.fill.mean) > 10 * p.fill.spread) {
-      q.fill.mean = p.fill.mean / 10;   // the least ill-conditioning that still fails
+      q.fill.mean = p.fill.mean / 10;  // the least ill-conditioning that still fails
       add(q);
     }
     q = p;
     q.fill = Fill{};
     add(q);
   }
-  { Problem q = p; q.eps = 1e-5; add(q); }
-  { Problem q = p; q.momentum = 0.1; add(q); }
-  { Problem q = p; q.affine = true; add(q); }
-  { Problem q = p; q.conv = Conventions{}; add(q); }
-  if (p.dtype != Dtype::f32 || p.pdtype != Dtype::f32) { Problem q = p; q.dtype = q.pdtype = Dtype::f32; add(q); }
+  {
+    Problem q = p;
+    q.eps = 1e-5;
+    add(q);
+  }
+  {
+    Problem q = p;
+    q.momentum = 0.1;
+    add(q);
+  }
+  {
+    Problem q = p;
+    q.affine = true;
+    add(q);
+  }
+  {
+    Problem q = p;
+    q.conv = Conventions{};
+    add(q);
+  }
+  if (p.dtype != Dtype::f32 || p.pdtype != Dtype::f32) {
+    Problem q = p;
+    q.dtype = q.pdtype = Dtype::f32;
+    add(q);
+  }
   return v;
 }
 
@@ -110,11 +160,13 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     std::snprintf(line, sizeof line, "fuzz: %lld cases, %.1f cases/s, %lld failures, %lld known, %lld skipped, %.0f s",
                   static_cast<long long>(s.cases), el > 0 ? s.cases / el : 0.0, static_cast<long long>(fails),
                   static_cast<long long>(s.failures.size() - fails), static_cast<long long>(s.skipped), el);
-    if (o.progress_tty) std::fprintf(out, "\r%s%s", line, final ? "\n" : "");
-    else std::fprintf(out, "%s\n", line);
+    if (o.progress_tty)
+      std::fprintf(out, "\r%s%s", line, final ? "\n" : "");
+    else
+      std::fprintf(out, "%s\n", line);
     std::fflush(out);
   };
-  std::map<std::pair<std::string, std::string>, bool> reported;   // (backend, minimal) already reported
+  std::map<std::pair<std::string, std::string>, bool> reported;  // (backend, minimal) already reported
   for (uint64_t i = static_cast<uint64_t>(o.shard);; i += static_cast<uint64_t>(o.shards)) {
     if (o.cases >= 0 && static_cast<int64_t>(i) >= o.cases) break;
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
@@ -138,7 +190,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     }
     for (Backend* b : backends) {
       const CaseReport rep = runner->run(*b);
-      if (interrupted()) break;   // the call in flight was cut short: no verdict
+      if (interrupted()) break;  // the call in flight was cut short: no verdict
       ++s.verdicts[b->name()][rep.verdict];
       if (!is_failure(rep.verdict)) continue;
       Failure f;

@@ -17,30 +17,30 @@ namespace bncheck::fuzz {
 
 struct Options {
   uint64_t seed = 1;
-  int64_t cases = -1;          // run case indices [0, cases) (with --seconds: until either ends)
-  double seconds = -1;         // stop after this long
-  int shard = 0, shards = 1;   // run the indices i with i % shards == shard
+  int64_t cases = -1;         // run case indices [0, cases) (with --seconds: until either ends)
+  double seconds = -1;        // stop after this long
+  int shard = 0, shards = 1;  // run the indices i with i % shards == shard
   Limits limits;
-  double max_bytes = 0;        // memory for one case (0: 80% of available)
-  std::string save_failures;   // directory for the failing (minimised) cases
-  std::string append_regressions;   // file to append minimised failures to
+  double max_bytes = 0;            // memory for one case (0: 80% of available)
+  std::string save_failures;       // directory for the failing (minimised) cases
+  std::string append_regressions;  // file to append minimised failures to
   std::string argv0 = "bncheck";
-  bool progress_tty = false;   // live progress line (else a plain line every 10 s)
-  int minimize_budget = 80;    // evaluations spent minimising one failure
+  bool progress_tty = false;  // live progress line (else a plain line every 10 s)
+  int minimize_budget = 80;   // evaluations spent minimising one failure
 };
 
 struct Failure {
   std::string backend;
   Problem original, minimal;
   Verdict verdict = Verdict::fail;
-  std::string message, repro, known;   // known: the baseline finding, if any
+  std::string message, repro, known;  // known: the baseline finding, if any
   int minimize_steps = 0;
 };
 
 struct Summary {
   int64_t cases = 0, skipped = 0;
   double seconds = 0;
-  std::map<std::string, std::map<Verdict, int64_t>> verdicts;   // per backend
+  std::map<std::string, std::map<Verdict, int64_t>> verdicts;  // per backend
   std::vector<Failure> failures;
 };
 

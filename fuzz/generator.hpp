@@ -14,7 +14,7 @@
 namespace bncheck::fuzz {
 
 struct Limits {
-  int64_t max_elements = int64_t{1} << 21;   // larger draws are shrunk (N first) to fit
+  int64_t max_elements = int64_t{1} << 21;  // larger draws are shrunk (N first) to fit
 };
 
 // The problem of case i, and a note when it was shrunk to fit the limits.

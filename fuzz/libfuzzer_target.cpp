@@ -29,7 +29,7 @@ std::vector<Backend*> chosen_backends() {
   static auto all = make_builtin_backends();
   std::vector<Backend*> out;
   const char* names = std::getenv("BNCHECK_FUZZ_BACKENDS");
-  if (!names || !*names) {   // our own CPU backends: the same set in every build
+  if (!names || !*names) {  // our own CPU backends: the same set in every build
     for (auto& b : all)
       if (!b->weak() && b->name().rfind("cpu_", 0) == 0) out.push_back(b.get());
     return out;

@@ -17,20 +17,40 @@
 namespace bncheck::gpu {
 namespace {
 
-#define BN_CUDA_TRY(expr)                                                                       \
-  do {                                                                                          \
-    const cudaError_t err_ = (expr);                                                            \
+#define BN_CUDA_TRY(expr)                                                                                \
+  do {                                                                                                   \
+    const cudaError_t err_ = (expr);                                                                     \
     if (err_ != cudaSuccess) return Status::error(std::string(#expr) + ": " + cudaGetErrorString(err_)); \
   } while (0)
 
-template <class T> __device__ __forceinline__ float ld(const T* p, int64_t i);
-template <> __device__ __forceinline__ float ld<float>(const float* p, int64_t i) { return p[i]; }
-template <> __device__ __forceinline__ float ld<__half>(const __half* p, int64_t i) { return __half2float(p[i]); }
-template <> __device__ __forceinline__ float ld<__nv_bfloat16>(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-template <class T> __device__ __forceinline__ void st(T* p, int64_t i, float v);
-template <> __device__ __forceinline__ void st<float>(float* p, int64_t i, float v) { p[i] = v; }
-template <> __device__ __forceinline__ void st<__half>(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
-template <> __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+template <class T>
+__device__ __forceinline__ float ld(const T* p, int64_t i);
+template <>
+__device__ __forceinline__ float ld<float>(const float* p, int64_t i) {
+  return p[i];
+}
+template <>
+__device__ __forceinline__ float ld<__half>(const __half* p, int64_t i) {
+  return __half2float(p[i]);
+}
+template <>
+__device__ __forceinline__ float ld<__nv_bfloat16>(const __nv_bfloat16* p, int64_t i) {
+  return __bfloat162float(p[i]);
+}
+template <class T>
+__device__ __forceinline__ void st(T* p, int64_t i, float v);
+template <>
+__device__ __forceinline__ void st<float>(float* p, int64_t i, float v) {
+  p[i] = v;
+}
+template <>
+__device__ __forceinline__ void st<__half>(__half* p, int64_t i, float v) {
+  p[i] = __float2half_rn(v);
+}
+template <>
+__device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, float v) {
+  p[i] = __float2bfloat16_rn(v);
+}
 
 constexpr int kThreads = 256;
 constexpr int kClChannels = 32, kClRows = 8;
@@ -66,7 +86,8 @@ __global__ void stats_cl(const T* x, int64_t C, int64_t M, Welford* partial) {
   sh[threadIdx.y][threadIdx.x] = w;
   __syncthreads();
   for (int h = kClRows / 2; h > 0; h /= 2) {
-    if (threadIdx.y < h) sh[threadIdx.y][threadIdx.x] = welford_merge(sh[threadIdx.y][threadIdx.x], sh[threadIdx.y + h][threadIdx.x]);
+    if (threadIdx.y < h)
+      sh[threadIdx.y][threadIdx.x] = welford_merge(sh[threadIdx.y][threadIdx.x], sh[threadIdx.y + h][threadIdx.x]);
     __syncthreads();
   }
   if (threadIdx.y == 0 && c < C) partial[c * gridDim.y + blockIdx.y] = sh[0][threadIdx.x];
@@ -118,7 +139,10 @@ __global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int
   sh[threadIdx.x] = acc;
   __syncthreads();
   for (int h = blockDim.x / 2; h > 0; h /= 2) {
-    if (threadIdx.x < h) { sh[threadIdx.x].x += sh[threadIdx.x + h].x; sh[threadIdx.x].y += sh[threadIdx.x + h].y; }
+    if (threadIdx.x < h) {
+      sh[threadIdx.x].x += sh[threadIdx.x + h].x;
+      sh[threadIdx.x].y += sh[threadIdx.x + h].y;
+    }
     __syncthreads();
   }
   if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = sh[0];
@@ -129,7 +153,10 @@ __global__ void backward_finalize(float2* partial, int B, int64_t C, float* dbet
   if (c >= C) return;
   float2* p = partial + c * B;
   for (int step = 1; step < B; step *= 2)
-    for (int i = 0; i + step < B; i += 2 * step) { p[i].x += p[i + step].x; p[i].y += p[i + step].y; }
+    for (int i = 0; i + step < B; i += 2 * step) {
+      p[i].x += p[i + step].x;
+      p[i].y += p[i + step].y;
+    }
   sums[2 * c] = p[0].x;
   sums[2 * c + 1] = p[0].y;
   if (dbeta) dbeta[c] = p[0].x;
@@ -142,12 +169,13 @@ __global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t E, in
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < E;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t c = channel_of(cl, C, S, i);
-    st(dx, i, backward_dx(ld(x, i), ld(dy, i), mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c], sums[2 * c + 1], M));
+    st(dx, i,
+       backward_dx(ld(x, i), ld(dy, i), mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c], sums[2 * c + 1], M));
   }
 }
 
 int blocks_per_channel(int64_t M, int64_t C, bool cl) {
-  const int64_t per = cl ? kClRows * 64 : kThreads * 8;   // elements each block should at least handle
+  const int64_t per = cl ? kClRows * 64 : kThreads * 8;  // elements each block should at least handle
   const int64_t want = std::max<int64_t>(1, (M + per - 1) / per);
   const int64_t cap = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, cl ? (C + kClChannels - 1) / kClChannels : C));
   return static_cast<int>(std::min<int64_t>({want, cap, 128}));
@@ -158,7 +186,10 @@ int grid_for(int64_t E) { return static_cast<int>(std::min<int64_t>((E + kThread
 using DeviceBuf = DeviceBuffer;
 
 // (At namespace scope: nvcc's host stubs name kernel template arguments from here.)
-template <class T> struct Tag { using type = T; };
+template <class T>
+struct Tag {
+  using type = T;
+};
 
 class CudaBN final : public Backend {
  public:
@@ -208,10 +239,13 @@ class CudaBN final : public Backend {
                              float* invstd, float* rm, float* rv, Welford* partial, int B) {
     const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size(), E = p.elements();
     const bool cl = p.layout == Layout::channels_last;
-    if (cl) stats_cl<T><<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(x, C, M, partial);
-    else stats_cf<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, C, S, M, partial);
-    stats_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(partial, B, C, M, static_cast<float>(p.eps),
-                                                                    static_cast<float>(p.momentum), mean, invstd, rm, rv);
+    if (cl)
+      stats_cl<T><<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(
+          x, C, M, partial);
+    else
+      stats_cf<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, C, S, M, partial);
+    stats_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(
+        partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv);
     normalize<T><<<grid_for(E), kThreads>>>(x, y, E, C, S, cl, mean, invstd, false, 0.0f, g, b);
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
@@ -224,16 +258,25 @@ class CudaBN final : public Backend {
     const int B = blocks_per_channel(p.reduction_size(), C, cl);
     const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
     DeviceBuf x, y, g, b, mean, inv, rm, rv, part;
-    BN_CUDA_TRY(x.alloc(db)); BN_CUDA_TRY(y.alloc(db)); BN_CUDA_TRY(mean.alloc(pb)); BN_CUDA_TRY(inv.alloc(pb));
-    BN_CUDA_TRY(rm.alloc(pb)); BN_CUDA_TRY(rv.alloc(pb)); BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(Welford)));
+    BN_CUDA_TRY(x.alloc(db));
+    BN_CUDA_TRY(y.alloc(db));
+    BN_CUDA_TRY(mean.alloc(pb));
+    BN_CUDA_TRY(inv.alloc(pb));
+    BN_CUDA_TRY(rm.alloc(pb));
+    BN_CUDA_TRY(rv.alloc(pb));
+    BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(Welford)));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
-    if (a.gamma) { BN_CUDA_TRY(g.alloc(pb)); BN_CUDA_TRY(b.alloc(pb));
-      BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice)); BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice)); }
-    Status s = launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p), static_cast<float*>(b.p),
-                               static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(rm.p),
-                               static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+    if (a.gamma) {
+      BN_CUDA_TRY(g.alloc(pb));
+      BN_CUDA_TRY(b.alloc(pb));
+      BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
+      BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice));
+    }
+    Status s = launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
+                               static_cast<float*>(b.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
+                               static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
     if (!s.ok()) return s;
     BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
     BN_CUDA_TRY(cudaMemcpy(a.save_mean, mean.p, pb, cudaMemcpyDeviceToHost));
@@ -248,12 +291,19 @@ class CudaBN final : public Backend {
     const int64_t C = p.c, E = p.elements();
     const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
     DeviceBuf x, y, g, b, rm, rv;
-    BN_CUDA_TRY(x.alloc(db)); BN_CUDA_TRY(y.alloc(db)); BN_CUDA_TRY(rm.alloc(pb)); BN_CUDA_TRY(rv.alloc(pb));
+    BN_CUDA_TRY(x.alloc(db));
+    BN_CUDA_TRY(y.alloc(db));
+    BN_CUDA_TRY(rm.alloc(pb));
+    BN_CUDA_TRY(rv.alloc(pb));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
-    if (a.gamma) { BN_CUDA_TRY(g.alloc(pb)); BN_CUDA_TRY(b.alloc(pb));
-      BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice)); BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice)); }
+    if (a.gamma) {
+      BN_CUDA_TRY(g.alloc(pb));
+      BN_CUDA_TRY(b.alloc(pb));
+      BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
+      BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice));
+    }
     normalize<T><<<grid_for(E), kThreads>>>(static_cast<T*>(x.p), static_cast<T*>(y.p), E, C, p.spatial_size(),
                                             p.layout == Layout::channels_last, static_cast<float*>(rm.p),
                                             static_cast<float*>(rv.p), true, static_cast<float>(p.eps),
@@ -281,18 +331,29 @@ class CudaBN final : public Backend {
     const int B = blocks_per_channel(p.reduction_size(), C, false);
     const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
     DeviceBuf x, dy, dx, g, mean, inv, dg, dbt, part, sums;
-    BN_CUDA_TRY(x.alloc(db)); BN_CUDA_TRY(dy.alloc(db)); BN_CUDA_TRY(dx.alloc(db)); BN_CUDA_TRY(mean.alloc(pb));
-    BN_CUDA_TRY(inv.alloc(pb)); BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(float2)));
+    BN_CUDA_TRY(x.alloc(db));
+    BN_CUDA_TRY(dy.alloc(db));
+    BN_CUDA_TRY(dx.alloc(db));
+    BN_CUDA_TRY(mean.alloc(pb));
+    BN_CUDA_TRY(inv.alloc(pb));
+    BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(float2)));
     BN_CUDA_TRY(sums.alloc(2 * pb));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(dy.p, a.dy, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(mean.p, a.save_mean, pb, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(inv.p, a.save_stat, pb, cudaMemcpyHostToDevice));
-    if (a.gamma) { BN_CUDA_TRY(g.alloc(pb)); BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice)); }
-    if (a.dgamma) { BN_CUDA_TRY(dg.alloc(pb)); BN_CUDA_TRY(dbt.alloc(pb)); }
-    Status s = launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(dx.p), static_cast<float*>(g.p),
-                             static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(dg.p),
-                             static_cast<float*>(dbt.p), static_cast<float2*>(part.p), static_cast<float*>(sums.p), B);
+    if (a.gamma) {
+      BN_CUDA_TRY(g.alloc(pb));
+      BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
+    }
+    if (a.dgamma) {
+      BN_CUDA_TRY(dg.alloc(pb));
+      BN_CUDA_TRY(dbt.alloc(pb));
+    }
+    Status s =
+        launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(dx.p), static_cast<float*>(g.p),
+                      static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(dg.p),
+                      static_cast<float*>(dbt.p), static_cast<float2*>(part.p), static_cast<float*>(sums.p), B);
     if (!s.ok()) return s;
     BN_CUDA_TRY(cudaMemcpy(a.dx, dx.p, db, cudaMemcpyDeviceToHost));
     if (a.dgamma) {
@@ -313,20 +374,27 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
   const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
   DeviceBuf x, y, dy, g, b, mean, inv, rm, rv, part, sums;
   const int B = blocks_per_channel(p.reduction_size(), C, cl && p.dir != Direction::bwd);
-  for (auto* d : {&x, &y, &dy}) if (d->alloc(db) != cudaSuccess) return std::nullopt;
-  for (auto* d : {&g, &b, &mean, &inv, &rm, &rv}) if (d->alloc(pb) != cudaSuccess) return std::nullopt;
-  if (part.alloc(static_cast<size_t>(C) * B * std::max(sizeof(Welford), sizeof(float2))) != cudaSuccess) return std::nullopt;
+  for (auto* d : {&x, &y, &dy})
+    if (d->alloc(db) != cudaSuccess) return std::nullopt;
+  for (auto* d : {&g, &b, &mean, &inv, &rm, &rv})
+    if (d->alloc(pb) != cudaSuccess) return std::nullopt;
+  if (part.alloc(static_cast<size_t>(C) * B * std::max(sizeof(Welford), sizeof(float2))) != cudaSuccess)
+    return std::nullopt;
   if (sums.alloc(2 * pb) != cudaSuccess) return std::nullopt;
-  cudaMemset(x.p, 0, db); cudaMemset(dy.p, 0, db); cudaMemset(g.p, 0, pb); cudaMemset(inv.p, 0, pb);
+  cudaMemset(x.p, 0, db);
+  cudaMemset(dy.p, 0, db);
+  cudaMemset(g.p, 0, pb);
+  cudaMemset(inv.p, 0, pb);
   auto once = [&] {
     if (p.dir == Direction::bwd)
-      (void)launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
-                          static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(rm.p),
-                          static_cast<float*>(rv.p), static_cast<float2*>(part.p), static_cast<float*>(sums.p), B);
+      (void)launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(y.p),
+                          static_cast<float*>(g.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
+                          static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float2*>(part.p),
+                          static_cast<float*>(sums.p), B);
     else
-      (void)launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p), static_cast<float*>(b.p),
-                            static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(rm.p),
-                            static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+      (void)launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
+                            static_cast<float*>(b.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
+                            static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
   };
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);
@@ -349,7 +417,7 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
   DeviceTiming t;
   t.seconds_per_call = median_ms(once) * 1e-3;
   const double copy_ms = median_ms([&] { cudaMemcpy(y.p, x.p, db, cudaMemcpyDeviceToDevice); });
-  t.copy_gbps = 2.0 * static_cast<double>(db) / (copy_ms * 1e-3) / 1e9;   // read + write
+  t.copy_gbps = 2.0 * static_cast<double>(db) / (copy_ms * 1e-3) / 1e9;  // read + write
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   if (cudaGetLastError() != cudaSuccess) return std::nullopt;

@@ -42,7 +42,9 @@ struct Blend {
 class CudnnBN final : public Backend {
  public:
   explicit CudnnBN(cudnnBatchNormMode_t mode) : mode_(mode) {}
-  ~CudnnBN() override { if (handle_) cudnnDestroy(handle_); }
+  ~CudnnBN() override {
+    if (handle_) cudnnDestroy(handle_);
+  }
   std::string name() const override { return mode_ == CUDNN_BATCHNORM_SPATIAL ? "cudnn_spatial" : "cudnn_persistent"; }
   std::string description() const override {
     return "cuDNN " + std::to_string(cudnnGetVersion()) +
@@ -60,7 +62,7 @@ class CudnnBN final : public Backend {
   Numerics numerics(const Problem& p) const override {
     Numerics n;
     n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
-    n.deterministic = mode_ == CUDNN_BATCHNORM_SPATIAL;   // persistent mode may use atomics
+    n.deterministic = mode_ == CUDNN_BATCHNORM_SPATIAL;  // persistent mode may use atomics
     return n;
   }
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
@@ -68,13 +70,16 @@ class CudnnBN final : public Backend {
     if (Status s = describe(p, &d); !s.ok()) return s;
     const size_t db = data_bytes(p), pb = param_bytes(p);
     DevBuf x, y, g, b, rm, rv, sm, si;
-    for (auto* t : {&x, &y}) if (!t->alloc(db)) return Status::error("cudaMalloc failed");
-    for (auto* t : {&g, &b, &rm, &rv, &sm, &si}) if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
+    for (auto* t : {&x, &y})
+      if (!t->alloc(db)) return Status::error("cudaMalloc failed");
+    for (auto* t : {&g, &b, &rm, &rv, &sm, &si})
+      if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
     cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice);
     upload_params(p, a.gamma, a.beta, a.running_mean, a.running_var, g, b, rm, rv);
     const Blend bl(p);
-    const cudnnStatus_t st = cudnnBatchNormalizationForwardTraining(
-        handle_, mode_, bl.one(), bl.zero(), d.x, x.p, d.x, y.p, d.bn, g.p, b.p, p.momentum, rm.p, rv.p, p.eps, sm.p, si.p);
+    const cudnnStatus_t st =
+        cudnnBatchNormalizationForwardTraining(handle_, mode_, bl.one(), bl.zero(), d.x, x.p, d.x, y.p, d.bn, g.p, b.p,
+                                               p.momentum, rm.p, rv.p, p.eps, sm.p, si.p);
     if (st != CUDNN_STATUS_SUCCESS) return Status::error(std::string("cuDNN: ") + cudnnGetErrorString(st));
     cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost);
     cudaMemcpy(a.save_mean, sm.p, pb, cudaMemcpyDeviceToHost);
@@ -88,14 +93,16 @@ class CudnnBN final : public Backend {
     if (Status s = describe(p, &d); !s.ok()) return s;
     const size_t db = data_bytes(p), pb = param_bytes(p);
     DevBuf x, y, g, b, rm, rv;
-    for (auto* t : {&x, &y}) if (!t->alloc(db)) return Status::error("cudaMalloc failed");
-    for (auto* t : {&g, &b, &rm, &rv}) if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
+    for (auto* t : {&x, &y})
+      if (!t->alloc(db)) return Status::error("cudaMalloc failed");
+    for (auto* t : {&g, &b, &rm, &rv})
+      if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
     cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice);
     upload_params(p, a.gamma, a.beta, a.running_mean, a.running_var, g, b, rm, rv);
     const Blend bl(p);
     // Inference has no persistent variant: spatial.
-    const cudnnStatus_t st = cudnnBatchNormalizationForwardInference(handle_, CUDNN_BATCHNORM_SPATIAL, bl.one(), bl.zero(), d.x,
-                                                                     x.p, d.x, y.p, d.bn, g.p, b.p, rm.p, rv.p, p.eps);
+    const cudnnStatus_t st = cudnnBatchNormalizationForwardInference(
+        handle_, CUDNN_BATCHNORM_SPATIAL, bl.one(), bl.zero(), d.x, x.p, d.x, y.p, d.bn, g.p, b.p, rm.p, rv.p, p.eps);
     if (st != CUDNN_STATUS_SUCCESS) return Status::error(std::string("cuDNN: ") + cudnnGetErrorString(st));
     cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost);
     return cuda_status();
@@ -105,8 +112,10 @@ class CudnnBN final : public Backend {
     if (Status s = describe(p, &d); !s.ok()) return s;
     const size_t db = data_bytes(p), pb = param_bytes(p);
     DevBuf x, dy, dx, g, dg, dbt, sm, si;
-    for (auto* t : {&x, &dy, &dx}) if (!t->alloc(db)) return Status::error("cudaMalloc failed");
-    for (auto* t : {&g, &dg, &dbt, &sm, &si}) if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
+    for (auto* t : {&x, &dy, &dx})
+      if (!t->alloc(db)) return Status::error("cudaMalloc failed");
+    for (auto* t : {&g, &dg, &dbt, &sm, &si})
+      if (!t->alloc(pb)) return Status::error("cudaMalloc failed");
     std::vector<unsigned char> ones = unit_params(p, 1.0);
     cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice);
     cudaMemcpy(dy.p, a.dy, db, cudaMemcpyHostToDevice);
@@ -114,8 +123,9 @@ class CudnnBN final : public Backend {
     cudaMemcpy(sm.p, a.save_mean, pb, cudaMemcpyHostToDevice);
     cudaMemcpy(si.p, a.save_stat, pb, cudaMemcpyHostToDevice);
     const Blend bl(p);
-    const cudnnStatus_t st = cudnnBatchNormalizationBackward(handle_, mode_, bl.one(), bl.zero(), bl.one(), bl.zero(), d.x, x.p, d.x, dy.p, d.x, dx.p,
-                                                             d.bn, g.p, dg.p, dbt.p, p.eps, sm.p, si.p);
+    const cudnnStatus_t st =
+        cudnnBatchNormalizationBackward(handle_, mode_, bl.one(), bl.zero(), bl.one(), bl.zero(), d.x, x.p, d.x, dy.p,
+                                        d.x, dx.p, d.bn, g.p, dg.p, dbt.p, p.eps, sm.p, si.p);
     if (st != CUDNN_STATUS_SUCCESS) return Status::error(std::string("cuDNN: ") + cudnnGetErrorString(st));
     cudaMemcpy(a.dx, dx.p, db, cudaMemcpyDeviceToHost);
     if (a.dgamma) cudaMemcpy(a.dgamma, dg.p, pb, cudaMemcpyDeviceToHost);
@@ -126,7 +136,10 @@ class CudnnBN final : public Backend {
  private:
   struct Desc {
     cudnnTensorDescriptor_t x = nullptr, bn = nullptr;
-    ~Desc() { if (x) cudnnDestroyTensorDescriptor(x); if (bn) cudnnDestroyTensorDescriptor(bn); }
+    ~Desc() {
+      if (x) cudnnDestroyTensorDescriptor(x);
+      if (bn) cudnnDestroyTensorDescriptor(bn);
+    }
   };
   Status describe(const Problem& p, Desc* d) {
     if (!handle_ && cudnnCreate(&handle_) != CUDNN_STATUS_SUCCESS) return Status::error("cudnnCreate failed");
@@ -138,11 +151,17 @@ class CudnnBN final : public Backend {
     std::vector<int> strides(nd);
     if (p.layout == Layout::channels_first) {
       int s = 1;
-      for (int i = nd - 1; i >= 0; --i) { strides[i] = s; s *= dims[i]; }
+      for (int i = nd - 1; i >= 0; --i) {
+        strides[i] = s;
+        s *= dims[i];
+      }
     } else {
       int s = dims[1];
       strides[1] = 1;
-      for (int i = nd - 1; i >= 2; --i) { strides[i] = s; s *= dims[i]; }
+      for (int i = nd - 1; i >= 2; --i) {
+        strides[i] = s;
+        s *= dims[i];
+      }
       strides[0] = s;
     }
     cudnnCreateTensorDescriptor(&d->x);
@@ -160,8 +179,8 @@ class CudnnBN final : public Backend {
     return b;
   }
   // gamma and beta (1 and 0 when not affine) and the running statistics, to the device.
-  static void upload_params(const Problem& p, const void* gamma, const void* beta, const void* rmean,
-                            const void* rvar, DevBuf& g, DevBuf& b, DevBuf& rm, DevBuf& rv) {
+  static void upload_params(const Problem& p, const void* gamma, const void* beta, const void* rmean, const void* rvar,
+                            DevBuf& g, DevBuf& b, DevBuf& rm, DevBuf& rv) {
     const size_t pb = param_bytes(p);
     const std::vector<unsigned char> ones = unit_params(p, 1.0), zeros = unit_params(p, 0.0);
     cudaMemcpy(g.p, gamma ? gamma : ones.data(), pb, cudaMemcpyHostToDevice);
@@ -180,6 +199,8 @@ class CudnnBN final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cudnn_spatial() { return std::make_unique<CudnnBN>(CUDNN_BATCHNORM_SPATIAL); }
-std::unique_ptr<Backend> make_cudnn_persistent() { return std::make_unique<CudnnBN>(CUDNN_BATCHNORM_SPATIAL_PERSISTENT); }
+std::unique_ptr<Backend> make_cudnn_persistent() {
+  return std::make_unique<CudnnBN>(CUDNN_BATCHNORM_SPATIAL_PERSISTENT);
+}
 
 }  // namespace bncheck::gpu

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "api/text.hpp"
 #include "harness/json.hpp"
 #include "harness/json_read.hpp"
-#include "api/text.hpp"
 
 namespace bncheck {
 
@@ -24,7 +24,8 @@ namespace {
 Result<Done> write_npy_raw(const std::string& path, const char* descr, const std::vector<int64_t>& shape,
                            const void* data, size_t bytes) {
   std::string sh = "(";
-  for (size_t i = 0; i < shape.size(); ++i) sh += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
+  for (size_t i = 0; i < shape.size(); ++i)
+    sh += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
   sh += ")";
   std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + sh + ", }";
   const size_t unpadded = 10 + header.size() + 1;
@@ -49,13 +50,13 @@ const char* npy_descr(Dtype dt) {
     case Dtype::f64: return "<f8";
     case Dtype::f32: return "<f4";
     case Dtype::f16: return "<f2";
-    case Dtype::bf16: return "<f4";   // numpy has no bf16: widened exactly
+    case Dtype::bf16: return "<f4";  // numpy has no bf16: widened exactly
   }
   return "<f4";
 }
 
 Result<Done> write_npy_bits(const std::string& path, Dtype dt, size_t n, const std::vector<int64_t>& shape,
-                    uint64_t (*bits_at)(const void*, size_t), const void* ctx) {
+                            uint64_t (*bits_at)(const void*, size_t), const void* ctx) {
   if (dt == Dtype::bf16) {
     std::vector<float> w(n);
     for (size_t i = 0; i < n; ++i) w[i] = static_cast<float>(bits_to_double(bits_at(ctx, i), dt));
@@ -70,13 +71,15 @@ Result<Done> write_npy_bits(const std::string& path, Dtype dt, size_t n, const s
 }  // namespace
 
 Result<Done> write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape) {
-  return write_npy_bits(path, t.dtype(), t.size(), shape,
-                        [](const void* ctx, size_t i) { return static_cast<const Tensor*>(ctx)->bits(i); }, &t);
+  return write_npy_bits(
+      path, t.dtype(), t.size(), shape,
+      [](const void* ctx, size_t i) { return static_cast<const Tensor*>(ctx)->bits(i); }, &t);
 }
 
 Result<Done> write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape) {
-  return write_npy_bits(path, t.dtype, t.size(), shape,
-                        [](const void* ctx, size_t i) { return static_cast<const RefTensor*>(ctx)->rounded[i]; }, &t);
+  return write_npy_bits(
+      path, t.dtype, t.size(), shape,
+      [](const void* ctx, size_t i) { return static_cast<const RefTensor*>(ctx)->rounded[i]; }, &t);
 }
 
 Result<std::string> save_case(const std::string& parent, const std::string& stem, CaseRunner& runner,
@@ -89,7 +92,7 @@ Result<std::string> save_case(const std::string& parent, const std::string& stem
   fs::create_directories(parent, ec);
   if (ec) return R::failure("cannot create " + printable(parent) + ": " + ec.message());
   std::string dir;
-  for (int k = 1;; ++k) {   // create_directory is atomic: the first to create it owns it
+  for (int k = 1;; ++k) {  // create_directory is atomic: the first to create it owns it
     dir = parent + "/" + stem + (k > 1 ? "-" + std::to_string(k) : "");
     if (fs::create_directory(dir, ec)) break;
     if (ec || k > 10000) return R::failure("cannot create " + printable(dir) + (ec ? ": " + ec.message() : ""));
@@ -97,7 +100,7 @@ Result<std::string> save_case(const std::string& parent, const std::string& stem
   const Problem& p = runner.problem();
   const CaseData& d = runner.impl().data_for(report.conv);
   const std::vector<int64_t> ds = data_shape(p), cs{p.c};
-  std::string failed;   // the first file that could not be written
+  std::string failed;  // the first file that could not be written
   auto keep = [&](const Result<Done>& r) {
     if (!r && failed.empty()) failed = r.error();
   };
@@ -116,10 +119,14 @@ Result<std::string> save_case(const std::string& parent, const std::string& stem
   in("save_mean_in", d.save_mean, cs);
   in("save_stat_in", d.save_stat, cs);
   const Reference& ref = runner.impl().reference(report.conv);
-  const std::pair<const char*, const RefTensor*> refs[] = {
-      {"y", &ref.y}, {"save_mean", &ref.save_mean}, {"save_stat", &ref.save_stat},
-      {"running_mean", &ref.running_mean}, {"running_var", &ref.running_var},
-      {"dx", &ref.dx}, {"dgamma", &ref.dgamma}, {"dbeta", &ref.dbeta}};
+  const std::pair<const char*, const RefTensor*> refs[] = {{"y", &ref.y},
+                                                           {"save_mean", &ref.save_mean},
+                                                           {"save_stat", &ref.save_stat},
+                                                           {"running_mean", &ref.running_mean},
+                                                           {"running_var", &ref.running_var},
+                                                           {"dx", &ref.dx},
+                                                           {"dgamma", &ref.dgamma},
+                                                           {"dbeta", &ref.dbeta}};
   for (const auto& [name, t] : refs) {
     if (t->empty() || !outputs.find(name)) continue;
     const bool per_elem = std::string(name) == "y" || std::string(name) == "dx";
@@ -173,17 +180,19 @@ Tensor read_npy(const std::string& path, Dtype dt, size_t n) {
   const std::string bytes = read_file(path, 4096 + n * std::max<size_t>(b, 4));
   const std::string what = printable(path) + ": ";
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw DescriptorError(what + "not a .npy file");
-  const size_t hlen = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+  const size_t hlen =
+      static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
   if (bytes[6] != 1 || 10 + hlen > bytes.size()) throw DescriptorError(what + "unsupported .npy version or header");
   const std::string header = bytes.substr(10, hlen);
   const char* want = dt == Dtype::bf16 ? "<f4" : dt == Dtype::f64 ? "<f8" : dt == Dtype::f32 ? "<f4" : "<f2";
   if (header.find(std::string("'descr': '") + want + "'") == std::string::npos)
     throw DescriptorError(what + "expected dtype " + want + " for " + dtype_name(dt) + " data");
-  if (header.find("'fortran_order': False") == std::string::npos) throw DescriptorError(what + "Fortran order is not supported");
+  if (header.find("'fortran_order': False") == std::string::npos)
+    throw DescriptorError(what + "Fortran order is not supported");
   const size_t stored = dt == Dtype::bf16 ? 4 : b;
   if (bytes.size() - 10 - hlen != n * stored)
-    throw DescriptorError(what + "holds " + std::to_string((bytes.size() - 10 - hlen) / stored) + " values, the problem needs " +
-                          std::to_string(n));
+    throw DescriptorError(what + "holds " + std::to_string((bytes.size() - 10 - hlen) / stored) +
+                          " values, the problem needs " + std::to_string(n));
   const char* data = bytes.data() + 10 + hlen;
   Tensor t(dt, n);
   if (dt == Dtype::bf16) {

@@ -27,8 +27,8 @@ Result<std::string> save_case(const std::string& parent, const std::string& stem
 // own data (`bncheck run --case DIR`). Throws DescriptorError on a malformed case.
 struct SavedCase {
   Problem problem;
-  std::string backend;   // the backend it was saved for
-  std::string verdict;   // the verdict it was saved with
+  std::string backend;  // the backend it was saved for
+  std::string verdict;  // the verdict it was saved with
   CaseData data;
 };
 SavedCase load_case(const std::string& dir);

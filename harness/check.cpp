@@ -19,8 +19,8 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
     const double want = ref.rounded_value(i), hi = ref.hi[i], lo = ref.lo[i];
     const double g = got.get(i);
     // An infinite budget (an undetermined channel, docs/error-model.md) admits any value.
-    const bool any_value = (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyValue) ||
-                           std::isinf(budget[i]);
+    const bool any_value =
+        (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyValue) || std::isinf(budget[i]);
     if (want == 0 || std::isnan(want) || any_value) ++r.degenerate;
     double err = 0, ratio = 0;
     bool bad = false;
@@ -29,19 +29,26 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
       bad = true;
       err = ratio = HUGE_VAL;
     } else if (any_value) {
-      err = ratio = 0;                            // singular point: every value is defensible
+      err = ratio = 0;  // singular point: every value is defensible
     } else if (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyNonFinite) {
-      bad = std::isfinite(g);                     // any non-finite value (order-dependent kind)
+      bad = std::isfinite(g);  // any non-finite value (order-dependent kind)
       err = ratio = bad ? HUGE_VAL : 0;
     } else if (std::isnan(hi)) {
-      bad = !std::isnan(g);                       // NaN must stay NaN
+      bad = !std::isnan(g);  // NaN must stay NaN
       err = ratio = bad ? HUGE_VAL : 0;
     } else if (std::isinf(hi) || std::isinf(want)) {
       // Exact infinity, or a finite value that rounds to infinity in the output dtype:
       // the same infinity is right; a finite value is judged by its error below.
-      if (g == want) { err = ratio = 0; }
-      else if (!std::isfinite(g)) { bad = true; err = ratio = HUGE_VAL; }
-      else { err = std::isinf(hi) ? HUGE_VAL : std::fabs((g - hi) - lo); ratio = err / budget[i]; bad = !(ratio <= 1); }
+      if (g == want) {
+        err = ratio = 0;
+      } else if (!std::isfinite(g)) {
+        bad = true;
+        err = ratio = HUGE_VAL;
+      } else {
+        err = std::isinf(hi) ? HUGE_VAL : std::fabs((g - hi) - lo);
+        ratio = err / budget[i];
+        bad = !(ratio <= 1);
+      }
     } else if (!std::isfinite(g)) {
       bad = true;
       err = ratio = HUGE_VAL;
@@ -84,14 +91,14 @@ Verdict decide(std::vector<TensorReport>& tensors, const std::string& main_outpu
     }
   for (const auto& t : tensors)
     if (t.unwritten) {
-      *message = t.name + ": " + std::to_string(t.unwritten) + " of " + std::to_string(t.count) +
-                 " elements left unwritten";
+      *message =
+          t.name + ": " + std::to_string(t.unwritten) + " of " + std::to_string(t.count) + " elements left unwritten";
       return Verdict::unwritten;
     }
   for (const auto& t : tensors)
     if (t.failures) {
-      *message = t.name + ": " + std::to_string(t.failures) + " of " + std::to_string(t.count) +
-                 " elements beyond budget";
+      *message =
+          t.name + ": " + std::to_string(t.failures) + " of " + std::to_string(t.count) + " elements beyond budget";
       return Verdict::fail;
     }
   for (const auto& t : tensors)

@@ -24,7 +24,7 @@ double half_ulp(double v, Dtype dt) {
 namespace {
 
 struct Units {
-  double ua, uc;   // accumulation and compute unit roundoffs
+  double ua, uc;  // accumulation and compute unit roundoffs
 };
 
 // A channel's statistics in units of 2^e (exact scaling). The analysis is homogeneous
@@ -33,8 +33,8 @@ struct Units {
 struct Chan {
   int e = 0;
   double mean = 0, var = 0, rms = 0, r = 0, eps = 0;
-  double x(double v) const { return std::ldexp(v, -e); }                  // a quantity of x's dimension, scaled
-  double back(double v, int power) const { return std::ldexp(v, power * e); }   // x^power dimension, unscaled
+  double x(double v) const { return std::ldexp(v, -e); }                       // a quantity of x's dimension, scaled
+  double back(double v, int power) const { return std::ldexp(v, power * e); }  // x^power dimension, unscaled
 };
 
 Chan scaled(const ChannelRef& cr, double eps) {
@@ -44,7 +44,7 @@ Chan scaled(const ChannelRef& cr, double eps) {
 // Section "Statistics": E_mu, E_var (in the channel's units) and the relative error of r.
 struct StatErrors {
   double e_mu = 0, e_var = 0, rel_r = 0;
-  bool exact_mean = false, exact_var = false;   // the exact-fill rule: no slack at all
+  bool exact_mean = false, exact_var = false;  // the exact-fill rule: no slack at all
 };
 
 StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units& u, const Chan& ch) {
@@ -60,9 +60,12 @@ StatErrors forward_stat_errors(const Problem& p, const Numerics& nx, const Units
   //       + E_mu^2                                       (second order in the mean's error)
   e.e_var = u.ua * (cM + 3) * sigma2 + 2 * cM * u.ua * R * sigma + e.e_mu * e.e_mu;
   if (exact_fill_holds(p) && nx.sum_based_stats) {
-    e.e_mu = 0;                                        // exact fill: sums are exact
+    e.e_mu = 0;  // exact fill: sums are exact
     e.exact_mean = true;
-    if (M % 2 == 0) { e.e_var = 0; e.exact_var = true; }
+    if (M % 2 == 0) {
+      e.e_var = 0;
+      e.exact_var = true;
+    }
   }
   // r = (var + eps)^-1/2: relative error 1/2 (E_var + u_cmp (var + eps)) / (var + eps)
   // from the variance and the addition of eps, plus 2 u_cmp for sqrt and division.
@@ -125,13 +128,14 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       }
       const Chan ch = scaled(cr, p.eps);
       const double g = gamma_of(c);
-      StatErrors e;                      // running statistics are exact inputs
-      e.rel_r = 3 * u.uc;                // eps addition, sqrt, division
+      StatErrors e;        // running statistics are exact inputs
+      e.rel_r = 3 * u.uc;  // eps addition, sqrt, division
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
           const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[i];
-          const double pre = std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
+          const double pre =
+              std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
           B.y[i] = pre + half_ulp(std::fabs(y) + pre, dt);
         }
     }
@@ -164,9 +168,12 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       // result by u |w| |s - r0|.
       const double rm0 = ch.x(d.running_mean.get(c)), rv0 = std::ldexp(d.running_var.get(c), -2 * ch.e);
       const double pre_m = ch.back(w_new * e.e_mu + 3 * u.uc * (std::fabs(w_old * rm0) + std::fabs(w_new * ch.mean)) +
-                                       u.uc * w_new * std::fabs(ch.mean - rm0), 1);
-      const double pre_v = ch.back(w_new * f * e.e_var + 5 * u.uc * (std::fabs(w_old * rv0) + std::fabs(w_new * f * ch.var)) +
-                                       u.uc * w_new * std::fabs(f * ch.var - rv0), 2);
+                                       u.uc * w_new * std::fabs(ch.mean - rm0),
+                                   1);
+      const double pre_v =
+          ch.back(w_new * f * e.e_var + 5 * u.uc * (std::fabs(w_old * rv0) + std::fabs(w_new * f * ch.var)) +
+                      u.uc * w_new * std::fabs(f * ch.var - rv0),
+                  2);
       B.running_mean[c] = pre_m + half_ulp(std::fabs(ref.running_mean.hi[c]) + pre_m, pd);
       B.running_var[c] = pre_v + half_ulp(std::fabs(ref.running_var.hi[c]) + pre_v, pd);
       const double f2 = second_order(e, ch.r);
@@ -188,7 +195,8 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
         for (int64_t s = 0; s < S; ++s) {
           const size_t i = static_cast<size_t>(p.index(n, c, s));
           const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[i];
-          const double pre = std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
+          const double pre =
+              std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
           B.y[i] = f2 * (pre + half_ulp(std::fabs(y) + pre, dt));
         }
     }
@@ -197,7 +205,10 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
 
   // Backward.
   B.dx.assign(ref.dx.size(), 0);
-  if (p.affine) { B.dgamma.assign(C, 0); B.dbeta.assign(C, 0); }
+  if (p.affine) {
+    B.dgamma.assign(C, 0);
+    B.dbeta.assign(C, 0);
+  }
   for (int64_t c = 0; c < C; ++c) {
     const ChannelRef& cr = ref.channel[c];
     if (cr.poisoned) {
@@ -220,14 +231,17 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     // subnormal spacing of double, which is added (found by `bncheck run` on f64 data of
     // spread 1e-312: the saved mean's rounding error read as 0).
     auto exact_distance = [](double got, const RefTensor& t, int64_t i) {
-      const double lost = std::fabs(t.hi[i]) < std::numeric_limits<double>::min() ? std::numeric_limits<double>::denorm_min() : 0.0;
+      const double lost =
+          std::fabs(t.hi[i]) < std::numeric_limits<double>::min() ? std::numeric_limits<double>::denorm_min() : 0.0;
       return std::fabs((got - t.hi[i]) - t.lo[i]) + lost;
     };
     StatErrors e;
     e.e_mu = ch.x(exact_distance(d.save_mean.get(c), ref.save_mean, c));
     const double saved_err = exact_distance(d.save_stat.get(c), ref.save_stat, c);
-    if (conv.saved == SavedStat::invstd) e.rel_r = saved_err / cr.invstd + u.uc;
-    else e.rel_r = 0.5 * (std::ldexp(saved_err, -2 * ch.e) / (ch.var + ch.eps) + u.uc) + 2 * u.uc;
+    if (conv.saved == SavedStat::invstd)
+      e.rel_r = saved_err / cr.invstd + u.uc;
+    else
+      e.rel_r = 0.5 * (std::ldexp(saved_err, -2 * ch.e) / (ch.var + ch.eps) + u.uc) + 2 * u.uc;
     // E_dbeta = c(M) u_acc sum|dy|
     const double e_dbeta = cM * u.ua * cr.sum_abs_dy;
     // E_dgamma = sum |dy_i| dxhat_i + (c(M) u_acc + u_cmp) sum |dy_i xhat_i|
@@ -262,7 +276,8 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
         const double T = static_cast<double>(M) * std::fabs(dy) + std::fabs(cr.dbeta) + std::fabs(xh * cr.dgamma);
         const double second = q2 * ((std::fabs(xh) + 1) * (std::fabs(cr.dgamma) + std::fabs(cr.dbeta)));
         const double pre =
-            ch.back(k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T + second), -1) +
+            ch.back(k0 * (e_dbeta + std::fabs(xh) * e_dgamma + dxh[k] * std::fabs(cr.dgamma) + 4 * u.uc * T + second),
+                    -1) +
             std::fabs(dxv) * (e.rel_r + 2 * u.uc);
         // The stored value rounds at its own magnitude, at most |dx| + pre.
         B.dx[i] = f2 * (pre + half_ulp(std::fabs(dxv) + pre, dt));
@@ -273,8 +288,8 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
 
 }  // namespace
 
-Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
-                      const CaseData& d, const Reference& ref, bool output_rounding) {
+Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
+                      const Reference& ref, bool output_rounding) {
   Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
   for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta})
     for (double& b : *v) b *= kSecondOrderFactor;

@@ -38,7 +38,7 @@ struct Budget {
 // given: their actual distance to the exact statistics enters the budget.
 // output_rounding = false leaves out the final rounding to the output dtype (for
 // quantities that are not stored, e.g. the reference's own double-double results).
-Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx,
-                      const CaseData& d, const Reference& ref, bool output_rounding = true);
+Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
+                      const Reference& ref, bool output_rounding = true);
 
 }  // namespace bncheck

@@ -20,7 +20,7 @@ struct Rng {
   }
   static uint64_t mix(uint64_t z) { return splitmix64(z); }
   uint64_t next() { return mix(s++); }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }   // [0, 1)
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   double normal() {
     const double u1 = 1.0 - uniform(), u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
@@ -95,13 +95,17 @@ CaseData make_case_data(const Problem& p) {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t s = 0; s < S; ++s) {
         double v = cf.mean;
-        if (p.fill.kind == FillKind::normal) v += cf.spread * rng.normal();
-        else if (p.fill.kind == FillKind::uniform) v += cf.spread * (2 * rng.uniform() - 1);
+        if (p.fill.kind == FillKind::normal)
+          v += cf.spread * rng.normal();
+        else if (p.fill.kind == FillKind::uniform)
+          v += cf.spread * (2 * rng.uniform() - 1);
         d.x.set(p.index(n, c, s), v);
       }
   }
   if (p.poison.kind != PoisonKind::none) {
-    const double v = p.poison.kind == PoisonKind::nan ? std::nan("") : p.poison.kind == PoisonKind::pinf ? HUGE_VAL : -HUGE_VAL;
+    const double v = p.poison.kind == PoisonKind::nan    ? std::nan("")
+                     : p.poison.kind == PoisonKind::pinf ? HUGE_VAL
+                                                         : -HUGE_VAL;
     d.x.set(p.index(N / 2, p.poison.channel, S / 2), v);
   }
   if (p.affine) {
@@ -139,7 +143,7 @@ double estimated_case_bytes(const Problem& p, int conventions) {
   const double E = static_cast<double>(p.elements());
   const double M = static_cast<double>(p.reduction_size());
   const double b = format_info(p.dtype).bytes;
-  const double inputs = p.dir == Direction::bwd ? 2 : 1;   // x (and dy)
+  const double inputs = p.dir == Direction::bwd ? 2 : 1;  // x (and dy)
   // An upper bound of the peak resident memory beyond start-up, checked against
   // measured peaks by tests/hostile/d10_resources.sh. Per element:
   //  - once: the inputs, one output (b each), a backend's working copies (2 b; LibTorch

@@ -6,8 +6,8 @@
 namespace bncheck {
 
 struct ChannelFill {
-  double mean = 0;     // offset of channel c
-  double spread = 0;   // std, half-width or step of channel c
+  double mean = 0;    // offset of channel c
+  double spread = 0;  // std, half-width or step of channel c
 };
 
 ChannelFill channel_fill(const Problem& p, int64_t c);

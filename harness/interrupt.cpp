@@ -13,7 +13,7 @@ volatile sig_atomic_t g_signal = 0;
 volatile sig_atomic_t g_child = 0;
 
 void on_signal(int sig) {
-  if (g_signal) _exit(128 + sig);   // a second signal: the user means it
+  if (g_signal) _exit(128 + sig);  // a second signal: the user means it
   g_signal = sig;
   const pid_t child = static_cast<pid_t>(g_child);
   if (child > 0) kill(-child, SIGKILL);
@@ -24,7 +24,7 @@ void on_signal(int sig) {
 void install_interrupt_handlers() {
   static std::atomic<bool> done{false};
   if (done.exchange(true)) return;
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);

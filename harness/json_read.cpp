@@ -37,10 +37,16 @@ struct Parser {
     return true;
   }
   static void utf8(unsigned cp, std::string* out) {
-    if (cp < 0x80) { *out += static_cast<char>(cp); return; }
-    if (cp < 0x800) { *out += static_cast<char>(0xC0 | (cp >> 6)); }
-    else if (cp < 0x10000) { *out += static_cast<char>(0xE0 | (cp >> 12)); *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); }
-    else {
+    if (cp < 0x80) {
+      *out += static_cast<char>(cp);
+      return;
+    }
+    if (cp < 0x800) {
+      *out += static_cast<char>(0xC0 | (cp >> 6));
+    } else if (cp < 0x10000) {
+      *out += static_cast<char>(0xE0 | (cp >> 12));
+      *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    } else {
       *out += static_cast<char>(0xF0 | (cp >> 18));
       *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
       *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
@@ -53,10 +59,14 @@ struct Parser {
     for (int k = 0; k < 4; ++k) {
       const char c = s[i++];
       *v <<= 4;
-      if (c >= '0' && c <= '9') *v |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') *v |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') *v |= static_cast<unsigned>(c - 'A' + 10);
-      else return fail("bad \\u escape");
+      if (c >= '0' && c <= '9')
+        *v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        *v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        *v |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        return fail("bad \\u escape");
     }
     return true;
   }
@@ -66,11 +76,16 @@ struct Parser {
     while (i < s.size() && s[i] != '"') {
       const char c = s[i++];
       if (static_cast<unsigned char>(c) < 0x20) return fail("control character in a string");
-      if (c != '\\') { *out += c; continue; }
+      if (c != '\\') {
+        *out += c;
+        continue;
+      }
       if (i >= s.size()) return fail("unterminated escape");
       const char e = s[i++];
       switch (e) {
-        case '"': case '\\': case '/': *out += e; break;
+        case '"':
+        case '\\':
+        case '/': *out += e; break;
         case 'b': *out += '\b'; break;
         case 'f': *out += '\f'; break;
         case 'n': *out += '\n'; break;
@@ -108,7 +123,8 @@ struct Parser {
       v->kind = Value::Kind::object;
       ++i;
       ws();
-      if (i < s.size() && s[i] == '}') ++i;
+      if (i < s.size() && s[i] == '}')
+        ++i;
       else
         while (ok) {
           ws();
@@ -121,32 +137,51 @@ struct Parser {
           if (!value(&m)) return false;
           v->fields[k] = std::move(m);
           ws();
-          if (i < s.size() && s[i] == ',') { ++i; continue; }
-          if (i < s.size() && s[i] == '}') { ++i; break; }
+          if (i < s.size() && s[i] == ',') {
+            ++i;
+            continue;
+          }
+          if (i < s.size() && s[i] == '}') {
+            ++i;
+            break;
+          }
           return fail("expected ',' or '}'");
         }
     } else if (c == '[') {
       v->kind = Value::Kind::array;
       ++i;
       ws();
-      if (i < s.size() && s[i] == ']') ++i;
+      if (i < s.size() && s[i] == ']')
+        ++i;
       else
         while (ok) {
           Value m;
           if (!value(&m)) return false;
           v->items.push_back(std::move(m));
           ws();
-          if (i < s.size() && s[i] == ',') { ++i; continue; }
-          if (i < s.size() && s[i] == ']') { ++i; break; }
+          if (i < s.size() && s[i] == ',') {
+            ++i;
+            continue;
+          }
+          if (i < s.size() && s[i] == ']') {
+            ++i;
+            break;
+          }
           return fail("expected ',' or ']'");
         }
     } else if (c == '"') {
       v->kind = Value::Kind::string;
       ok = string(&v->str);
-    } else if (c == 't') { v->kind = Value::Kind::boolean; v->b = true; ok = literal("true"); }
-    else if (c == 'f') { v->kind = Value::Kind::boolean; ok = literal("false"); }
-    else if (c == 'n') { ok = literal("null"); }
-    else {
+    } else if (c == 't') {
+      v->kind = Value::Kind::boolean;
+      v->b = true;
+      ok = literal("true");
+    } else if (c == 'f') {
+      v->kind = Value::Kind::boolean;
+      ok = literal("false");
+    } else if (c == 'n') {
+      ok = literal("null");
+    } else {
       const size_t j = s.find_first_not_of("+-0123456789.eE", i);
       const std::string num(s.substr(i, j == std::string_view::npos ? s.npos : j - i));
       char* end = nullptr;

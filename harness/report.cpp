@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 
 #include "harness/json.hpp"
@@ -89,12 +89,12 @@ std::string table_row(int case_no, const CaseReport& r) {
 }
 
 std::string tensor_line(const Problem& p, const TensorReport& t) {
-  return printf_string("      %-12s max %s ulp, median %s ulp, err/budget %s; worst %s: ref %s got %s err %s budget %s%s\n",
-                       t.name.c_str(), number(t.max_ulp).c_str(), number(t.median_ulp).c_str(),
-                       number(t.max_ratio).c_str(), element_name(p, t.name, t.worst).c_str(),
-                       number(t.worst_ref, 9).c_str(), number(t.worst_got, 9).c_str(), number(t.worst_err).c_str(),
-                       number(t.worst_budget).c_str(),
-                       t.failures ? (" [" + std::to_string(t.failures) + " beyond budget]").c_str() : "");
+  return printf_string(
+      "      %-12s max %s ulp, median %s ulp, err/budget %s; worst %s: ref %s got %s err %s budget %s%s\n",
+      t.name.c_str(), number(t.max_ulp).c_str(), number(t.median_ulp).c_str(), number(t.max_ratio).c_str(),
+      element_name(p, t.name, t.worst).c_str(), number(t.worst_ref, 9).c_str(), number(t.worst_got, 9).c_str(),
+      number(t.worst_err).c_str(), number(t.worst_budget).c_str(),
+      t.failures ? (" [" + std::to_string(t.failures) + " beyond budget]").c_str() : "");
 }
 
 namespace {

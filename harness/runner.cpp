@@ -80,7 +80,10 @@ CaseRunner::Impl::PerConvention& CaseRunner::Impl::get(const Conventions& conv) 
   pc->ref = compute_reference(p_, conv, data_);
   pc->seconds = seconds_since(t0);
   pc->data.x = copy_of(data_.x);
-  if (!data_.gamma.empty()) { pc->data.gamma = copy_of(data_.gamma); pc->data.beta = copy_of(data_.beta); }
+  if (!data_.gamma.empty()) {
+    pc->data.gamma = copy_of(data_.gamma);
+    pc->data.beta = copy_of(data_.beta);
+  }
   if (!data_.dy.empty()) pc->data.dy = copy_of(data_.dy);
   if (!data_.running_mean.empty()) {
     pc->data.running_mean = copy_of(data_.running_mean);
@@ -190,8 +193,8 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
     out.tensors.emplace_back("running_mean", copy_of(d.running_mean));
     out.tensors.emplace_back("running_var", copy_of(d.running_var));
     auto& T = out.tensors;
-    ForwardTrainingArgs a{d.x.data(), d.gamma.data(), d.beta.data(), T[0].second.data(), T[1].second.data(),
-                          T[2].second.data(), T[3].second.data(), T[4].second.data()};
+    ForwardTrainingArgs a{d.x.data(),         d.gamma.data(),     d.beta.data(),      T[0].second.data(),
+                          T[1].second.data(), T[2].second.data(), T[3].second.data(), T[4].second.data()};
     st = b.forward_training(bp, a);
     rep.seconds_backend = seconds_since(t0);
     if (st.ok()) {
@@ -206,8 +209,9 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
     main_output = "y";
   } else if (p_.dir == Direction::fwd_infer) {
     out.tensors.emplace_back("y", output_tensor(p_.dtype, E));
-    ForwardInferenceArgs a{d.x.data(), d.gamma.data(), d.beta.data(), d.running_mean.data(), d.running_var.data(),
-                           out.tensors[0].second.data()};
+    ForwardInferenceArgs a{d.x.data(),           d.gamma.data(),
+                           d.beta.data(),        d.running_mean.data(),
+                           d.running_var.data(), out.tensors[0].second.data()};
     st = b.forward_inference(bp, a);
     rep.seconds_backend = seconds_since(t0);
     if (st.ok()) judge("y", ref.y, B.y);
@@ -219,8 +223,13 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
       out.tensors.emplace_back("dbeta", output_tensor(p_.pdtype, C));
     }
     auto& T = out.tensors;
-    BackwardArgs a{d.x.data(), d.dy.data(), d.gamma.data(), d.save_mean.data(), d.save_stat.data(),
-                   T[0].second.data(), p_.affine ? T[1].second.data() : nullptr,
+    BackwardArgs a{d.x.data(),
+                   d.dy.data(),
+                   d.gamma.data(),
+                   d.save_mean.data(),
+                   d.save_stat.data(),
+                   T[0].second.data(),
+                   p_.affine ? T[1].second.data() : nullptr,
                    p_.affine ? T[2].second.data() : nullptr};
     st = b.backward(bp, a);
     rep.seconds_backend = seconds_since(t0);

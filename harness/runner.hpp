@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "api/text.hpp"
 #include "bncheck/backend.hpp"
 #include "bncheck/runner.hpp"
 #include "harness/case_data.hpp"
 #include "harness/check.hpp"
 #include "harness/error_model.hpp"
-#include "api/text.hpp"
 #include "reference/reference.hpp"
 
 namespace bncheck {
@@ -33,7 +33,7 @@ class CaseRunner::Impl {
  private:
   struct PerConvention {
     Reference ref;
-    CaseData data;   // data_ plus the saved statistics of this convention (backward)
+    CaseData data;  // data_ plus the saved statistics of this convention (backward)
     double seconds = 0;
   };
   PerConvention& get(const Conventions& conv);

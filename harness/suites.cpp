@@ -20,8 +20,8 @@ std::vector<std::string> expand_alternatives(const std::string& line) {
   for (size_t open = line.find('{'); open != std::string::npos; open = line.find('{', open + 1)) {
     const size_t close = line.find('}', open);
     if (close == std::string::npos) break;
-    count *= 1 + static_cast<size_t>(std::count(line.begin() + static_cast<long>(open),
-                                                line.begin() + static_cast<long>(close), '|'));
+    count *= 1 + static_cast<size_t>(
+                     std::count(line.begin() + static_cast<long>(open), line.begin() + static_cast<long>(close), '|'));
     if (count > kMaxExpansion)
       throw DescriptorError("'" + printable(line, 120) + "' expands to more than " + std::to_string(kMaxExpansion) +
                             " problems");
@@ -50,7 +50,7 @@ std::vector<Problem> parse_suite(const std::string& text, const std::string& ori
   std::string line;
   int lineno = 0;
   Problem base;
-  base.n = 0;   // n and c are required on every line
+  base.n = 0;  // n and c are required on every line
   base.c = 0;
   base.seed = seed;
   while (std::getline(in, line)) {
@@ -80,7 +80,8 @@ std::vector<Problem> load_suite(const std::string& name_or_path, uint64_t seed) 
   if (!f) {
     std::string names;
     for (const auto& s : builtin_suites()) names += (names.empty() ? "" : ", ") + s.name;
-    throw DescriptorError("no suite named '" + printable(name_or_path) + "' (built in: " + names + ") and no such file");
+    throw DescriptorError("no suite named '" + printable(name_or_path) + "' (built in: " + names +
+                          ") and no such file");
   }
   std::stringstream ss;
   ss << f.rdbuf();
@@ -106,8 +107,7 @@ Baseline::Entry* Baseline::find(const std::string& backend, const Problem& p) {
     bool all = true;
     std::stringstream ss(e.problem);
     std::string tok;
-    while (all && std::getline(ss, tok, ','))
-      all = std::find(have.begin(), have.end(), tok) != have.end();
+    while (all && std::getline(ss, tok, ',')) all = std::find(have.begin(), have.end(), tok) != have.end();
     if (all) return &e;
   }
   return nullptr;
@@ -132,10 +132,13 @@ Baseline parse_baseline(const std::string& text, const std::string& origin) {
     std::stringstream ss(pattern);
     std::string tok, canon;
     while (std::getline(ss, tok, ',')) {
-      if (tok.rfind("rank=", 0) == 0) { canon += (canon.empty() ? "" : ",") + tok; continue; }
+      if (tok.rfind("rank=", 0) == 0) {
+        canon += (canon.empty() ? "" : ",") + tok;
+        continue;
+      }
       try {
         const std::string key = tok.substr(0, tok.find('='));
-        Problem q;   // n=1,c=1 by default
+        Problem q;  // n=1,c=1 by default
         q = parse_problem(tok, q);
         for (const auto& t : tokens_of(q))
           if (t.rfind(key + "=", 0) == 0) canon += (canon.empty() ? "" : ",") + t;

@@ -31,7 +31,10 @@ std::vector<Problem> parse_suite(const std::string& text, const std::string& ori
 // key=value tokens that a problem's canonical descriptor must all contain, plus
 // rank=N for the number of spatial dimensions — to the finding that documents them.
 struct Baseline {
-  struct Entry { std::string backend, problem, finding; bool seen = false, failed = false; };
+  struct Entry {
+    std::string backend, problem, finding;
+    bool seen = false, failed = false;
+  };
   std::vector<Entry> entries;
   Entry* find(const std::string& backend, const Problem& p);
 };

@@ -17,24 +17,24 @@
 #include <xmmintrin.h>
 #endif
 
-#include "harness/interrupt.hpp"
 #include "api/text.hpp"
+#include "harness/interrupt.hpp"
 
 namespace bncheck {
 
 namespace {
 
 constexpr unsigned char kCanary = 0xC3;
-constexpr int kFaultExit = 97;   // the child's exit code after a caught memory fault
+constexpr int kFaultExit = 97;  // the child's exit code after a caught memory fault
 
 // What the child reports back, in its own shared page.
 struct Report {
   int rc;
-  int returned;          // 1 once fn returned
-  int fp_changed;        // 1 when the call left the floating-point environment changed
+  int returned;    // 1 once fn returned
+  int fp_changed;  // 1 when the call left the floating-point environment changed
   uintptr_t fault_addr;
   int fault_signal;
-  int fault_is_write;    // 1 write, 0 read, -1 unknown
+  int fault_is_write;  // 1 write, 0 read, -1 unknown
   char message[2048];
 };
 static_assert(sizeof(Report) <= 4096);
@@ -82,11 +82,16 @@ struct FpState {
 // stay unmapped holes. A buffer ends within 64 bytes of its trailing guard: the slack
 // on both sides holds canaries.
 struct Arena {
-  struct Slot { size_t lead, data_off, bytes, area, trail; bool present; };
+  struct Slot {
+    size_t lead, data_off, bytes, area, trail;
+    bool present;
+  };
   std::vector<Slot> slots;
   unsigned char* base = nullptr;
   size_t total = 0;
-  ~Arena() { if (base) munmap(base, total); }
+  ~Arena() {
+    if (base) munmap(base, total);
+  }
 };
 
 }  // namespace
@@ -99,7 +104,7 @@ namespace {
 
 Status build_arena(const std::vector<IsolatedBuffer>& bufs, Arena* A) {
   const size_t pg = page_size(), lead = leading_guard();
-  size_t off = pg;   // report page
+  size_t off = pg;  // report page
   for (const auto& b : bufs) {
     Arena::Slot s{};
     s.present = b.caller != nullptr;
@@ -115,10 +120,12 @@ Status build_arena(const std::vector<IsolatedBuffer>& bufs, Arena* A) {
   }
   A->total = off;
   void* r = mmap(nullptr, A->total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (r == MAP_FAILED) return Status::error(std::string("isolation: cannot reserve the guarded buffers: ") + strerror(errno));
+  if (r == MAP_FAILED)
+    return Status::error(std::string("isolation: cannot reserve the guarded buffers: ") + strerror(errno));
   A->base = static_cast<unsigned char*>(r);
   auto place = [&](size_t at, size_t bytes) {
-    return mmap(A->base + at, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
+    return mmap(A->base + at, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+           MAP_FAILED;
   };
   if (!place(0, pg)) return Status::error(std::string("isolation: mmap failed: ") + strerror(errno));
   for (size_t i = 0; i < bufs.size(); ++i) {
@@ -135,8 +142,10 @@ Status build_arena(const std::vector<IsolatedBuffer>& bufs, Arena* A) {
 std::string position(long long off, size_t bytes) {
   std::string s = "byte offset " + std::to_string(off);
   const long long n = static_cast<long long>(bytes);
-  if (off < 0) s += ", " + std::to_string(-off) + " bytes before the start";
-  else if (off >= n) s += ", " + std::to_string(off - n + 1) + " bytes past the end";
+  if (off < 0)
+    s += ", " + std::to_string(-off) + " bytes before the start";
+  else if (off >= n)
+    s += ", " + std::to_string(off - n + 1) + " bytes past the end";
   return s + " (buffer of " + std::to_string(bytes) + " bytes)";
 }
 
@@ -186,7 +195,8 @@ void exit_during_call() {
   if (!g_in_process_call) return;
   g_in_process_call = 0;
   std::fflush(stdout);
-  std::fprintf(stderr, "bncheck: the plugin called exit() during an in-process call (--no-isolation): the run ends here\n");
+  std::fprintf(stderr,
+               "bncheck: the plugin called exit() during an in-process call (--no-isolation): the run ends here\n");
   emergency_finish("the plugin called exit() during an in-process call (--no-isolation)");
   std::fflush(nullptr);
   _exit(1);
@@ -221,9 +231,9 @@ Status check_and_copy_back(const Arena& A, const std::vector<IsolatedBuffer>& bu
     if (std::memcmp(got, want, s.bytes) != 0) {
       size_t k = 0;
       while (got[k] == want[k]) ++k;
-      return Status::make(Status::Kind::oob_write, "write into the read-only input " + bufs[i].name + " at byte offset " +
-                                                       std::to_string(k) + " (buffer of " + std::to_string(s.bytes) +
-                                                       " bytes)");
+      return Status::make(Status::Kind::oob_write, "write into the read-only input " + bufs[i].name +
+                                                       " at byte offset " + std::to_string(k) + " (buffer of " +
+                                                       std::to_string(s.bytes) + " bytes)");
     }
   }
   // Canaries: writes past the end (or before the start) that stayed inside the slack.
@@ -235,7 +245,8 @@ Status check_and_copy_back(const Arena& A, const std::vector<IsolatedBuffer>& bu
     for (size_t k = 0; k < s.area; ++k) {
       if ((k >= start && k < end) || area[k] == kCanary) continue;
       const long long off = static_cast<long long>(k) - static_cast<long long>(start);
-      return Status::make(Status::Kind::oob_write, "write out of bounds: " + bufs[i].name + " at " + position(off, s.bytes));
+      return Status::make(Status::Kind::oob_write,
+                          "write out of bounds: " + bufs[i].name + " at " + position(off, s.bytes));
     }
   }
   for (size_t i = 0; i < bufs.size(); ++i)
@@ -246,8 +257,9 @@ Status check_and_copy_back(const Arena& A, const std::vector<IsolatedBuffer>& bu
 
 Status returned(int rc, bool fp_changed, const std::string& message) {
   if (fp_changed)
-    return Status::error("the call left the floating-point environment changed (rounding mode or MXCSR FTZ/DAZ); "
-                         "bncheck restored it");
+    return Status::error(
+        "the call left the floating-point environment changed (rounding mode or MXCSR FTZ/DAZ); "
+        "bncheck restored it");
   if (rc == 0) return Status::success();
   return Status::error("returned " + std::to_string(rc) + (message.empty() ? "" : ": " + printable(message)));
 }
@@ -261,7 +273,7 @@ Status run_in_process(Arena& A, const std::vector<IsolatedBuffer>& bufs, const s
   bool fp_changed = false;
   const int rc = guarded_call(fn, ptrs, &fp_changed);
   g_in_process_call = 0;
-  const Status st = check_and_copy_back(A, bufs);
+  Status st = check_and_copy_back(A, bufs);
   if (!st.ok()) return st;
   return returned(rc, fp_changed, rc ? error_message() : std::string());
 }
@@ -295,7 +307,7 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
     ss.ss_sp = altstack;
     ss.ss_size = sizeof altstack;
     sigaltstack(&ss, nullptr);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_sigaction = fault_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigaction(SIGSEGV, &sa, nullptr);
@@ -313,11 +325,11 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
     }
     _exit(0);
   }
-  setpgid(pid, pid);   // also in the parent: no window in which a signal misses the group
+  setpgid(pid, pid);  // also in the parent: no window in which a signal misses the group
   set_isolated_child(pid);
   struct Reap {
     pid_t pid;
-    ~Reap() {   // whatever happened, nothing of the call outlives it: grandchildren included
+    ~Reap() {  // whatever happened, nothing of the call outlives it: grandchildren included
       kill(-pid, SIGKILL);
       set_isolated_child(0);
     }
@@ -362,7 +374,7 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
   if (!WIFEXITED(wstatus) || !report->returned)
     return Status::make(Status::Kind::crash, "exited with status " + std::to_string(WEXITSTATUS(wstatus)) +
                                                  " without returning (exit() or _exit() called)");
-  const Status st = check_and_copy_back(A, bufs);
+  Status st = check_and_copy_back(A, bufs);
   if (!st.ok()) return st;
   report->message[sizeof(report->message) - 1] = 0;
   return returned(report->rc, report->fp_changed != 0, report->message);

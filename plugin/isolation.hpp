@@ -22,9 +22,9 @@ namespace bncheck {
 
 struct IsolatedBuffer {
   std::string name;
-  void* caller;          // the caller's buffer (copied in; outputs copied back); nullptr stays nullptr
+  void* caller;  // the caller's buffer (copied in; outputs copied back); nullptr stays nullptr
   size_t bytes;
-  bool output;           // outputs and in-out buffers are writable and copied back
+  bool output;  // outputs and in-out buffers are writable and copied back
 };
 
 struct IsolationOptions {

@@ -4,8 +4,8 @@
 
 #include <dlfcn.h>
 
-#include "bncheck/plugin.h"
 #include "api/text.hpp"
+#include "bncheck/plugin.h"
 
 namespace bncheck {
 
@@ -47,18 +47,25 @@ Result<const bncheck_plugin_t*> open_table(const std::string& path) {
   if (!get) return R::failure("does not export bncheck_get_plugin");
   const bncheck_plugin_t* t = get();
   if (!t) return R::failure("bncheck_get_plugin() returned NULL");
-  if (t->abi_version != BNCHECK_PLUGIN_ABI_VERSION) return R::failure("ABI version " + std::to_string(t->abi_version) + ", this bncheck speaks " +
-             std::to_string(BNCHECK_PLUGIN_ABI_VERSION));
-  if (!t->name || !t->supports || !t->forward_training || !t->forward_inference || !t->backward) return R::failure("the plugin table lacks a name or a function");
+  if (t->abi_version != BNCHECK_PLUGIN_ABI_VERSION)
+    return R::failure("ABI version " + std::to_string(t->abi_version) + ", this bncheck speaks " +
+                      std::to_string(BNCHECK_PLUGIN_ABI_VERSION));
+  if (!t->name || !t->supports || !t->forward_training || !t->forward_inference || !t->backward)
+    return R::failure("the plugin table lacks a name or a function");
   // The name reaches repro lines, file names and reports: it must be a plain word.
-  if (!valid_backend_name(t->name)) return R::failure("invalid backend name '" + std::string(t->name).substr(0, 80) + "': 1 to 64 of the characters A-Z a-z 0-9 _ -");
+  if (!valid_backend_name(t->name))
+    return R::failure("invalid backend name '" + std::string(t->name).substr(0, 80) +
+                      "': 1 to 64 of the characters A-Z a-z 0-9 _ -");
   return t;
 }
 
 class PluginBackend final : public Backend {
  public:
   PluginBackend(std::string path, const bncheck_plugin_t* t, IsolationOptions opt)
-      : path_(std::move(path)), t_(t), opt_(opt), name_(t->name),
+      : path_(std::move(path)),
+        t_(t),
+        opt_(opt),
+        name_(t->name),
         description_(t->description ? printable(t->description, 200) : "") {}
 
   std::string name() const override { return name_; }
@@ -86,9 +93,9 @@ class PluginBackend final : public Backend {
     }
     return v;
   }
-  Conventions conventions(const Problem&) const override { return Conventions{}; }   // ABI v1: PyTorch's
+  Conventions conventions(const Problem&) const override { return Conventions{}; }  // ABI v1: PyTorch's
   Numerics numerics(const Problem& p) const override {
-    Numerics n;   // undeclared by the ABI: judged as an honest implementation in f32 (f64 for f64 data)
+    Numerics n;  // undeclared by the ABI: judged as an honest implementation in f32 (f64 for f64 data)
     n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
     return n;
   }
@@ -99,8 +106,11 @@ class PluginBackend final : public Backend {
     return call({{"x", const_cast<void*>(a.x), D, false},
                  {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
                  {"beta", const_cast<void*>(a.beta), a.beta ? P : 0, false},
-                 {"y", a.y, D, true}, {"save_mean", a.save_mean, P, true}, {"save_invstd", a.save_stat, P, true},
-                 {"running_mean", a.running_mean, P, true}, {"running_var", a.running_var, P, true}},
+                 {"y", a.y, D, true},
+                 {"save_mean", a.save_mean, P, true},
+                 {"save_invstd", a.save_stat, P, true},
+                 {"running_mean", a.running_mean, P, true},
+                 {"running_var", a.running_var, P, true}},
                 [&](const std::vector<void*>& b) {
                   return t_->forward_training(&q, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
                 });
@@ -108,24 +118,28 @@ class PluginBackend final : public Backend {
   Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
     const bncheck_problem_t q = abi_problem(p);
     const size_t D = data_bytes(p), P = param_bytes(p);
-    return call({{"x", const_cast<void*>(a.x), D, false},
-                 {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
-                 {"beta", const_cast<void*>(a.beta), a.beta ? P : 0, false},
-                 {"running_mean", const_cast<void*>(a.running_mean), P, false},
-                 {"running_var", const_cast<void*>(a.running_var), P, false}, {"y", a.y, D, true}},
-                [&](const std::vector<void*>& b) { return t_->forward_inference(&q, b[0], b[1], b[2], b[3], b[4], b[5]); });
+    return call(
+        {{"x", const_cast<void*>(a.x), D, false},
+         {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
+         {"beta", const_cast<void*>(a.beta), a.beta ? P : 0, false},
+         {"running_mean", const_cast<void*>(a.running_mean), P, false},
+         {"running_var", const_cast<void*>(a.running_var), P, false},
+         {"y", a.y, D, true}},
+        [&](const std::vector<void*>& b) { return t_->forward_inference(&q, b[0], b[1], b[2], b[3], b[4], b[5]); });
   }
   Status backward(const Problem& p, const BackwardArgs& a) override {
     const bncheck_problem_t q = abi_problem(p);
     const size_t D = data_bytes(p), P = param_bytes(p);
-    return call({{"x", const_cast<void*>(a.x), D, false}, {"dy", const_cast<void*>(a.dy), D, false},
-                 {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
-                 {"save_mean", const_cast<void*>(a.save_mean), P, false},
-                 {"save_invstd", const_cast<void*>(a.save_stat), P, false}, {"dx", a.dx, D, true},
-                 {"dgamma", a.dgamma, a.dgamma ? P : 0, true}, {"dbeta", a.dbeta, a.dbeta ? P : 0, true}},
-                [&](const std::vector<void*>& b) {
-                  return t_->backward(&q, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-                });
+    return call(
+        {{"x", const_cast<void*>(a.x), D, false},
+         {"dy", const_cast<void*>(a.dy), D, false},
+         {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
+         {"save_mean", const_cast<void*>(a.save_mean), P, false},
+         {"save_invstd", const_cast<void*>(a.save_stat), P, false},
+         {"dx", a.dx, D, true},
+         {"dgamma", a.dgamma, a.dgamma ? P : 0, true},
+         {"dbeta", a.dbeta, a.dbeta ? P : 0, true}},
+        [&](const std::vector<void*>& b) { return t_->backward(&q, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]); });
   }
 
  private:
@@ -137,7 +151,7 @@ class PluginBackend final : public Backend {
   }
   Status call(std::vector<IsolatedBuffer> bufs, const std::function<int(const std::vector<void*>&)>& fn) {
     for (auto& b : bufs)
-      if (!b.caller) b.bytes = 0;   // absent (NULL) stays NULL
+      if (!b.caller) b.bytes = 0;  // absent (NULL) stays NULL
     return run_isolated(opt_, std::move(bufs), fn, [this] {
       const char* m = t_->last_error ? t_->last_error() : nullptr;
       return std::string(m ? m : "");

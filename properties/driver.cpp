@@ -1,7 +1,7 @@
 #include "properties/driver.hpp"
 
-#include "properties/generators.hpp"
 #include "harness/rng.hpp"
+#include "properties/generators.hpp"
 
 namespace bncheck::props {
 

@@ -24,7 +24,7 @@ rc::Gen<Problem> gen_problem() {
         p.spatial = {s0, s1, s2};
         for (int i = rank; i < 3; ++i) p.spatial[i] = 1;
         p.layout = cl ? Layout::channels_last : Layout::channels_first;
-        const Dtype pairs[][2] = {{Dtype::f32, Dtype::f32}, {Dtype::f64, Dtype::f64}, {Dtype::f16, Dtype::f32},
+        const Dtype pairs[][2] = {{Dtype::f32, Dtype::f32},  {Dtype::f64, Dtype::f64}, {Dtype::f16, Dtype::f32},
                                   {Dtype::bf16, Dtype::f32}, {Dtype::f32, Dtype::f64}, {Dtype::f16, Dtype::f16}};
         p.dtype = pairs[dtp][0];
         p.pdtype = pairs[dtp][1];
@@ -38,14 +38,20 @@ rc::Gen<Problem> gen_problem() {
         p.fill.mean = narrow ? std::min(ratio[ratioi], 10.0) : ratio[ratioi];
         p.fill.spread = 1;
         p.fill.kind = filli <= 6 ? FillKind::normal : filli <= 8 ? FillKind::uniform : FillKind::exact;
-        if (p.fill.kind == FillKind::exact) { p.fill.mean = 3; p.fill.spread = 0.25; }
+        if (p.fill.kind == FillKind::exact) {
+          p.fill.mean = 3;
+          p.fill.spread = 0.25;
+        }
         if (convi == 3) p.conv = {RunningVar::biased, MomentumDir::old_stat, SavedStat::variance};
         p.seed = seed;
         p.dir = dir == 0 ? Direction::fwd_train : dir == 1 ? Direction::bwd : Direction::fwd_infer;
         while (p.elements() > kMaxGeneratedElements) {
-          if (p.n > 1) p.n = (p.n + 1) / 2;
-          else if (p.rank > 0) p.spatial[--p.rank] = 1;
-          else p.c = (p.c + 1) / 2;
+          if (p.n > 1)
+            p.n = (p.n + 1) / 2;
+          else if (p.rank > 0)
+            p.spatial[--p.rank] = 1;
+          else
+            p.c = (p.c + 1) / 2;
         }
         return p;
       },

@@ -19,14 +19,14 @@ Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux) {
   const int K = 3;
   std::vector<double> W(static_cast<size_t>(p.c * K)), U(static_cast<size_t>(p.n * p.spatial_size() * K));
   uint64_t s = mix(aux ^ p.seed);
-  for (auto& w : W) w = static_cast<double>(static_cast<int>((s = mix(s)) % 9) - 4) / 8;   // 1/8 grid, exact
+  for (auto& w : W) w = static_cast<double>(static_cast<int>((s = mix(s)) % 9) - 4) / 8;  // 1/8 grid, exact
   for (auto& u : U) u = static_cast<double>(static_cast<int>((s = mix(s)) % 9) - 4) / 8;
   const int64_t S = p.spatial_size();
   for (int64_t n = 0; n < p.n; ++n)
     for (int64_t c = 0; c < p.c; ++c)
       for (int64_t sp = 0; sp < S; ++sp) {
         double x = 0;
-        for (int kk = 0; kk < K; ++kk) x += W[c * K + kk] * U[(n * S + sp) * K + kk];   // exact: 1/64 grid, |x| <= 0.75
+        for (int kk = 0; kk < K; ++kk) x += W[c * K + kk] * U[(n * S + sp) * K + kk];  // exact: 1/64 grid, |x| <= 0.75
         d1.x.set(p.index(n, c, sp), x);
       }
   CaseData d2 = d1;
@@ -35,11 +35,11 @@ Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux) {
     if (round_to(v, p.dtype) != v) return Result::skip("a*x not exact in " + std::string(dtype_name(p.dtype)));
     d2.x.set(i, v);
   }
-  p.eps = quantize(p.eps, 20);   // so that a^2 eps is exact for every a used here
+  p.eps = quantize(p.eps, 20);  // so that a^2 eps is exact for every a used here
   for (int64_t c = 0; c < p.c; ++c)
     if (degenerate(exact_stats(p, p.conv, d1.x, c), p.eps)) return Result::skip("var + eps = 0");
   Problem p2 = p;
-  p2.eps = p.eps * a * a;   // BN_eps(x) = BN_{a^2 eps}(a x), exactly
+  p2.eps = p.eps * a * a;  // BN_eps(x) = BN_{a^2 eps}(a x), exactly
   const Eval e1 = evaluate(b, p, d1), e2 = evaluate(b, p2, d2);
   Result r;
   if (failed_to_run(e1, &r) || failed_to_run(e2, &r)) return r;
@@ -58,7 +58,7 @@ Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux) {
   bool bitwise = true;
   std::string m = compare(e1, e2, "y", identity, 1.0, &bitwise, &extra);
   if (m.empty() && p.dir == Direction::bwd) {
-    m = compare(e1, e2, "dx", identity, a, &bitwise);   // dx(a x) = dx(x) / a
+    m = compare(e1, e2, "dx", identity, a, &bitwise);  // dx(a x) = dx(x) / a
     if (m.empty()) m = compare(e1, e2, "dgamma", identity, 1.0, &bitwise);
     if (m.empty()) m = compare(e1, e2, "dbeta", identity, 1.0, &bitwise);
     // Through the linear layer: du = W^T dx and d(aW) = dx(a) u^T.
@@ -91,8 +91,8 @@ Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux) {
             tol += std::fabs(u) * (e1.tol.at("dx")[i] / a + e2.tol.at("dx")[i]);
           }
         if (!(to_d(abs(dwa - dw1 / Real(a))) <= tol))
-          m = "d(aW)[c=" + std::to_string(c) + ",k=" + std::to_string(kk) + "] = " + fmt(to_d(dwa)) + ", want dW/a = " +
-              fmt(to_d(dw1 / Real(a))) + " (tolerance " + fmt(tol) + ")";
+          m = "d(aW)[c=" + std::to_string(c) + ",k=" + std::to_string(kk) + "] = " + fmt(to_d(dwa)) +
+              ", want dW/a = " + fmt(to_d(dw1 / Real(a))) + " (tolerance " + fmt(tol) + ")";
       }
   }
   if (!m.empty()) return fail("a = " + fmt(a) + ", eps scaled to " + fmt(p2.eps) + ": " + m);
@@ -113,7 +113,7 @@ Result shift_invariance(Backend* b, const Problem& p0, uint64_t aux) {
   if (xmax == 0) return Result::skip("zero data");
   int ex;
   std::frexp(xmax, &ex);
-  const int headroom = bits >= 24 ? 14 : 4;          // shift up to 2^headroom * |x|max
+  const int headroom = bits >= 24 ? 14 : 4;  // shift up to 2^headroom * |x|max
   const double grid = std::ldexp(1.0, ex - (bits - headroom));
   for (size_t i = 0; i < d1.x.size(); ++i) d1.x.set(i, std::nearbyint(d1.x.get(i) / grid) * grid);
   CaseData d2 = d1;
@@ -143,7 +143,7 @@ Result affine_recovery(Backend* b, const Problem& p0, uint64_t) {
   p.affine = true;
   CaseData d = make_case_data(p);
   if (poisoned(p, d.x)) return Result::skip("non-finite data");
-  std::vector<double> dg(p.c), db(p.c);   // distance of the stored gamma, beta to the exact ones
+  std::vector<double> dg(p.c), db(p.c);  // distance of the stored gamma, beta to the exact ones
   for (int64_t c = 0; c < p.c; ++c) {
     const auto st = exact_stats(p, p.conv, d.x, c);
     const Real g = sqrt(st.var + Real(p.eps));

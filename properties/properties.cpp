@@ -23,15 +23,22 @@ Problem effective_problem(const Property& prop, Problem p) {
 
 const std::vector<Property>& all() {
   static const std::vector<Property> v = {
-      {"zero_mean_unit_variance", "training output has mean beta and variance gamma^2 var/(var+eps)", zero_mean_unit_variance, train},
-      {"dmu_cancellation", "the dmu term vanishes: sum dx = 0, sum dx*xhat = gamma r dgamma eps/(var+eps)", dmu_cancellation, backward},
-      {"scale_invariance", "BN(aWu) = BN(Wu) with eps*a^2; du agree, d(aW) = dW/a; scale-exactness reported", scale_invariance, train_or_bwd},
+      {"zero_mean_unit_variance", "training output has mean beta and variance gamma^2 var/(var+eps)",
+       zero_mean_unit_variance, train},
+      {"dmu_cancellation", "the dmu term vanishes: sum dx = 0, sum dx*xhat = gamma r dgamma eps/(var+eps)",
+       dmu_cancellation, backward},
+      {"scale_invariance", "BN(aWu) = BN(Wu) with eps*a^2; du agree, d(aW) = dW/a; scale-exactness reported",
+       scale_invariance, train_or_bwd},
       {"shift_invariance", "BN(x + b) = BN(x), b per channel and large against sigma", shift_invariance, train_or_bwd},
       {"affine_recovery", "gamma = sqrt(var+eps), beta = mean gives back x", affine_recovery, train},
-      {"inference_folding", "eval output is the folded affine map; x = running mean gives beta exactly", inference_folding, infer},
-      {"equivariance_independence", "permutations commute, channels are independent, layouts agree", equivariance_independence, keep},
-      {"running_statistics", "M = 1 policy; repeated steps converge to the population statistics", running_statistics, train},
-      {"gradient_central_differences", "backward against central differences of the 256-bit forward", gradient_central_differences, backward},
+      {"inference_folding", "eval output is the folded affine map; x = running mean gives beta exactly",
+       inference_folding, infer},
+      {"equivariance_independence", "permutations commute, channels are independent, layouts agree",
+       equivariance_independence, keep},
+      {"running_statistics", "M = 1 policy; repeated steps converge to the population statistics", running_statistics,
+       train},
+      {"gradient_central_differences", "backward against central differences of the 256-bit forward",
+       gradient_central_differences, backward},
       {"determinism", "the same call twice gives bitwise-identical results", determinism, keep},
   };
   return v;

@@ -12,11 +12,16 @@
 namespace bncheck::props {
 
 struct Result {
-  bool applicable = true;        // false: the case does not exercise the property (skipped)
+  bool applicable = true;  // false: the case does not exercise the property (skipped)
   bool holds = true;
-  std::string message;           // what failed, with the element and the numbers
+  std::string message;             // what failed, with the element and the numbers
   std::vector<std::string> notes;  // reported facts, e.g. "scale-exact" or "not deterministic"
-  static Result skip(std::string why) { Result r; r.applicable = false; r.message = std::move(why); return r; }
+  static Result skip(std::string why) {
+    Result r;
+    r.applicable = false;
+    r.message = std::move(why);
+    return r;
+  }
 };
 
 // A property: checks backend b (nullptr: the reference itself) on problem p; aux

@@ -37,8 +37,8 @@ Result zero_mean_unit_variance(Backend* b, const Problem& p0, uint64_t) {
       return fail("channel " + std::to_string(c) + ": mean of y " + fmt(to_d(mean)) + ", want beta " + fmt(to_d(be)) +
                   " (tolerance " + fmt(tm) + ")");
     if (!(to_d(abs(var - want_var)) <= tv))
-      return fail("channel " + std::to_string(c) + ": variance of y " + fmt(to_d(var)) + ", want gamma^2 var/(var+eps) " +
-                  fmt(to_d(want_var)) + " (tolerance " + fmt(tv) + ")");
+      return fail("channel " + std::to_string(c) + ": variance of y " + fmt(to_d(var)) +
+                  ", want gamma^2 var/(var+eps) " + fmt(to_d(want_var)) + " (tolerance " + fmt(tv) + ")");
   }
   return r;
 }

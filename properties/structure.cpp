@@ -23,18 +23,19 @@ Result inference_folding(Backend* b, const Problem& p0, uint64_t) {
   Result r;
   if (failed_to_run(e, &r)) return r;
   if (b && e.verdict == Verdict::fail)
-    return fail("eval-mode output is not the affine map gamma/sqrt(rv+eps) (x - rm) + beta within budget: " + e.message);
+    return fail("eval-mode output is not the affine map gamma/sqrt(rv+eps) (x - rm) + beta within budget: " +
+                e.message);
   bool exact = true;
   for (int64_t c = 0; c < p.c; ++c) {
     if (at[c] == SIZE_MAX) continue;
     const double beta = p.affine ? d.beta.get(c) : 0.0;
-    const double want = b ? round_to(beta, p.dtype) : beta, got = e.v.at("y")[at[c]];   // reference: exact
+    const double want = b ? round_to(beta, p.dtype) : beta, got = e.v.at("y")[at[c]];  // reference: exact
     if (got == want || (std::isnan(got) && std::isnan(want))) continue;
     exact = false;
     // A backend that declares the folded form x s + (beta - rm s) owes beta within budget only.
     if (e.nx.folds_inference && std::fabs(got - want) <= e.tol.at("y")[at[c]]) continue;
-    return fail("channel " + std::to_string(c) + ": x = running mean gives y = " + fmt(got) + ", want beta = " +
-                fmt(want) + (e.nx.folds_inference ? " within budget" : " exactly"));
+    return fail("channel " + std::to_string(c) + ": x = running mean gives y = " + fmt(got) +
+                ", want beta = " + fmt(want) + (e.nx.folds_inference ? " within budget" : " exactly"));
   }
   if (b) r.notes.push_back(exact ? "exact at x = running mean" : "folded: beta within budget at x = running mean");
   return r;
@@ -75,10 +76,12 @@ Result equivariance_independence(Backend* b, const Problem& p0, uint64_t aux) {
     });
     const Eval ep = evaluate(b, p, dp);
     if (failed_to_run(ep, &r)) return r;
-    auto map = [&](size_t i) -> size_t {   // element i of the permuted run came from map(i)
-      const int64_t c = p.layout == Layout::channels_first ? (static_cast<int64_t>(i) / S) % p.c : static_cast<int64_t>(i) % p.c;
+    auto map = [&](size_t i) -> size_t {  // element i of the permuted run came from map(i)
+      const int64_t c =
+          p.layout == Layout::channels_first ? (static_cast<int64_t>(i) / S) % p.c : static_cast<int64_t>(i) % p.c;
       const int64_t n = static_cast<int64_t>(i) / (S * p.c);
-      const int64_t sp = p.layout == Layout::channels_first ? static_cast<int64_t>(i) % S : (static_cast<int64_t>(i) / p.c) % S;
+      const int64_t sp =
+          p.layout == Layout::channels_first ? static_cast<int64_t>(i) % S : (static_cast<int64_t>(i) / p.c) % S;
       const auto [n2, s2] = src(n, sp);
       return static_cast<size_t>(p.index(n2, c, s2));
     };
@@ -109,8 +112,8 @@ Result equivariance_independence(Backend* b, const Problem& p0, uint64_t aux) {
         if (c == c0) continue;
         const double a = vals[i], bb = ec.v.at(name)[i];
         if (!(a == bb || (std::isnan(a) && std::isnan(bb))) || std::signbit(a) != std::signbit(bb))
-          return fail("changing channel " + std::to_string(c0) + (poison ? " (one NaN)" : "") + " changed " + name + "[" +
-                      std::to_string(i) + "] of channel " + std::to_string(c) + ": " + fmt(a) + " -> " + fmt(bb));
+          return fail("changing channel " + std::to_string(c0) + (poison ? " (one NaN)" : "") + " changed " + name +
+                      "[" + std::to_string(i) + "] of channel " + std::to_string(c) + ": " + fmt(a) + " -> " + fmt(bb));
       }
     }
   }
@@ -123,7 +126,7 @@ Result equivariance_independence(Backend* b, const Problem& p0, uint64_t aux) {
     });
     const Eval eq = evaluate(b, q, dq);
     if (failed_to_run(eq, &r)) return r;
-    auto map = [&](size_t i) -> size_t {   // q's element i is p's element map(i)
+    auto map = [&](size_t i) -> size_t {  // q's element i is p's element map(i)
       const int64_t ii = static_cast<int64_t>(i);
       const int64_t c = q.layout == Layout::channels_first ? (ii / S) % q.c : ii % q.c;
       const int64_t n = ii / (S * q.c);

@@ -10,16 +10,16 @@
 #include <sstream>
 
 #include "harness/fill_rules.hpp"
-#include "harness/runner.hpp"
 #include "harness/rng.hpp"
+#include "harness/runner.hpp"
 #include "properties/properties.hpp"
 #include "reference/bnorm_ref.hpp"
 
 namespace bncheck::props::detail {
 
-
-using Real = boost::multiprecision::number<
-    boost::multiprecision::cpp_bin_float<256, boost::multiprecision::digit_base_2>, boost::multiprecision::et_off>;
+using Real =
+    boost::multiprecision::number<boost::multiprecision::cpp_bin_float<256, boost::multiprecision::digit_base_2>,
+                                  boost::multiprecision::et_off>;
 
 // The reference exports its results as double-doubles (~2^-106 relative): on the
 // reference, properties are checked to 2^-100 relative.
@@ -40,7 +40,7 @@ struct Eval {
   bool ran = false;
   Verdict verdict = Verdict::pass;
   std::string message;
-  Problem p;        // with the conventions the backend declared
+  Problem p;  // with the conventions the backend declared
   Numerics nx;
   std::map<std::string, std::vector<double>> v, lo, tol;
   bool has(const std::string& n) const { return v.count(n) > 0; }
@@ -53,11 +53,14 @@ struct OutputField {
   std::vector<double> Budget::*budget;
   RefTensor Reference::*ref;
 };
-constexpr OutputField kOutputs[] = {
-    {"y", &Budget::y, &Reference::y}, {"save_mean", &Budget::save_mean, &Reference::save_mean},
-    {"save_stat", &Budget::save_stat, &Reference::save_stat}, {"running_mean", &Budget::running_mean, &Reference::running_mean},
-    {"running_var", &Budget::running_var, &Reference::running_var}, {"dx", &Budget::dx, &Reference::dx},
-    {"dgamma", &Budget::dgamma, &Reference::dgamma}, {"dbeta", &Budget::dbeta, &Reference::dbeta}};
+constexpr OutputField kOutputs[] = {{"y", &Budget::y, &Reference::y},
+                                    {"save_mean", &Budget::save_mean, &Reference::save_mean},
+                                    {"save_stat", &Budget::save_stat, &Reference::save_stat},
+                                    {"running_mean", &Budget::running_mean, &Reference::running_mean},
+                                    {"running_var", &Budget::running_var, &Reference::running_var},
+                                    {"dx", &Budget::dx, &Reference::dx},
+                                    {"dgamma", &Budget::dgamma, &Reference::dgamma},
+                                    {"dbeta", &Budget::dbeta, &Reference::dbeta}};
 
 inline const std::vector<double>* budget_of(const Budget& B, const std::string& n) {
   for (const auto& f : kOutputs)
@@ -113,7 +116,10 @@ inline Eval evaluate(Backend* b, const Problem& p, const CaseData& d) {
 }
 
 inline bool failed_to_run(const Eval& e, Result* r) {
-  if (!e.ran) { *r = Result::skip("unsupported: " + e.message); return true; }
+  if (!e.ran) {
+    *r = Result::skip("unsupported: " + e.message);
+    return true;
+  }
   if (is_failure(e.verdict) && e.verdict != Verdict::fail) {
     r->holds = false;
     r->message = std::string(to_string(e.verdict)) + ": " + e.message;
@@ -146,7 +152,7 @@ inline bool poisoned(const Problem& p, const Tensor& x) {
 
 // Elementwise |A[i] - s*B[map(i)]| <= tolA + |s| tolB over output n. Empty when it holds.
 inline std::string compare(const Eval& A, const Eval& B, const std::string& n, const std::function<size_t(size_t)>& map,
-                    double s = 1.0, bool* bitwise = nullptr, const std::vector<double>* extra = nullptr) {
+                           double s = 1.0, bool* bitwise = nullptr, const std::vector<double>* extra = nullptr) {
   if (!A.has(n) || !B.has(n)) return "";
   const auto& va = A.v.at(n);
   for (size_t i = 0; i < va.size(); ++i) {
@@ -154,7 +160,7 @@ inline std::string compare(const Eval& A, const Eval& B, const std::string& n, c
     const double a = va[i], b = B.v.at(n)[j];
     const bool same = a == s * b || (std::isnan(a) && std::isnan(b));
     if (bitwise && !same) *bitwise = false;
-    if (same && A.lo.at(n)[i] == s * B.lo.at(n)[j]) continue;   // equal values (infinities too) always agree
+    if (same && A.lo.at(n)[i] == s * B.lo.at(n)[j]) continue;  // equal values (infinities too) always agree
     if (std::isnan(a) || std::isnan(b) || std::isinf(a) || std::isinf(b))
       return n + "[" + std::to_string(i) + "]: " + fmt(a) + " vs " + fmt(s * b);
     const double diff = to_d(abs(A.at(n, i) - Real(s) * B.at(n, j)));
@@ -178,18 +184,23 @@ inline double quantize(double v, int bits) {
   return std::ldexp(std::nearbyint(std::ldexp(m, bits)), e - bits);
 }
 
-inline Result fail(std::string m) { Result r; r.holds = false; r.message = std::move(m); return r; }
+inline Result fail(std::string m) {
+  Result r;
+  r.holds = false;
+  r.message = std::move(m);
+  return r;
+}
 
 // The ten properties, one family per file.
-Result zero_mean_unit_variance(Backend* b, const Problem& p0, uint64_t aux);        // statistics.cpp
-Result dmu_cancellation(Backend* b, const Problem& p0, uint64_t aux);               // statistics.cpp
-Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux);               // invariance.cpp
-Result shift_invariance(Backend* b, const Problem& p0, uint64_t aux);               // invariance.cpp
-Result affine_recovery(Backend* b, const Problem& p0, uint64_t aux);                // invariance.cpp
-Result inference_folding(Backend* b, const Problem& p0, uint64_t aux);              // structure.cpp
-Result equivariance_independence(Backend* b, const Problem& p0, uint64_t aux);      // structure.cpp
-Result running_statistics(Backend* b, const Problem& p0, uint64_t aux);             // training.cpp
-Result gradient_central_differences(Backend* b, const Problem& p0, uint64_t aux);   // training.cpp
-Result determinism(Backend* b, const Problem& p0, uint64_t aux);                    // training.cpp
+Result zero_mean_unit_variance(Backend* b, const Problem& p0, uint64_t aux);       // statistics.cpp
+Result dmu_cancellation(Backend* b, const Problem& p0, uint64_t aux);              // statistics.cpp
+Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux);              // invariance.cpp
+Result shift_invariance(Backend* b, const Problem& p0, uint64_t aux);              // invariance.cpp
+Result affine_recovery(Backend* b, const Problem& p0, uint64_t aux);               // invariance.cpp
+Result inference_folding(Backend* b, const Problem& p0, uint64_t aux);             // structure.cpp
+Result equivariance_independence(Backend* b, const Problem& p0, uint64_t aux);     // structure.cpp
+Result running_statistics(Backend* b, const Problem& p0, uint64_t aux);            // training.cpp
+Result gradient_central_differences(Backend* b, const Problem& p0, uint64_t aux);  // training.cpp
+Result determinism(Backend* b, const Problem& p0, uint64_t aux);                   // training.cpp
 
 }  // namespace bncheck::props::detail

@@ -60,13 +60,14 @@ bool compute_channel_statistics(const Problem& p, const Conventions& conv, int64
   for (const Real& v : in.xs) sabs += abs(v);
   cr.sum_abs_x = to_double(sabs);
   put(R.save_mean, c, st.mean);
-  if (conv.saved == SavedStat::invstd) put(R.save_stat, c, invstd_or_inf(st));
-  else put(R.save_stat, c, st.var);
+  if (conv.saved == SavedStat::invstd)
+    put(R.save_stat, c, invstd_or_inf(st));
+  else
+    put(R.save_stat, c, st.var);
   const bool singular =
-      st.invstd_inf ||
-      (p.dir == Direction::bwd &&
-       (!std::isfinite(R.save_mean.rounded_value(c)) ||
-        (conv.saved == SavedStat::variance && !std::isfinite(R.save_stat.rounded_value(c)))));
+      st.invstd_inf || (p.dir == Direction::bwd &&
+                        (!std::isfinite(R.save_mean.rounded_value(c)) ||
+                         (conv.saved == SavedStat::variance && !std::isfinite(R.save_stat.rounded_value(c)))));
   if (singular && conv.saved == SavedStat::invstd) R.save_stat.mark(c, RefTensor::kAnyValue);
   return singular;
 }
@@ -102,12 +103,13 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
     }
     Stats<Real> st;
     const bool singular = compute_channel_statistics(p, conv, c, in, st, R);
-    if (p.dir == Direction::fwd_train) forward_training_channel(p, conv, d, c, in, st, singular, R);
-    else backward_channel(p, d, c, in, st, singular, R);
+    if (p.dir == Direction::fwd_train)
+      forward_training_channel(p, conv, d, c, in, st, singular, R);
+    else
+      backward_channel(p, d, c, in, st, singular, R);
   }
   return R;
 }
-
 
 // The backward as the textbook chain rule writes it (Ioffe & Szegedy 2015, Alg. 1's
 // derivatives), term by term, without the simplification that drops the dmu term.
@@ -137,8 +139,7 @@ std::vector<Real> full_chain_dx(const std::vector<Real>& x, const std::vector<Re
   }
   const Real dmu = dmu_a + dvar * sum_dev / Mr;
   std::vector<Real> dx(M);
-  for (size_t i = 0; i < M; ++i)
-    dx[i] = dy[i] * gamma * inv + dvar * Real(2) * (x[i] - mu) / Mr + dmu / Mr;
+  for (size_t i = 0; i < M; ++i) dx[i] = dy[i] * gamma * inv + dvar * Real(2) * (x[i] - mu) / Mr + dmu / Mr;
   return dx;
 }
 
@@ -149,7 +150,10 @@ std::vector<Real> simplified_dx(const std::vector<Real>& x, const std::vector<Re
   const Stats<Real> st = channel_stats(x, eps, conv);
   const Real Mr(static_cast<double>(x.size()));
   Real db = 0, dg = 0;
-  for (size_t i = 0; i < x.size(); ++i) { db += dy[i]; dg += dy[i] * xhat(x[i], st); }
+  for (size_t i = 0; i < x.size(); ++i) {
+    db += dy[i];
+    dg += dy[i] * xhat(x[i], st);
+  }
   std::vector<Real> dx(x.size());
   for (size_t i = 0; i < x.size(); ++i) dx[i] = gamma * st.invstd / Mr * (Mr * dy[i] - db - xhat(x[i], st) * dg);
   return dx;

@@ -10,7 +10,6 @@
 
 namespace bncheck::ref {
 
-
 template <class Real>
 void put(RefTensor& t, size_t i, const Real& v) {
   t.rounded[i] = round_to_bits(v, t.dtype);
@@ -24,7 +23,7 @@ void put(RefTensor& t, size_t i, const Real& v) {
   }
 }
 
-inline void put_double(RefTensor& t, size_t i, double v) {   // already exact (special values)
+inline void put_double(RefTensor& t, size_t i, double v) {  // already exact (special values)
   t.rounded[i] = round_to_bits(v, t.dtype);
   t.hi[i] = v;
   t.lo[i] = 0;
@@ -38,10 +37,14 @@ inline void init(RefTensor& t, Dtype dt, size_t n) {
 }
 
 template <class Real>
-Real to_real(double v) { return Real(v); }
+Real to_real(double v) {
+  return Real(v);
+}
 
 template <class Real>
-double to_double(const Real& v) { return bits_to_double(round_to_bits(v, Dtype::f64), Dtype::f64); }
+double to_double(const Real& v) {
+  return bits_to_double(round_to_bits(v, Dtype::f64), Dtype::f64);
+}
 
 // Exact statistics of one channel.
 template <class Real>
@@ -59,11 +62,17 @@ Stats<Real> channel_stats(const std::vector<Real>& x, double eps, const Conventi
   for (const Real& v : x) sum += v;
   s.mean = sum / M;
   Real q = 0;
-  for (const Real& v : x) { Real d = v - s.mean; q += d * d; }
+  for (const Real& v : x) {
+    Real d = v - s.mean;
+    q += d * d;
+  }
   s.var = q / M;
   const Real denom = s.var + Real(eps);
-  if (denom == 0) { s.invstd_inf = !conv.zero_var_invstd_is_zero; s.invstd = 0; }
-  else s.invstd = Real(1) / sqrt(denom);
+  if (denom == 0) {
+    s.invstd_inf = !conv.zero_var_invstd_is_zero;
+    s.invstd = 0;
+  } else
+    s.invstd = Real(1) / sqrt(denom);
   return s;
 }
 
@@ -79,7 +88,9 @@ Real xhat(const Real& x, const Stats<Real>& s) {
 // ChannelRef's statistics in units of 2^e, e the exponent of rms (exact scaling).
 template <class Real>
 void set_scaled(ChannelRef& cr, const Real& mean, const Real& var, const Real& rms, const Real& invstd) {
-  using std::frexp; using std::ldexp; using std::isinf;
+  using std::frexp;
+  using std::isinf;
+  using std::ldexp;
   int e = 0;
   if (rms > 0) (void)frexp(rms, &e);
   cr.exp2 = e;

@@ -58,15 +58,19 @@ void forward_training_channel(const Problem& p, const Conventions& conv, const C
   Real var_stat = st.var;
   bool var_nan = false;
   if (conv.running_var == RunningVar::unbiased) {
-    if (M == 1) var_nan = true;
-    else var_stat = st.var * Real(static_cast<double>(M)) / Real(static_cast<double>(M - 1));
+    if (M == 1)
+      var_nan = true;
+    else
+      var_stat = st.var * Real(static_cast<double>(M)) / Real(static_cast<double>(M - 1));
   }
   const Real m(p.momentum);
   const Real w_new = conv.momentum_dir == MomentumDir::new_stat ? m : Real(1) - m;
   const Real w_old = Real(1) - w_new;
   const double rm0 = d.running_mean.get(c), rv0 = d.running_var.get(c);
-  if (std::isfinite(rm0)) put(R.running_mean, c, w_old * Real(rm0) + w_new * st.mean);
-  else put_double(R.running_mean, c, to_double(w_old) * rm0 + to_double(w_new) * R.channel[c].mean);
+  if (std::isfinite(rm0))
+    put(R.running_mean, c, w_old * Real(rm0) + w_new * st.mean);
+  else
+    put_double(R.running_mean, c, to_double(w_old) * rm0 + to_double(w_new) * R.channel[c].mean);
   if (var_nan) {
     put_double(R.running_var, c, std::numeric_limits<double>::quiet_NaN());
   } else if (!std::isfinite(rv0)) {

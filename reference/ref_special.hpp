@@ -47,15 +47,19 @@ void poisoned_channel(const Problem& p, const Conventions& conv, const CaseData&
     }
     if (p.affine) {
       put_double(R.dgamma, c, nan);
-      if (dy_bad) put_double(R.dbeta, c, dsum);
-      else put(R.dbeta, c, dbeta);
+      if (dy_bad)
+        put_double(R.dbeta, c, dsum);
+      else
+        put(R.dbeta, c, dbeta);
     }
   } else {
     // x finite, dy not: the saved statistics are finite; dbeta and dgamma are IEEE sums.
     const Stats<Real> st = channel_stats(in.xs, p.eps, conv);
     put(R.save_mean, c, st.mean);
-    if (conv.saved == SavedStat::invstd) put(R.save_stat, c, invstd_or_inf(st));
-    else put(R.save_stat, c, st.var);
+    if (conv.saved == SavedStat::invstd)
+      put(R.save_stat, c, invstd_or_inf(st));
+    else
+      put(R.save_stat, c, st.var);
     double db = 0, dg = 0;
     for (size_t k = 0; k < in.idx.size(); ++k) {
       const double dyv = d.dy.get(in.idx[k]);

@@ -9,12 +9,12 @@ namespace bncheck {
 // 256 significand bits: every intermediate of the definitions above carries ~2^-256
 // relative error, far below the 2^-54 needed to round f64 results correctly except
 // for values within 2^-200 of a rounding boundary.
-using Real256 = boost::multiprecision::number<
-    boost::multiprecision::cpp_bin_float<256, boost::multiprecision::digit_base_2>,
-    boost::multiprecision::et_off>;
-using Real512 = boost::multiprecision::number<
-    boost::multiprecision::cpp_bin_float<512, boost::multiprecision::digit_base_2>,
-    boost::multiprecision::et_off>;
+using Real256 =
+    boost::multiprecision::number<boost::multiprecision::cpp_bin_float<256, boost::multiprecision::digit_base_2>,
+                                  boost::multiprecision::et_off>;
+using Real512 =
+    boost::multiprecision::number<boost::multiprecision::cpp_bin_float<512, boost::multiprecision::digit_base_2>,
+                                  boost::multiprecision::et_off>;
 
 Reference compute_reference(const Problem& p, const Conventions& conv, const CaseData& d) {
   return ref::compute<Real256>(p, conv, d);
@@ -43,7 +43,9 @@ double full_chain_backward_discrepancy(const Problem& p, const Conventions&, con
 }
 
 void finite_difference_dx(const Problem& p, const CaseData& d, std::vector<double>* hi, std::vector<double>* lo) {
-  using std::abs; using std::ldexp; using std::sqrt;
+  using std::abs;
+  using std::ldexp;
+  using std::sqrt;
   hi->assign(static_cast<size_t>(p.elements()), 0.0);
   lo->assign(static_cast<size_t>(p.elements()), 0.0);
   Conventions conv;

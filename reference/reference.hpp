@@ -6,15 +6,15 @@
 #include <cstdint>
 #include <vector>
 
-#include "bncheck/problem.hpp"
 #include "bncheck/case_data.hpp"
+#include "bncheck/problem.hpp"
 
 namespace bncheck {
 
 struct RefTensor {
   Dtype dtype = Dtype::f32;
-  std::vector<uint64_t> rounded;   // correctly rounded to dtype, as stored bits
-  std::vector<double> hi, lo;      // exact value ~= hi + lo (|lo| <= ulp(hi)/2)
+  std::vector<uint64_t> rounded;  // correctly rounded to dtype, as stored bits
+  std::vector<double> hi, lo;     // exact value ~= hi + lo (|lo| <= ulp(hi)/2)
   // Per element (empty when all 0): kAnyNonFinite where IEEE arithmetic gives a
   // non-finite result whose kind (NaN, +-Inf) depends on the order of evaluation;
   // kAnyValue at a singular point (var + eps = 0: 0/0), where an honest variance error
@@ -32,12 +32,12 @@ struct RefTensor {
 
 // Per-channel exact quantities (as doubles) that the error model needs.
 struct ChannelRef {
-  double mean = 0, var = 0, invstd = 0;    // batch statistics (fwd_train, bwd)
-  double rms = 0;                          // sqrt(mean^2 + var) = sigma * kappa
+  double mean = 0, var = 0, invstd = 0;  // batch statistics (fwd_train, bwd)
+  double rms = 0;                        // sqrt(mean^2 + var) = sigma * kappa
   double sum_abs_x = 0;
-  double dbeta = 0, dgamma = 0;            // backward
+  double dbeta = 0, dgamma = 0;  // backward
   double sum_abs_dy = 0, sum_abs_dy_xhat = 0;
-  bool poisoned = false;                   // a non-finite input in the channel (IEEE special values)
+  bool poisoned = false;  // a non-finite input in the channel (IEEE special values)
   // The same statistics in units of 2^exp2 (exp2 the exponent of rms), finite even
   // where var overflows a double: the error model works in these units.
   int exp2 = 0;
@@ -46,7 +46,7 @@ struct ChannelRef {
 
 struct Reference {
   RefTensor y, save_mean, save_stat, running_mean, running_var;  // forward
-  RefTensor dx, dgamma, dbeta;                                     // backward
+  RefTensor dx, dgamma, dbeta;                                   // backward
   std::vector<ChannelRef> channel;
 };
 

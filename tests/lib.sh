@@ -1,6 +1,6 @@
 # Shared by the tests/hostile/*.sh and tests/cli/*.sh scripts (run by ctest). Environment from
 # tests/CMakeLists.txt: B = the bncheck binary, P = the test plugins' directory,
-# R = bncheck_fuzz_replay, SRC = the source tree. Each script runs in a fresh
+# R = bncheck_fuzz_replay, SRC = the source tree, SAN = 1 in a sanitizer build. Each script runs in a fresh
 # scratch directory $T and exits non-zero, naming the check, on the first failure.
 set -u
 T=$(mktemp -d "${TMPDIR:-/tmp}/bncheck-hostile.XXXXXX")

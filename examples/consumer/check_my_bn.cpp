@@ -26,7 +26,7 @@ class MyBN final : public bncheck::Backend {
     return bncheck::Support::yes();
   }
   bncheck::Numerics numerics(const Problem&) const override {
-    bncheck::Numerics n;   // declared honestly: the budget follows from it (docs/error-model.md)
+    bncheck::Numerics n;  // declared honestly: the budget follows from it (docs/error-model.md)
     n.accumulation_bits = one_pass_ ? 24 : 53;
     n.compute_bits = 53;
     n.stats = one_pass_ ? bncheck::StatsAlgorithm::one_pass : bncheck::StatsAlgorithm::two_pass;
@@ -40,7 +40,10 @@ class MyBN final : public bncheck::Backend {
       double mean = 0, var = 0;
       if (one_pass_) {
         float s = 0, s2 = 0;
-        for_channel(p, c, [&](int64_t i) { s += x(a.x, i); s2 += x(a.x, i) * x(a.x, i); });
+        for_channel(p, c, [&](int64_t i) {
+          s += x(a.x, i);
+          s2 += x(a.x, i) * x(a.x, i);
+        });
         const float m = s / static_cast<float>(M);
         mean = m;
         var = s2 / static_cast<float>(M) - m * m;
@@ -121,11 +124,13 @@ Tally check(bncheck::Backend& b, const std::vector<Problem>& problems) {
     const int w = r.worst_tensor();
     std::printf("%-16s %-12s err/budget %-10.3g %s\n", r.backend.c_str(), to_string(r.verdict),
                 w >= 0 ? r.tensors[static_cast<size_t>(w)].max_ratio : 0.0, to_string(p).c_str());
-    if (r.verdict == bncheck::Verdict::pass) ++t.passed;
+    if (r.verdict == bncheck::Verdict::pass)
+      ++t.passed;
     else if (is_failure(r.verdict)) {
       ++t.failed;
       std::printf("  %s\n  rerun: CaseRunner(parse_problem(\"%s\"))\n", r.message.c_str(), to_string(p).c_str());
-    } else ++t.other;
+    } else
+      ++t.other;
   }
   return t;
 }

@@ -32,8 +32,10 @@ static double get(const void* buf, int32_t dt, int64_t i) {
 }
 
 static void put(void* buf, int32_t dt, int64_t i, double v) {
-  if (dt == BNCHECK_F64) ((double*)buf)[i] = v;
-  else ((float*)buf)[i] = (float)v;   /* one rounding, to nearest */
+  if (dt == BNCHECK_F64)
+    ((double*)buf)[i] = v;
+  else
+    ((float*)buf)[i] = (float)v; /* one rounding, to nearest */
 }
 
 static int example_supports(const bncheck_problem_t* p) {
@@ -42,11 +44,14 @@ static int example_supports(const bncheck_problem_t* p) {
   return data_ok && param_ok && p->spatial_rank >= 0 && p->spatial_rank <= 3;
 }
 
-static int example_forward_training(const bncheck_problem_t* p, const void* x, const void* gamma,
-                                    const void* beta, void* y, void* save_mean, void* save_invstd,
-                                    void* running_mean, void* running_var) {
+static int example_forward_training(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
+                                    void* y, void* save_mean, void* save_invstd, void* running_mean,
+                                    void* running_var) {
   const int64_t S = spatial_size(p), M = p->n * S;
-  if (!example_supports(p)) { g_error = "unsupported problem"; return 1; }
+  if (!example_supports(p)) {
+    g_error = "unsupported problem";
+    return 1;
+  }
   for (int64_t c = 0; c < p->c; ++c) {
     double sum = 0, sq = 0;
     for (int64_t n = 0; n < p->n; ++n)
@@ -75,11 +80,13 @@ static int example_forward_training(const bncheck_problem_t* p, const void* x, c
   return 0;
 }
 
-static int example_forward_inference(const bncheck_problem_t* p, const void* x, const void* gamma,
-                                     const void* beta, const void* running_mean, const void* running_var,
-                                     void* y) {
+static int example_forward_inference(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
+                                     const void* running_mean, const void* running_var, void* y) {
   const int64_t S = spatial_size(p);
-  if (!example_supports(p)) { g_error = "unsupported problem"; return 1; }
+  if (!example_supports(p)) {
+    g_error = "unsupported problem";
+    return 1;
+  }
   for (int64_t c = 0; c < p->c; ++c) {
     const double rm = get(running_mean, p->param_dtype, c);
     const double r = 1.0 / sqrt(get(running_var, p->param_dtype, c) + p->eps);
@@ -96,7 +103,10 @@ static int example_forward_inference(const bncheck_problem_t* p, const void* x, 
 static int example_backward(const bncheck_problem_t* p, const void* x, const void* dy, const void* gamma,
                             const void* save_mean, const void* save_invstd, void* dx, void* dgamma, void* dbeta) {
   const int64_t S = spatial_size(p), M = p->n * S;
-  if (!example_supports(p)) { g_error = "unsupported problem"; return 1; }
+  if (!example_supports(p)) {
+    g_error = "unsupported problem";
+    return 1;
+  }
   for (int64_t c = 0; c < p->c; ++c) {
     const double mean = get(save_mean, p->param_dtype, c), r = get(save_invstd, p->param_dtype, c);
     const double g = gamma ? get(gamma, p->param_dtype, c) : 1.0;
@@ -125,9 +135,10 @@ static const char* example_last_error(void) { return g_error; }
 
 #ifndef BNCHECK_EXAMPLE_NO_TABLE
 static const bncheck_plugin_t kPlugin = {
-    BNCHECK_PLUGIN_ABI_VERSION, "bn_example", example_supports, example_forward_training,
-    example_forward_inference,  example_backward, example_last_error,
-    "example: two-pass, double accumulation and arithmetic, f32/f64 only"};
+    BNCHECK_PLUGIN_ABI_VERSION, "bn_example",
+    example_supports,           example_forward_training,
+    example_forward_inference,  example_backward,
+    example_last_error,         "example: two-pass, double accumulation and arithmetic, f32/f64 only"};
 
 const bncheck_plugin_t* bncheck_get_plugin(void) { return &kPlugin; }
 #endif

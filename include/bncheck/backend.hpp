@@ -21,9 +21,9 @@ struct ForwardTrainingArgs {
   const void* beta;
   void* y;
   void* save_mean;
-  void* save_stat;      // inverse std or variance, as Conventions::saved says
-  void* running_mean;   // in-out
-  void* running_var;    // in-out
+  void* save_stat;     // inverse std or variance, as Conventions::saved says
+  void* running_mean;  // in-out
+  void* running_var;   // in-out
 };
 
 struct ForwardInferenceArgs {
@@ -60,8 +60,8 @@ struct Status {
 
 struct Support {
   bool supported = true;
-  std::string reason;   // why not, when !supported
-  Status failure;       // not ok when asking crashed, hung or failed (isolated plugins)
+  std::string reason;  // why not, when !supported
+  Status failure;      // not ok when asking crashed, hung or failed (isolated plugins)
   static Support yes() { return {}; }
   static Support no(std::string why) { return {false, std::move(why), {}}; }
 };
@@ -75,14 +75,14 @@ const char* to_string(StatsAlgorithm a);
 // x87 long double); the budget in docs/error-model.md is written in terms of
 // u_acc = 2^-accumulation_bits and u_cmp = 2^-compute_bits.
 struct Numerics {
-  int accumulation_bits = 24;   // precision of reductions (sums, Welford updates)
-  int compute_bits = 24;        // precision of elementwise arithmetic
+  int accumulation_bits = 24;  // precision of reductions (sums, Welford updates)
+  int compute_bits = 24;       // precision of elementwise arithmetic
   StatsAlgorithm stats = StatsAlgorithm::unknown;
   // True when statistics are plain sums followed by one division: then the exact
   // fill's mean (and variance, for even M) must come out exact.
   bool sum_based_stats = false;
-  bool fast_math = false;       // reported: reassociation or approximate functions
-  bool flush_denormals = false; // reported: FTZ/DAZ
+  bool fast_math = false;        // reported: reassociation or approximate functions
+  bool flush_denormals = false;  // reported: FTZ/DAZ
   // Declared run-to-run determinism: the determinism property fails a backend that
   // declares it and is not (GPU atomics may legitimately declare false).
   bool deterministic = true;
@@ -120,7 +120,9 @@ class Backend {
     double seconds_per_call = 0;
     double copy_gbps = 0;
   };
-  virtual std::optional<DeviceTiming> time_on_device(const Problem&, int /*warmup*/, int /*reps*/) { return std::nullopt; }
+  virtual std::optional<DeviceTiming> time_on_device(const Problem&, int /*warmup*/, int /*reps*/) {
+    return std::nullopt;
+  }
 
   virtual Status forward_training(const Problem& p, const ForwardTrainingArgs& a) = 0;
   virtual Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) = 0;

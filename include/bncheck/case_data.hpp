@@ -7,9 +7,9 @@
 namespace bncheck {
 
 struct CaseData {
-  Tensor x;              // dtype, elements()
-  Tensor gamma, beta;    // pdtype, c (empty when !affine)
-  Tensor dy;             // dtype, elements() (backward only)
+  Tensor x;                          // dtype, elements()
+  Tensor gamma, beta;                // pdtype, c (empty when !affine)
+  Tensor dy;                         // dtype, elements() (backward only)
   Tensor running_mean, running_var;  // pdtype, c: forward-training input, forward-inference input
   Tensor save_mean, save_stat;       // pdtype, c: backward input, set from the reference
 };

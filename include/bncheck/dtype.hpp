@@ -2,14 +2,14 @@
 // function used everywhere a value is narrowed to a format.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <optional>
-#include <limits>
-#include <algorithm>
 
 namespace bncheck {
 
@@ -17,11 +17,11 @@ enum class Dtype { f64, f32, f16, bf16 };
 
 // IEEE-754 binary format parameters. p counts the implicit bit.
 struct FormatInfo {
-  int p;       // precision in bits
-  int emin;    // exponent of the smallest normal
-  int emax;    // exponent of the largest finite
-  int ebits;   // stored exponent bits
-  int bytes;   // storage size
+  int p;      // precision in bits
+  int emin;   // exponent of the smallest normal
+  int emax;   // exponent of the largest finite
+  int ebits;  // stored exponent bits
+  int bytes;  // storage size
   const char* name;
 };
 
@@ -47,8 +47,12 @@ constexpr double unit_roundoff_bits(int p) {
 constexpr double unit_roundoff(Dtype dt) { return unit_roundoff_bits(format_info(dt).p); }
 
 // Storage types for the 16-bit formats: bits only; arithmetic goes through float.
-struct f16_t { uint16_t bits; };
-struct bf16_t { uint16_t bits; };
+struct f16_t {
+  uint16_t bits;
+};
+struct bf16_t {
+  uint16_t bits;
+};
 
 // Decode a stored value (bits in the low bytes) to double: exact for all four formats.
 double bits_to_double(uint64_t bits, Dtype dt);
@@ -72,13 +76,20 @@ inline uint64_t to_u64(double v) { return static_cast<uint64_t>(v); }
 inline uint64_t to_u64(float v) { return static_cast<uint64_t>(v); }
 inline uint64_t to_u64(long double v) { return static_cast<uint64_t>(v); }
 template <class Real>
-uint64_t to_u64(const Real& v) { return v.template convert_to<uint64_t>(); }
+uint64_t to_u64(const Real& v) {
+  return v.template convert_to<uint64_t>();
+}
 }  // namespace detail
 
 template <class Real>
 uint64_t round_to_bits(const Real& v, Dtype dt) {
-  using std::abs; using std::floor; using std::frexp; using std::ldexp;
-  using std::isnan; using std::isinf; using std::signbit;
+  using std::abs;
+  using std::floor;
+  using std::frexp;
+  using std::isinf;
+  using std::isnan;
+  using std::ldexp;
+  using std::signbit;
   const FormatInfo F = format_info(dt);
   const int mbits = F.p - 1;
   const uint64_t sign_bit = uint64_t{1} << (F.ebits + mbits);
@@ -97,14 +108,18 @@ uint64_t round_to_bits(const Real& v, Dtype dt) {
   Real frac = m - fl;
   uint64_t mi = detail::to_u64(fl);
   if (frac > Real(0.5) || (frac == Real(0.5) && (mi & 1u))) ++mi;  // ties to even
-  if (mi == (uint64_t{1} << F.p)) { mi >>= 1; ++q; }
-  if (mi >= (uint64_t{1} << mbits)) {       // normal
+  if (mi == (uint64_t{1} << F.p)) {
+    mi >>= 1;
+    ++q;
+  }
+  if (mi >= (uint64_t{1} << mbits)) {  // normal
     const int lead = q + mbits;
     if (lead > F.emax) return sign | exp_all;  // overflow after rounding
-    const uint64_t be = static_cast<uint64_t>(lead + F.emax);  // bias = emax
+    const int biased = lead + F.emax;          // bias = emax
+    const uint64_t be = static_cast<uint64_t>(biased);
     return sign | (be << mbits) | (mi - (uint64_t{1} << mbits));
   }
-  return sign | mi;                         // subnormal (or zero after rounding)
+  return sign | mi;  // subnormal (or zero after rounding)
 }
 
 // Round a double to a format and decode again (exact widening).
@@ -112,7 +127,10 @@ inline double round_to(double v, Dtype dt) { return bits_to_double(round_to_bits
 
 inline float f16_to_float(f16_t h) { return static_cast<float>(bits_to_double(h.bits, Dtype::f16)); }
 inline float bf16_to_float(bf16_t h) {
-  uint32_t b = uint32_t{h.bits} << 16; float f; std::memcpy(&f, &b, 4); return f;
+  uint32_t b = uint32_t{h.bits} << 16;
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
 }
 inline f16_t float_to_f16(float f) { return {static_cast<uint16_t>(round_to_bits(f, Dtype::f16))}; }
 inline bf16_t float_to_bf16(float f) { return {static_cast<uint16_t>(round_to_bits(f, Dtype::bf16))}; }

@@ -55,42 +55,36 @@ extern "C" {
 
 #define BNCHECK_PLUGIN_ABI_VERSION 1u
 
-typedef enum bncheck_dtype_t {
-  BNCHECK_F64 = 0,
-  BNCHECK_F32 = 1,
-  BNCHECK_F16 = 2,
-  BNCHECK_BF16 = 3
-} bncheck_dtype_t;
+typedef enum bncheck_dtype_t { BNCHECK_F64 = 0, BNCHECK_F32 = 1, BNCHECK_F16 = 2, BNCHECK_BF16 = 3 } bncheck_dtype_t;
 
 typedef enum bncheck_layout_t {
-  BNCHECK_CHANNELS_FIRST = 0,  /* N, C, spatial... */
-  BNCHECK_CHANNELS_LAST = 1    /* N, spatial..., C */
+  BNCHECK_CHANNELS_FIRST = 0, /* N, C, spatial... */
+  BNCHECK_CHANNELS_LAST = 1   /* N, spatial..., C */
 } bncheck_layout_t;
 
 typedef struct bncheck_problem_t {
-  int64_t n;               /* batch size, >= 1 */
-  int64_t c;               /* channels, >= 1 */
-  int32_t spatial_rank;    /* 0..3 */
-  int64_t spatial[3];      /* sizes, outermost first; entries past spatial_rank are 1 */
-  int32_t layout;          /* bncheck_layout_t */
-  int32_t dtype;           /* bncheck_dtype_t of x, y, dy, dx */
-  int32_t param_dtype;     /* bncheck_dtype_t of gamma, beta, statistics, dgamma, dbeta */
-  double eps;              /* >= 0 */
-  double momentum;         /* in [0, 1] */
-  int32_t affine;          /* 1: gamma and beta are given; 0: they are NULL */
+  int64_t n;            /* batch size, >= 1 */
+  int64_t c;            /* channels, >= 1 */
+  int32_t spatial_rank; /* 0..3 */
+  int64_t spatial[3];   /* sizes, outermost first; entries past spatial_rank are 1 */
+  int32_t layout;       /* bncheck_layout_t */
+  int32_t dtype;        /* bncheck_dtype_t of x, y, dy, dx */
+  int32_t param_dtype;  /* bncheck_dtype_t of gamma, beta, statistics, dgamma, dbeta */
+  double eps;           /* >= 0 */
+  double momentum;      /* in [0, 1] */
+  int32_t affine;       /* 1: gamma and beta are given; 0: they are NULL */
 } bncheck_problem_t;
 
 typedef struct bncheck_plugin_t {
-  uint32_t abi_version;    /* BNCHECK_PLUGIN_ABI_VERSION */
-  const char* name;        /* backend name: 1-64 of A-Z a-z 0-9 '_' '-' (others are refused) */
+  uint32_t abi_version; /* BNCHECK_PLUGIN_ABI_VERSION */
+  const char* name;     /* backend name: 1-64 of A-Z a-z 0-9 '_' '-' (others are refused) */
   int (*supports)(const bncheck_problem_t* p);
-  int (*forward_training)(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
-                          void* y, void* save_mean, void* save_invstd, void* running_mean,
-                          void* running_var);
+  int (*forward_training)(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta, void* y,
+                          void* save_mean, void* save_invstd, void* running_mean, void* running_var);
   int (*forward_inference)(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
                            const void* running_mean, const void* running_var, void* y);
-  int (*backward)(const bncheck_problem_t* p, const void* x, const void* dy, const void* gamma,
-                  const void* save_mean, const void* save_invstd, void* dx, void* dgamma, void* dbeta);
+  int (*backward)(const bncheck_problem_t* p, const void* x, const void* dy, const void* gamma, const void* save_mean,
+                  const void* save_invstd, void* dx, void* dgamma, void* dbeta);
   const char* (*last_error)(void);
   const char* description; /* one line: algorithm, accumulation precision, fast-math; may be NULL */
 } bncheck_plugin_t;

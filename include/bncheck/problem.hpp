@@ -17,19 +17,19 @@
 
 namespace bncheck {
 
-enum class Layout { channels_first, channels_last };   // N,C,spatial... / N,spatial...,C
+enum class Layout { channels_first, channels_last };  // N,C,spatial... / N,spatial...,C
 enum class Direction { fwd_train, fwd_infer, bwd };
 enum class FillKind { normal, uniform, constant, exact };
 
 // Conventions differ between frameworks; they are explicit, never silent.
-enum class RunningVar { unbiased, biased };   // running variance from sigma^2*M/(M-1) or sigma^2
-enum class MomentumDir { new_stat, old_stat }; // r <- (1-m) r + m s   or   r <- m r + (1-m) s
-enum class SavedStat { invstd, variance };     // what forward training saves for backward
+enum class RunningVar { unbiased, biased };     // running variance from sigma^2*M/(M-1) or sigma^2
+enum class MomentumDir { new_stat, old_stat };  // r <- (1-m) r + m s   or   r <- m r + (1-m) s
+enum class SavedStat { invstd, variance };      // what forward training saves for backward
 
 struct Conventions {
-  RunningVar running_var = RunningVar::unbiased;   // PyTorch / cuDNN
-  MomentumDir momentum_dir = MomentumDir::new_stat; // PyTorch / cuDNN
-  SavedStat saved = SavedStat::invstd;              // PyTorch / cuDNN
+  RunningVar running_var = RunningVar::unbiased;     // PyTorch / cuDNN
+  MomentumDir momentum_dir = MomentumDir::new_stat;  // PyTorch / cuDNN
+  SavedStat saved = SavedStat::invstd;               // PyTorch / cuDNN
   // False for backends that keep no running statistics (oneDNN): forward training
   // then leaves them untouched and they are not compared. Declared by a backend,
   // never part of a problem.
@@ -61,11 +61,11 @@ struct Poison {
 struct Problem {
   int64_t n = 1;
   int64_t c = 1;
-  int rank = 0;                         // number of spatial dimensions, 0..3
+  int rank = 0;  // number of spatial dimensions, 0..3
   std::array<int64_t, 3> spatial{1, 1, 1};
   Layout layout = Layout::channels_first;
-  Dtype dtype = Dtype::f32;             // x, y, dy, dx
-  Dtype pdtype = Dtype::f32;            // gamma, beta, statistics, dgamma, dbeta
+  Dtype dtype = Dtype::f32;   // x, y, dy, dx
+  Dtype pdtype = Dtype::f32;  // gamma, beta, statistics, dgamma, dbeta
   Direction dir = Direction::fwd_train;
   double eps = 1e-5;
   double momentum = 0.1;
@@ -82,7 +82,7 @@ struct Problem {
     for (int i = 0; i < rank; ++i) s *= spatial[i];
     return s;
   }
-  int64_t reduction_size() const { return n * spatial_size(); }   // M
+  int64_t reduction_size() const { return n * spatial_size(); }  // M
   int64_t elements() const { return n * c * spatial_size(); }
   // Linear index of element (n, c, s), s the flattened spatial index.
   int64_t index(int64_t in, int64_t ic, int64_t is) const {

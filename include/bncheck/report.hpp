@@ -30,13 +30,13 @@ bool is_failure(Verdict v);
 struct TensorReport {
   std::string name;
   size_t count = 0;
-  size_t failures = 0;         // beyond budget or special-value mismatch
-  size_t unwritten = 0;        // still holding the sentinel
+  size_t failures = 0;   // beyond budget or special-value mismatch
+  size_t unwritten = 0;  // still holding the sentinel
   bool guards_ok = true;
   long long guard_offset = 0;  // first damaged guard byte, relative to the data
   size_t degenerate = 0;       // reference zero or NaN
   double max_ulp = 0, median_ulp = 0;
-  double max_ratio = 0;        // largest error / budget
+  double max_ratio = 0;  // largest error / budget
   // Worst element (largest ratio).
   size_t worst = 0;
   double worst_ref = 0, worst_got = 0, worst_err = 0, worst_budget = 0;
@@ -47,7 +47,7 @@ struct CaseReport {
   Problem problem;
   Conventions conv;
   Verdict verdict = Verdict::pass;
-  std::string message;                // reason for non-pass verdicts
+  std::string message;  // reason for non-pass verdicts
   std::vector<TensorReport> tensors;
   double seconds_backend = 0, seconds_reference = 0;
   // The worst tensor by ratio (index into tensors), or -1.

@@ -16,7 +16,7 @@ class Tensor {
   static constexpr unsigned char kGuardByte = 0xA5;
 
   Tensor() = default;
-  Tensor(Dtype dt, size_t n);   // zero-filled, guards set
+  Tensor(Dtype dt, size_t n);  // zero-filled, guards set
 
   Dtype dtype() const { return dt_; }
   size_t size() const { return n_; }
@@ -26,12 +26,12 @@ class Tensor {
   const void* data() const { return n_ ? buf_.data() + kGuardBytes : nullptr; }
 
   double get(size_t i) const { return load_as_double(data(), dt_, i); }
-  void set(size_t i, double v) { store_rounded(data(), dt_, i, v); }   // rounds to nearest even
+  void set(size_t i, double v) { store_rounded(data(), dt_, i, v); }  // rounds to nearest even
   uint64_t bits(size_t i) const { return load_bits(data(), dt_, i); }
   void set_bits(size_t i, uint64_t b) { store_bits(data(), dt_, i, b); }
 
-  void fill_sentinel();                 // every element := sentinel_bits(dtype)
-  size_t count_sentinel() const;        // elements still holding the sentinel
+  void fill_sentinel();           // every element := sentinel_bits(dtype)
+  size_t count_sentinel() const;  // elements still holding the sentinel
   // Offset in bytes, relative to the start of the data, of the first guard byte that
   // changed (negative: before the data), or nothing when the guards are intact.
   bool guards_intact(long long* first_bad_offset = nullptr) const;

@@ -8,10 +8,19 @@ using namespace bncheck;
 
 TEST(Descriptor, RoundTripsEveryField) {
   Problem p;
-  p.n = 7; p.c = 13; p.rank = 3; p.spatial = {2, 3, 5};
-  p.layout = Layout::channels_last; p.dtype = Dtype::bf16; p.pdtype = Dtype::f64;
-  p.dir = Direction::bwd; p.eps = 1.0 / 3.0; p.momentum = 0.3; p.affine = false;
-  p.fill = {FillKind::uniform, -1e10, 0.1}; p.seed = 1234567890123ull;
+  p.n = 7;
+  p.c = 13;
+  p.rank = 3;
+  p.spatial = {2, 3, 5};
+  p.layout = Layout::channels_last;
+  p.dtype = Dtype::bf16;
+  p.pdtype = Dtype::f64;
+  p.dir = Direction::bwd;
+  p.eps = 1.0 / 3.0;
+  p.momentum = 0.3;
+  p.affine = false;
+  p.fill = {FillKind::uniform, -1e10, 0.1};
+  p.seed = 1234567890123ull;
   p.conv = {RunningVar::biased, MomentumDir::old_stat, SavedStat::variance};
   const std::string s = to_string(p);
   EXPECT_EQ(parse_problem(s), p) << s;
@@ -29,8 +38,9 @@ TEST(Descriptor, DefaultsAndCanonicalForm) {
   const Problem p = parse_problem("n=2,c=64,sp=56x56");
   EXPECT_EQ(p.rank, 2);
   EXPECT_EQ(p.reduction_size(), 2 * 56 * 56);
-  EXPECT_EQ(to_string(p), "n=2,c=64,sp=56x56,layout=cf,dt=f32,pdt=f32,dir=fwd_train,eps=1e-05,mom=0.1,"
-                          "affine=1,fill=normal:0:1,seed=1");
+  EXPECT_EQ(to_string(p),
+            "n=2,c=64,sp=56x56,layout=cf,dt=f32,pdt=f32,dir=fwd_train,eps=1e-05,mom=0.1,"
+            "affine=1,fill=normal:0:1,seed=1");
   EXPECT_EQ(parse_problem("n=1,c=2,layout=nhwc").layout, Layout::channels_last);
   EXPECT_EQ(parse_problem("n=1,c=2,layout=ncdhw").layout, Layout::channels_first);
   EXPECT_EQ(parse_problem("n=1,c=2,fill=exact:3:0.125").fill.kind, FillKind::exact);
@@ -55,15 +65,25 @@ std::string error_of(const std::string& desc) {
 }  // namespace
 
 TEST(Descriptor, ErrorsNameTheOffendingToken) {
-  struct Case { const char* desc; const char* token; };
+  struct Case {
+    const char* desc;
+    const char* token;
+  };
   const Case cases[] = {
-      {"n=2,c=x3", "'c=x3'"},          {"n=2,c=3,sp=4x0", "'sp=4x0'"},
-      {"n=2,c=3,sp=1x2x3x4", "'sp=1x2x3x4'"}, {"n=2,c=3,dt=f8", "'dt=f8'"},
-      {"n=2,c=3,layout=nchwc", "'layout=nchwc'"}, {"n=2,c=3,eps=-1", "'eps=-1'"},
-      {"n=2,c=3,mom=1.5", "'mom=1.5'"},  {"n=2,c=3,fill=normal:1", "'fill=normal:1'"},
-      {"n=2,c=3,fill=exact:1:0.3", "'fill=exact:1:0.3'"}, {"n=2,c=3,bogus=1", "'bogus=1'"},
-      {"n=2,c=3,affine", "'affine'"},    {"n=2,c=3,dir=fwd", "'dir=fwd'"},
-      {"n=2,c=3,rvar=bessel", "'rvar=bessel'"}, {"n=0,c=3", "'n=0'"},
+      {"n=2,c=x3", "'c=x3'"},
+      {"n=2,c=3,sp=4x0", "'sp=4x0'"},
+      {"n=2,c=3,sp=1x2x3x4", "'sp=1x2x3x4'"},
+      {"n=2,c=3,dt=f8", "'dt=f8'"},
+      {"n=2,c=3,layout=nchwc", "'layout=nchwc'"},
+      {"n=2,c=3,eps=-1", "'eps=-1'"},
+      {"n=2,c=3,mom=1.5", "'mom=1.5'"},
+      {"n=2,c=3,fill=normal:1", "'fill=normal:1'"},
+      {"n=2,c=3,fill=exact:1:0.3", "'fill=exact:1:0.3'"},
+      {"n=2,c=3,bogus=1", "'bogus=1'"},
+      {"n=2,c=3,affine", "'affine'"},
+      {"n=2,c=3,dir=fwd", "'dir=fwd'"},
+      {"n=2,c=3,rvar=bessel", "'rvar=bessel'"},
+      {"n=0,c=3", "'n=0'"},
   };
   for (const auto& c : cases) {
     const std::string e = error_of(c.desc);

@@ -10,17 +10,26 @@
 #include "bncheck/dtype.hpp"
 
 using namespace bncheck;
-using Real = boost::multiprecision::number<boost::multiprecision::cpp_bin_float<256, boost::multiprecision::digit_base_2>>;
+using Real =
+    boost::multiprecision::number<boost::multiprecision::cpp_bin_float<256, boost::multiprecision::digit_base_2>>;
 
 namespace {
 Real pow2(int e) { return ldexp(Real(1), e); }
-uint32_t f32bits(float f) { uint32_t b; std::memcpy(&b, &f, 4); return b; }
-uint64_t f64bits(double d) { uint64_t b; std::memcpy(&b, &d, 8); return b; }
+uint32_t f32bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+uint64_t f64bits(double d) {
+  uint64_t b;
+  std::memcpy(&b, &d, 8);
+  return b;
+}
 }  // namespace
 
 TEST(Rounding, TiesToEvenF32) {
-  EXPECT_EQ(round_to_bits(Real(1) + pow2(-24), Dtype::f32), f32bits(1.0f));                    // tie, down to even
-  EXPECT_EQ(round_to_bits(Real(1) + 3 * pow2(-24), Dtype::f32), f32bits(1.0f + 0x1p-22f));     // tie, up to even
+  EXPECT_EQ(round_to_bits(Real(1) + pow2(-24), Dtype::f32), f32bits(1.0f));                 // tie, down to even
+  EXPECT_EQ(round_to_bits(Real(1) + 3 * pow2(-24), Dtype::f32), f32bits(1.0f + 0x1p-22f));  // tie, up to even
   EXPECT_EQ(round_to_bits(-(Real(1) + 3 * pow2(-24)), Dtype::f32), f32bits(-(1.0f + 0x1p-22f)));
 }
 
@@ -29,7 +38,7 @@ TEST(Rounding, NoDetourThroughDouble) {
   // it would first become the tie 1 + 2^-24 and then round down to 1.
   const Real v = Real(1) + pow2(-24) + pow2(-80);
   EXPECT_EQ(round_to_bits(v, Dtype::f32), f32bits(1.0f + 0x1p-23f));
-  EXPECT_EQ(static_cast<float>(static_cast<double>(v)), 1.0f);   // the double detour is wrong
+  EXPECT_EQ(static_cast<float>(static_cast<double>(v)), 1.0f);  // the double detour is wrong
   // The same for f16 (ties at 2^-11) and bf16 (2^-8).
   EXPECT_EQ(round_to(1.0 + 0x1p-11, Dtype::f16), 1.0);
   EXPECT_EQ(bits_to_double(round_to_bits(Real(1) + pow2(-11) + pow2(-90), Dtype::f16), Dtype::f16), 1.0 + 0x1p-10);
@@ -38,11 +47,11 @@ TEST(Rounding, NoDetourThroughDouble) {
 }
 
 TEST(Rounding, SubnormalsF32) {
-  EXPECT_EQ(round_to_bits(pow2(-149), Dtype::f32), 1u);                 // smallest subnormal
-  EXPECT_EQ(round_to_bits(pow2(-150), Dtype::f32), 0u);                 // tie with 0: even
-  EXPECT_EQ(round_to_bits(pow2(-150) + pow2(-200), Dtype::f32), 1u);    // above the tie
-  EXPECT_EQ(round_to_bits(3 * pow2(-150), Dtype::f32), 2u);             // tie 1.5 -> 2
-  EXPECT_EQ(round_to_bits(-pow2(-151), Dtype::f32), 0x80000000u);       // -0
+  EXPECT_EQ(round_to_bits(pow2(-149), Dtype::f32), 1u);                        // smallest subnormal
+  EXPECT_EQ(round_to_bits(pow2(-150), Dtype::f32), 0u);                        // tie with 0: even
+  EXPECT_EQ(round_to_bits(pow2(-150) + pow2(-200), Dtype::f32), 1u);           // above the tie
+  EXPECT_EQ(round_to_bits(3 * pow2(-150), Dtype::f32), 2u);                    // tie 1.5 -> 2
+  EXPECT_EQ(round_to_bits(-pow2(-151), Dtype::f32), 0x80000000u);              // -0
   EXPECT_EQ(round_to_bits(pow2(-126) - pow2(-150), Dtype::f32), 0x00800000u);  // rounds up to the smallest normal
   EXPECT_EQ(round_to_bits(pow2(-126) - pow2(-149), Dtype::f32), 0x007FFFFFu);  // largest subnormal
 }
@@ -55,7 +64,7 @@ TEST(Rounding, SubnormalsF16AndF64) {
   EXPECT_EQ(round_to_bits(pow2(-1074), Dtype::f64), 1u);
   EXPECT_EQ(round_to_bits(pow2(-1075), Dtype::f64), 0u);
   EXPECT_EQ(round_to_bits(3 * pow2(-1075), Dtype::f64), 2u);
-  EXPECT_EQ(round_to_bits(pow2(-133), Dtype::bf16), 1u);                // bf16 subnormal step 2^-133
+  EXPECT_EQ(round_to_bits(pow2(-133), Dtype::bf16), 1u);  // bf16 subnormal step 2^-133
 }
 
 TEST(Rounding, Overflow) {
@@ -88,7 +97,8 @@ TEST(Rounding, MatchesHardwareDoubleToFloat) {
     // Bias exponents towards the f32 range, subnormals included.
     const uint64_t e = 1023 - 160 + rng() % 300;
     b = (b & 0x800FFFFFFFFFFFFFull) | (e << 52);
-    double d; std::memcpy(&d, &b, 8);
+    double d;
+    std::memcpy(&d, &b, 8);
     ASSERT_EQ(round_to_bits(d, Dtype::f32), f32bits(static_cast<float>(d))) << d;
     ASSERT_EQ(round_to_bits(Real(d), Dtype::f64), f64bits(d));
   }
@@ -112,7 +122,7 @@ TEST(Rounding, UlpOfFormats) {
   EXPECT_EQ(ulp(1.0, Dtype::f32), 0x1p-23);
   EXPECT_EQ(ulp(1.5, Dtype::f16), 0x1p-10);
   EXPECT_EQ(ulp(0.0, Dtype::f16), 0x1p-24);
-  EXPECT_EQ(ulp(0x1p-130, Dtype::f32), 0x1p-149);    // subnormal range: fixed spacing
+  EXPECT_EQ(ulp(0x1p-130, Dtype::f32), 0x1p-149);  // subnormal range: fixed spacing
   EXPECT_EQ(ulp(-3.0, Dtype::bf16), 0x1p-6);
 }
 

@@ -32,7 +32,7 @@ TEST_P(EveryBackend, PassesTheSmokeSuite) {
   if (!b->availability().available) GTEST_SKIP() << b->name() << " unavailable: " << b->availability().reason;
   int passed = 0;
   for (const Problem& p : load_suite("smoke", 1)) {
-    if (b->weak() && p.fill.mean >= 1e3) continue;   // the weak baseline's known failure, tested below
+    if (b->weak() && p.fill.mean >= 1e3) continue;  // the weak baseline's known failure, tested below
     CaseRunner r(p);
     const CaseReport rep = r.run(*b);
     if (rep.verdict == Verdict::unsupported) continue;

@@ -42,7 +42,7 @@ TEST(GpuMath, IndexingBothLayoutsAnd64Bit) {
     EXPECT_EQ(channel_of(false, C, S, i), (i / S) % C);
     EXPECT_EQ(channel_of(true, C, S, i), i % C);
   }
-  const int64_t big = int64_t{1} << 33;   // beyond 2^31 elements
+  const int64_t big = int64_t{1} << 33;  // beyond 2^31 elements
   EXPECT_EQ(element_index(true, 64, big, 1, 63, 0), big * 64 + 63);
 }
 
@@ -60,5 +60,5 @@ TEST(GpuMath, RunningUpdateAndBackward) {
   EXPECT_FLOAT_EQ(backward_dx(x1, dy1, mean, r, 1.5f, db, dg, 2), 0.0f);
   // No subnormal intermediate for large data: r = 1e-37 in f32.
   const float dx = backward_dx(3e37f, 1.0f, 1e37f, 1e-37f, 1.0f, 0.0f, 0.0f, 1e6f);
-  EXPECT_NEAR(dx, 1e-37f, 4 * 0x1p-24 * 1e-37f);   // four f32 roundings of a normal result
+  EXPECT_NEAR(dx, 1e-37f, 4 * 0x1p-24 * 1e-37f);  // four f32 roundings of a normal result
 }

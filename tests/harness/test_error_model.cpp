@@ -25,8 +25,8 @@ double max_budget(const std::string& desc, int acc_bits, const std::string& whic
 TEST(ErrorModel, SummationFactor) {
   EXPECT_EQ(summation_factor(1), 0);
   EXPECT_EQ(summation_factor(2), 1);
-  EXPECT_EQ(summation_factor(65), 64);                 // deterministic bound up to lambda^2 + 1
-  EXPECT_EQ(summation_factor(10001), kLambda * 100);   // probabilistic lambda sqrt(M - 1) beyond
+  EXPECT_EQ(summation_factor(65), 64);                // deterministic bound up to lambda^2 + 1
+  EXPECT_EQ(summation_factor(10001), kLambda * 100);  // probabilistic lambda sqrt(M - 1) beyond
 }
 
 TEST(ErrorModel, BudgetGrowsWithConditioning) {
@@ -52,7 +52,7 @@ TEST(ErrorModel, ExactFillDemandsExactMeanOfSumBasedBackends) {
   nx.sum_based_stats = true;
   Budget b = compute_budget(p, p.conv, nx, r.impl().data_for(p.conv), r.impl().reference(p.conv));
   for (double v : b.save_mean) EXPECT_EQ(v, 0.0);
-  nx.sum_based_stats = false;   // Welford's divisions are not exact: the ordinary budget
+  nx.sum_based_stats = false;  // Welford's divisions are not exact: the ordinary budget
   b = compute_budget(p, p.conv, nx, r.impl().data_for(p.conv), r.impl().reference(p.conv));
   for (double v : b.save_mean) EXPECT_GT(v, 0.0);
 }

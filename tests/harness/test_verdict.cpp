@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <stdexcept>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "bncheck/backend.hpp"
 #include "harness/case_files.hpp"
@@ -22,8 +22,17 @@ std::unique_ptr<Backend> builtin(const std::string& name) {
 }
 
 enum class Fault {
-  none, mean_one_ulp, wrong_running_var_convention, leaves_y_unwritten, writes_past_y, returns_error,
-  declares_biased, unsupported, dx_scaled, y_one_ulp, throws,
+  none,
+  mean_one_ulp,
+  wrong_running_var_convention,
+  leaves_y_unwritten,
+  writes_past_y,
+  returns_error,
+  declares_biased,
+  unsupported,
+  dx_scaled,
+  y_one_ulp,
+  throws,
 };
 
 class Planted final : public Backend {
@@ -212,7 +221,7 @@ TEST(Save, WritesLoadableNpy) {
   EXPECT_EQ((10 + hlen) % 64, 0u);
   const std::string header = bytes.substr(10, hlen);
   EXPECT_NE(header.find("'descr': '<f4'"), std::string::npos) << header;
-  EXPECT_NE(header.find("'shape': (2,4,5,3)"), std::string::npos) << header;   // channels-last
+  EXPECT_NE(header.find("'shape': (2,4,5,3)"), std::string::npos) << header;  // channels-last
   ASSERT_EQ(bytes.size(), 10 + hlen + 2 * 3 * 20 * 4);
   float first;
   std::memcpy(&first, bytes.data() + 10 + hlen, 4);

@@ -12,7 +12,10 @@ sleep 0.3; [ "$(left)" -eq 0 ] || fail "processes survived a timeout"
 for sig in INT TERM; do
   "$B" run --plugin "$P/bad_fork_hang.so" --backend bad_fork_hang --problem "$PROB,$marker" >"$T/out" 2>&1 &
   pid=$!
-  sleep 1.5
+  # Signal once the call is in flight: bncheck, its isolated child and the plugin's
+  # fork all carry the marker (start-up time varies: sanitizers triple it).
+  for _ in $(seq 600); do [ "$(left)" -ge 3 ] && break; sleep 0.1; done
+  [ "$(left)" -ge 3 ] || fail "SIG$sig: the plugin's call never started"
   kill -$sig $pid
   wait $pid; rc=$?
   want=$([ $sig = INT ] && echo 130 || echo 143)

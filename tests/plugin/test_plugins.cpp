@@ -1,8 +1,8 @@
 // Isolation: each misbehaving plugin gets its own verdict, and the harness lives on.
 #include <gtest/gtest.h>
 
-#include "plugin/plugin_backend.hpp"
 #include "harness/runner.hpp"
+#include "plugin/plugin_backend.hpp"
 
 using namespace bncheck;
 
@@ -26,8 +26,8 @@ TEST(Plugins, ExamplePluginPassesAndIsIsolated) {
   ASSERT_TRUE(b);
   EXPECT_EQ(b->name(), "bn_example");
   EXPECT_NE(b->description().find("[isolated]"), std::string::npos);
-  for (const char* d : {"n=2,c=3,sp=4x4", "n=2,c=3,sp=4x4,layout=cl,dir=bwd", "n=3,c=2,sp=5,dt=f64,pdt=f64,dir=fwd_infer",
-                        "n=2,c=5,dir=bwd,affine=0"})
+  for (const char* d : {"n=2,c=3,sp=4x4", "n=2,c=3,sp=4x4,layout=cl,dir=bwd",
+                        "n=3,c=2,sp=5,dt=f64,pdt=f64,dir=fwd_infer", "n=2,c=5,dir=bwd,affine=0"})
     EXPECT_EQ(run(*b, d).verdict, Verdict::pass) << d;
   EXPECT_EQ(run(*b, "n=2,c=3,dt=f16").verdict, Verdict::unsupported);
 }

@@ -26,15 +26,15 @@
 #define EXIT_ 10
 #define LOAD_CRASH 11
 #define UNDERRUN 12
-#define OOB_100K 13     /* a write 100,000 bytes past the end of y */
-#define ROUND_UP 14     /* leaves the rounding mode at FE_UPWARD */
-#define FTZ_DAZ 15      /* leaves MXCSR's FTZ and DAZ set */
-#define EXIT_ZERO 16    /* exit(0) */
-#define FORK_PAUSE 17   /* forks a child that waits forever, then returns */
-#define FORK_HANG 18    /* forks a child that waits forever, then hangs */
-#define STDOUT_ 19      /* prints on stdout */
-#define BAD_BYTES 20    /* fails with a message of invalid UTF-8 and terminal escapes */
-#define OK 21           /* behaves; only its name is hostile (HOSTILE_NAME) */
+#define OOB_100K 13   /* a write 100,000 bytes past the end of y */
+#define ROUND_UP 14   /* leaves the rounding mode at FE_UPWARD */
+#define FTZ_DAZ 15    /* leaves MXCSR's FTZ and DAZ set */
+#define EXIT_ZERO 16  /* exit(0) */
+#define FORK_PAUSE 17 /* forks a child that waits forever, then returns */
+#define FORK_HANG 18  /* forks a child that waits forever, then hangs */
+#define STDOUT_ 19    /* prints on stdout */
+#define BAD_BYTES 20  /* fails with a message of invalid UTF-8 and terminal escapes */
+#define OK 21         /* behaves; only its name is hostile (HOSTILE_NAME) */
 
 #define NAME_INJECT 1
 #define NAME_TRAVERSAL 2
@@ -59,13 +59,21 @@ static int misbehave_forward_training(const bncheck_problem_t* p, const void* x,
   const size_t b = p->dtype == BNCHECK_F64 ? 8 : 4;
   int rc = example_forward_training(p, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var);
   switch (MISBEHAVE) {
-    case CRASH: { volatile int* null = NULL; *null = 1; break; }
+    case CRASH: {
+      volatile int* null = NULL;
+      *null = 1;
+      break;
+    }
     case ABORT_: abort();
-    case HANG: for (volatile int spin = 1; spin;) {} break;
-    case OOB_NEAR: ((unsigned char*)y)[E * b + 5] = 0; break;                 /* inside the canary slack */
-    case OOB_FAR: ((unsigned char*)y)[E * b + 8192] = 0; break;               /* onto the guard page */
+    case HANG:
+      for (volatile int spin = 1; spin;) {}
+      break;
+    case OOB_NEAR: ((unsigned char*)y)[E * b + 5] = 0; break;   /* inside the canary slack */
+    case OOB_FAR: ((unsigned char*)y)[E * b + 8192] = 0; break; /* onto the guard page */
     case UNDERRUN: ((unsigned char*)y)[-1] = 0; break;
-    case NANS: for (int64_t i = 0; i < E; ++i) put(y, p->dtype, i, NAN); break;
+    case NANS:
+      for (int64_t i = 0; i < E; ++i) put(y, p->dtype, i, NAN);
+      break;
     case ERROR_: g_error = "planted failure: out of cheese"; return 7;
     case INPUT_WRITE: ((unsigned char*)x)[0] ^= 1; break;
     case EXIT_: exit(3);
@@ -73,9 +81,21 @@ static int misbehave_forward_training(const bncheck_problem_t* p, const void* x,
     case ROUND_UP: fesetround(FE_UPWARD); break;
     case FTZ_DAZ: _mm_setcsr(_mm_getcsr() | 0x8040); break;
     case EXIT_ZERO: exit(0);
-    case FORK_PAUSE: if (fork() == 0) { for (;;) pause(); } break;
-    case FORK_HANG: if (fork() == 0) { for (;;) pause(); } for (;;) pause(); break;
-    case STDOUT_: printf("PLUGIN-STDOUT-NOISE\n"); fflush(stdout); break;
+    case FORK_PAUSE:
+      if (fork() == 0) {
+        for (;;) pause();
+      }
+      break;
+    case FORK_HANG:
+      if (fork() == 0) {
+        for (;;) pause();
+      }
+      for (;;) pause();
+      break;
+    case STDOUT_:
+      printf("PLUGIN-STDOUT-NOISE\n");
+      fflush(stdout);
+      break;
     case BAD_BYTES: g_error = "bad \xff\xfe bytes \x1b[2J\x1b]0;pwned\x07 end"; return 9;
   }
   return rc;
@@ -96,8 +116,9 @@ static int unwritten_forward_training(const bncheck_problem_t* p, const void* x,
 }
 
 static const bncheck_plugin_t kPlugin = {
-    BNCHECK_PLUGIN_ABI_VERSION, PLUGIN_NAME, example_supports,
-    MISBEHAVE == UNWRITTEN ? unwritten_forward_training : misbehave_forward_training,
-    example_forward_inference, example_backward, example_last_error, "misbehaving test plugin"};
+    BNCHECK_PLUGIN_ABI_VERSION, PLUGIN_NAME,
+    example_supports,           MISBEHAVE == UNWRITTEN ? unwritten_forward_training : misbehave_forward_training,
+    example_forward_inference,  example_backward,
+    example_last_error,         "misbehaving test plugin"};
 
 const bncheck_plugin_t* bncheck_get_plugin(void) { return &kPlugin; }

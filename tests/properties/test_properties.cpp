@@ -34,7 +34,7 @@ void holds_everywhere(const char* name, const Problem& generated, uint64_t aux) 
     if (b->weak() || !b->availability().available) continue;
     const props::Result r = prop.check(b.get(), p, aux);
     if (!r.applicable || r.holds) continue;
-    if (Baseline copy = baseline(); copy.find(b->name(), p)) continue;   // documented in docs/findings.md
+    if (Baseline copy = baseline(); copy.find(b->name(), p)) continue;  // documented in docs/findings.md
     RC_FAIL(b->name() + ": " + r.message + "\n  repro: bncheck props --backend " + b->name() + " --property " + name +
             " --problem '" + to_string(p) + "' --aux " + std::to_string(aux));
   }
@@ -42,15 +42,33 @@ void holds_everywhere(const char* name, const Problem& generated, uint64_t aux) 
 
 }  // namespace
 
-RC_GTEST_PROP(Properties, ZeroMeanUnitVariance, (const Problem& p, uint64_t aux)) { holds_everywhere("zero_mean_unit_variance", p, aux); }
-RC_GTEST_PROP(Properties, DmuCancellation, (const Problem& p, uint64_t aux)) { holds_everywhere("dmu_cancellation", p, aux); }
-RC_GTEST_PROP(Properties, ScaleInvariance, (const Problem& p, uint64_t aux)) { holds_everywhere("scale_invariance", p, aux); }
-RC_GTEST_PROP(Properties, ShiftInvariance, (const Problem& p, uint64_t aux)) { holds_everywhere("shift_invariance", p, aux); }
-RC_GTEST_PROP(Properties, AffineRecovery, (const Problem& p, uint64_t aux)) { holds_everywhere("affine_recovery", p, aux); }
-RC_GTEST_PROP(Properties, InferenceFolding, (const Problem& p, uint64_t aux)) { holds_everywhere("inference_folding", p, aux); }
-RC_GTEST_PROP(Properties, EquivarianceIndependence, (const Problem& p, uint64_t aux)) { holds_everywhere("equivariance_independence", p, aux); }
-RC_GTEST_PROP(Properties, RunningStatistics, (const Problem& p, uint64_t aux)) { holds_everywhere("running_statistics", p, aux); }
-RC_GTEST_PROP(Properties, GradientCentralDifferences, (const Problem& p, uint64_t aux)) { holds_everywhere("gradient_central_differences", p, aux); }
+RC_GTEST_PROP(Properties, ZeroMeanUnitVariance, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("zero_mean_unit_variance", p, aux);
+}
+RC_GTEST_PROP(Properties, DmuCancellation, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("dmu_cancellation", p, aux);
+}
+RC_GTEST_PROP(Properties, ScaleInvariance, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("scale_invariance", p, aux);
+}
+RC_GTEST_PROP(Properties, ShiftInvariance, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("shift_invariance", p, aux);
+}
+RC_GTEST_PROP(Properties, AffineRecovery, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("affine_recovery", p, aux);
+}
+RC_GTEST_PROP(Properties, InferenceFolding, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("inference_folding", p, aux);
+}
+RC_GTEST_PROP(Properties, EquivarianceIndependence, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("equivariance_independence", p, aux);
+}
+RC_GTEST_PROP(Properties, RunningStatistics, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("running_statistics", p, aux);
+}
+RC_GTEST_PROP(Properties, GradientCentralDifferences, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("gradient_central_differences", p, aux);
+}
 RC_GTEST_PROP(Properties, Determinism, (const Problem& p, uint64_t aux)) { holds_everywhere("determinism", p, aux); }
 
 // ---- planted faults ------------------------------------------------------------------
@@ -58,8 +76,15 @@ RC_GTEST_PROP(Properties, Determinism, (const Problem& p, uint64_t aux)) { holds
 namespace {
 
 enum class Plant {
-  eps_outside_sqrt, no_dmu_term, unscaled_epsilon, cl_stride_off_by_one, wrong_momentum_direction,
-  beta_inside, undeclared_folding, nondeterministic, gradient_scaled,
+  eps_outside_sqrt,
+  no_dmu_term,
+  unscaled_epsilon,
+  cl_stride_off_by_one,
+  wrong_momentum_direction,
+  beta_inside,
+  undeclared_folding,
+  nondeterministic,
+  gradient_scaled,
 };
 
 // A plain two-pass batch norm in long double for f32/f64 data, with one planted fault.
@@ -69,7 +94,8 @@ class PlantedBN final : public Backend {
   std::string name() const override { return "planted"; }
   std::string description() const override { return "planted fault"; }
   Support supports(const Problem& p) const override {
-    const bool ok = (p.dtype == Dtype::f32 || p.dtype == Dtype::f64) && (p.pdtype == Dtype::f32 || p.pdtype == Dtype::f64);
+    const bool ok =
+        (p.dtype == Dtype::f32 || p.dtype == Dtype::f64) && (p.pdtype == Dtype::f32 || p.pdtype == Dtype::f64);
     return ok ? Support::yes() : Support::no("f32/f64 only");
   }
   Numerics numerics(const Problem& p) const override {
@@ -89,7 +115,8 @@ class PlantedBN final : public Backend {
       long double r = 1 / std::sqrt(var + p.eps);
       if (f_ == Plant::eps_outside_sqrt) r = 1 / (std::sqrt(var) + p.eps);
       if (f_ == Plant::unscaled_epsilon) r = 1 / std::sqrt(var + p.eps + 1e-6L);
-      const long double g = a.gamma ? load_as_double(a.gamma, p.pdtype, c) : 1, b = a.beta ? load_as_double(a.beta, p.pdtype, c) : 0;
+      const long double g = a.gamma ? load_as_double(a.gamma, p.pdtype, c) : 1,
+                        b = a.beta ? load_as_double(a.beta, p.pdtype, c) : 0;
       for (size_t i : idx) {
         const long double xh = (x_at(p, a.x, i) - mean) * r;
         store_rounded(a.y, p.dtype, i, static_cast<double>(f_ == Plant::beta_inside ? g * (xh + b) : g * xh + b));
@@ -113,13 +140,16 @@ class PlantedBN final : public Backend {
   Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
     for (int64_t c = 0; c < p.c; ++c) {
       const double rm = load_as_double(a.running_mean, p.pdtype, c), rv = load_as_double(a.running_var, p.pdtype, c);
-      const double g = a.gamma ? load_as_double(a.gamma, p.pdtype, c) : 1, b = a.beta ? load_as_double(a.beta, p.pdtype, c) : 0;
+      const double g = a.gamma ? load_as_double(a.gamma, p.pdtype, c) : 1,
+                   b = a.beta ? load_as_double(a.beta, p.pdtype, c) : 0;
       const float s = static_cast<float>(g / std::sqrt(rv + p.eps)), t = static_cast<float>(b - rm * s);
       for (size_t i : indices(p, c)) {
         const double x = x_at(p, a.x, i);
         // The folded form, in f32, while numerics() does not declare folds_inference.
-        store_rounded(a.y, p.dtype, i, f_ == Plant::undeclared_folding ? static_cast<double>(static_cast<float>(x) * s + t)
-                                                                       : static_cast<double>((x - rm) * (g / std::sqrt(rv + p.eps)) + b));
+        store_rounded(a.y, p.dtype, i,
+                      f_ == Plant::undeclared_folding
+                          ? static_cast<double>(static_cast<float>(x) * s + t)
+                          : static_cast<double>((x - rm) * (g / std::sqrt(rv + p.eps)) + b));
       }
     }
     return Status::success();
@@ -197,7 +227,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(PlantedCase{"zero_mean_unit_variance", Plant::eps_outside_sqrt, "eps outside the square root"},
                       PlantedCase{"dmu_cancellation", Plant::no_dmu_term, "a backward without the dmu term"},
                       PlantedCase{"scale_invariance", Plant::unscaled_epsilon, "a scale that is not exact"},
-                      PlantedCase{"equivariance_independence", Plant::cl_stride_off_by_one, "a channels-last stride off by one"},
+                      PlantedCase{"equivariance_independence", Plant::cl_stride_off_by_one,
+                                  "a channels-last stride off by one"},
                       PlantedCase{"running_statistics", Plant::wrong_momentum_direction, "a wrong momentum direction"},
                       PlantedCase{"affine_recovery", Plant::beta_inside, "beta applied before gamma"},
                       PlantedCase{"inference_folding", Plant::undeclared_folding, "an undeclared folded inference"},

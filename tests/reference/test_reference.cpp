@@ -33,8 +33,8 @@ TEST(Reference, ConventionsChangeOnlyWhatTheyName) {
   c.momentum_dir = MomentumDir::old_stat;
   c.saved = SavedStat::variance;
   const Reference R = compute_reference(p, c, explicit_data(p, {1, 2, 3, 4}));
-  EXPECT_EQ(R.save_stat.rounded_value(0), 1.25);                   // biased variance saved
-  EXPECT_EQ(R.running_mean.rounded_value(0), 0.75 * 2.5);          // m * r + (1 - m) * s, r = 0
+  EXPECT_EQ(R.save_stat.rounded_value(0), 1.25);           // biased variance saved
+  EXPECT_EQ(R.running_mean.rounded_value(0), 0.75 * 2.5);  // m * r + (1 - m) * s, r = 0
   EXPECT_EQ(R.running_var.rounded_value(0), 0.25 * 1 + 0.75 * 1.25);
   EXPECT_EQ(R.y.rounded_value(0), -1.341640786499873817845504201238765741265);
 }
@@ -74,10 +74,14 @@ n=2,c=3,sp=7,fill=uniform:0:1e-30,dir={fwd_train|bwd},dt=f64,pdt=f64,rvar=biased
     std::vector<Reference> others{b};
     if (have_mpfr_reference()) others.push_back(compute_reference_mpfr512(p, p.conv, d));
     for (const Reference& o : others) {
-      const std::pair<const RefTensor*, const RefTensor*> pairs[] = {
-          {&a.y, &o.y}, {&a.save_mean, &o.save_mean}, {&a.save_stat, &o.save_stat},
-          {&a.running_mean, &o.running_mean}, {&a.running_var, &o.running_var},
-          {&a.dx, &o.dx}, {&a.dgamma, &o.dgamma}, {&a.dbeta, &o.dbeta}};
+      const std::pair<const RefTensor*, const RefTensor*> pairs[] = {{&a.y, &o.y},
+                                                                     {&a.save_mean, &o.save_mean},
+                                                                     {&a.save_stat, &o.save_stat},
+                                                                     {&a.running_mean, &o.running_mean},
+                                                                     {&a.running_var, &o.running_var},
+                                                                     {&a.dx, &o.dx},
+                                                                     {&a.dgamma, &o.dgamma},
+                                                                     {&a.dbeta, &o.dbeta}};
       for (const auto& [x, y] : pairs) {
         ASSERT_EQ(x->rounded, y->rounded) << to_string(p);
         ASSERT_EQ(x->hi, y->hi) << to_string(p);
@@ -96,18 +100,18 @@ TEST(Reference, MEqualsOne) {
   Conventions biased;
   biased.running_var = RunningVar::biased;
   const Reference B = compute_reference(p, biased, explicit_data(p, {7}));
-  EXPECT_EQ(B.running_var.rounded_value(0), static_cast<double>(0.9f));   // 0.9 * 1 + 0.1 * 0
+  EXPECT_EQ(B.running_var.rounded_value(0), static_cast<double>(0.9f));  // 0.9 * 1 + 0.1 * 0
 }
 
 TEST(Reference, ZeroVarianceAndZeroEps) {
   Problem p = parse_problem("n=3,c=1,dt=f32,pdt=f32,eps=0");
   const Reference R = compute_reference(p, p.conv, explicit_data(p, {2, 2, 2}));
   EXPECT_EQ(R.save_mean.rounded_value(0), 2.0);
-  EXPECT_TRUE(std::isinf(R.save_stat.rounded_value(0)));   // r = 1/sqrt(0) = +Inf
+  EXPECT_TRUE(std::isinf(R.save_stat.rounded_value(0)));                      // r = 1/sqrt(0) = +Inf
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(std::isnan(R.y.rounded_value(i)));  // 0 * Inf
   p.eps = 0.25;
   const Reference E = compute_reference(p, p.conv, explicit_data(p, {2, 2, 2}));
-  EXPECT_EQ(E.save_stat.rounded_value(0), 2.0);             // 1/sqrt(0.25)
+  EXPECT_EQ(E.save_stat.rounded_value(0), 2.0);  // 1/sqrt(0.25)
   for (int i = 0; i < 3; ++i) EXPECT_EQ(E.y.rounded_value(i), 0.0);
 }
 
@@ -116,9 +120,9 @@ TEST(Reference, NonFiniteInputsStayInTheirChannel) {
   // Channels-first, no spatial: x[n * 2 + c]. Channel 0 gets +Inf, channel 1 is clean.
   CaseData d = explicit_data(p, {HUGE_VAL, 1, 3, 2});
   const Reference R = compute_reference(p, p.conv, d);
-  EXPECT_EQ(R.save_mean.rounded_value(0), HUGE_VAL);        // IEEE mean of {Inf, 3}
-  EXPECT_EQ(R.save_mean.any_nonfinite[0], 1);                // NaN (Welford) accepted too
-  EXPECT_TRUE(std::isnan(R.save_stat.rounded_value(0)));     // Inf - Inf
+  EXPECT_EQ(R.save_mean.rounded_value(0), HUGE_VAL);      // IEEE mean of {Inf, 3}
+  EXPECT_EQ(R.save_mean.any_nonfinite[0], 1);             // NaN (Welford) accepted too
+  EXPECT_TRUE(std::isnan(R.save_stat.rounded_value(0)));  // Inf - Inf
   EXPECT_TRUE(std::isnan(R.y.rounded_value(0)));
   EXPECT_TRUE(std::isnan(R.y.rounded_value(2)));
   EXPECT_EQ(R.running_mean.rounded_value(0), HUGE_VAL);
@@ -129,8 +133,8 @@ TEST(Reference, NonFiniteInputsStayInTheirChannel) {
   // Backward: a NaN dy poisons its channel only.
   Problem b = parse_problem("n=2,c=2,dt=f32,pdt=f32,dir=bwd");
   const Reference G = compute_reference(b, b.conv, explicit_data(b, {0, 1, 3, 2}, {std::nan(""), 1, 1, -1}));
-  EXPECT_TRUE(std::isnan(G.dbeta.rounded_value(0)));      // IEEE sum with a NaN
-  EXPECT_EQ(G.dx.any_nonfinite[2], 1);                      // non-finite, kind order-dependent
+  EXPECT_TRUE(std::isnan(G.dbeta.rounded_value(0)));  // IEEE sum with a NaN
+  EXPECT_EQ(G.dx.any_nonfinite[2], 1);                // non-finite, kind order-dependent
   EXPECT_EQ(G.dx.any_nonfinite[3], 0);
   // A non-finite x leaves dbeta = sum dy: finite.
   const Reference X = compute_reference(b, b.conv, explicit_data(b, {HUGE_VAL, 1, 3, 2}, {1, 1, 0.5, -1}));
@@ -154,7 +158,7 @@ TEST(Reference, ExactFillHasExactStatistics) {
     const bool even = p.reduction_size() % 2 == 0;
     for (int64_t c = 0; c < p.c; ++c) {
       const ChannelRef& cr = R.channel[c];
-      EXPECT_EQ(R.save_mean.lo[c], 0.0) << desc;   // mean exactly representable
+      EXPECT_EQ(R.save_mean.lo[c], 0.0) << desc;  // mean exactly representable
       EXPECT_EQ(cr.mean, std::ldexp(std::nearbyint(std::ldexp(cr.mean, 10)), -10)) << desc;
       if (even) {
         EXPECT_EQ(cr.var, p.fill.spread * p.fill.spread) << desc;
