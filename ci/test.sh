@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, checks the formatting, builds with
 # warnings as errors and with AddressSanitizer and UndefinedBehaviorSanitizer (into
-# build-test/), replays the committed libFuzzer inputs (clang; skipped without it), then
+# build-test/), runs clang-tidy (.clang-tidy), replays the committed libFuzzer inputs (clang; skipped without it), then
 # runs every test (ctest) under the sanitizers, whose summary is the closing line.
 # Deterministic: fixed seeds, committed inputs, no clock-bounded step (open-ended
 # fuzzing is ci/fuzz-campaign.sh).
@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 ci/setup.sh
 ci/format.sh
 BNCHECK_BUILD_DIR=build-test ci/build.sh -DBNCHECK_WERROR=ON -DBNCHECK_SANITIZE=ON
+ci/tidy.sh build-test
 ci/fuzz.sh
 cd build-test
 ctest --output-on-failure --timeout 900 -j "${BNCHECK_JOBS:-2}"

@@ -18,7 +18,7 @@ struct TypeTag {
 // Calls f(TypeTag<storage type>{}) for the data dtype.
 template <class F>
 decltype(auto) with_storage(Dtype dt, F&& f) {
-  switch (dt) {
+  switch (dt) {  // NOLINT(bugprone-branch-clone): each branch instantiates f for another type
     case Dtype::f64: return f(TypeTag<double>{});
     case Dtype::f32: return f(TypeTag<float>{});
     case Dtype::f16: return f(TypeTag<f16_t>{});
