@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v clang-format >/dev/null || { echo "ci/format.sh: clang-format not found (ci/setup.sh installs it)"; exit 1; }
-mapfile -t files < <(git ls-files '*.c' '*.h' '*.cpp' '*.hpp' '*.cu')
+# The source folders, found without git: a source archive has no .git.
+mapfile -t files < <(find api bench cli common cpu examples fuzz gpu harness include plugin properties reference tests \
+  -type f \( -name '*.c' -o -name '*.h' -o -name '*.cpp' -o -name '*.hpp' -o -name '*.cu' \) | sort)
+[ ${#files[@]} -gt 0 ] || { echo "ci/format.sh: no source files found"; exit 1; }
 if [ "${1:-}" = --fix ]; then
   clang-format -i "${files[@]}"
 else

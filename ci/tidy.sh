@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 dir=${1:-build}
 command -v clang-tidy >/dev/null || { echo "ci/tidy.sh: clang-tidy not found"; exit 1; }
 [ -f "$dir/compile_commands.json" ] || { echo "ci/tidy.sh: no $dir/compile_commands.json: configure $dir first"; exit 1; }
-mapfile -t files < <(git ls-files 'api/*.cpp' 'cli/*.cpp' 'cpu/*.cpp' 'fuzz/*.cpp' 'harness/*.cpp' 'plugin/*.cpp' \
-                                 'properties/*.cpp' 'reference/*.cpp' 'gpu/*.cpp')
+mapfile -t files < <(find api cli cpu fuzz gpu harness plugin properties reference -name '*.cpp' | sort)
 # Only files this build compiles (optional backends may be left out). The LibTorch
 # adapter is left out: clang 14 cannot parse LibTorch 1.13's headers against
 # libstdc++ 12 (c10::IValue is incomplete where std::vector needs it), so it would
@@ -18,5 +17,6 @@ for f in "${files[@]}"; do
   [ "$f" = cpu/bn_torch_cpu.cpp ] && continue
   grep -q "\"file\": \"$PWD/$f\"" "$dir/compile_commands.json" && todo+=("$f")
 done
+[ ${#todo[@]} -gt 0 ] || { echo "ci/tidy.sh: none of the sources is in $dir/compile_commands.json"; exit 1; }
 printf '%s\n' "${todo[@]}" | xargs -P "${BNCHECK_JOBS:-2}" -n 4 clang-tidy -p "$dir" --quiet
 echo "ci/tidy.sh: ${#todo[@]} files clean"

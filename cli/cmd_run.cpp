@@ -27,7 +27,7 @@ struct RunOptions {
   std::vector<std::string> problem_descs, case_dirs;
   std::string suite;
   uint64_t seed = 1;
-  std::string save_dir, save_failures_dir, json_path;
+  std::string save_dir, save_failures_dir, json_path, junit_path;
   double max_bytes = 0;
   bool verbose = false;
   BaselineOptions baseline;
@@ -55,6 +55,8 @@ RunOptions parse_run(Args& a) {
       o.save_failures_dir = a.value(opt);
     else if (opt == "--json")
       o.json_path = a.value(opt);
+    else if (opt == "--junit")
+      o.junit_path = a.value(opt);
     else if (opt == "--max-memory")
       o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
     else if (opt == "--verbose" || opt == "-v")
@@ -79,7 +81,7 @@ struct RunProblem {
 struct RunState {
   const RunOptions& o;
   Baseline baseline;
-  std::vector<std::pair<CaseReport, std::string>> results;
+  std::vector<report::CaseResult> results;
   std::map<Verdict, int> counts;
   std::vector<std::string> failure_lines;
   int known = 0, case_no = 0, total = 0;
@@ -112,28 +114,31 @@ struct RunState {
       for (const auto& l : failure_lines) std::printf("%s\n", l.c_str());
     }
     bool any_checked = false;
-    for (const auto& [r, repro] : results) any_checked |= checked(r.verdict);
+    for (const auto& c : results) any_checked |= checked(c.report.verdict);
     if (!any_checked && failure_lines.empty())
       std::printf("nothing was checked: every case was unsupported, skipped or unavailable (exit %d)\n",
                   kExitNothingChecked);
-    bool json_ok = true;
-    if (!o.json_path.empty()) {
-      report::RunSummary sum;
-      sum.complete = incomplete_why.empty();
-      sum.incomplete_reason = incomplete_why;
-      sum.cases_planned = total;
-      sum.counts = counts;
-      std::ofstream f(o.json_path);
-      f << report::run_json(sum, results) << "\n";
+    report::RunSummary sum;
+    sum.complete = incomplete_why.empty();
+    sum.incomplete_reason = incomplete_why;
+    sum.cases_planned = total;
+    sum.counts = counts;
+    bool reports_ok = true;
+    auto write = [&](const std::string& path, const std::string& text) {
+      if (path.empty()) return;
+      std::ofstream f(path);
+      f << text;
       f.close();
       if (!f) {
-        std::fprintf(stderr, "bncheck: cannot write %s\n", printable(o.json_path).c_str());
-        json_ok = false;
+        std::fprintf(stderr, "bncheck: cannot write %s\n", printable(path).c_str());
+        reports_ok = false;
       }
-    }
+    };
+    write(o.json_path, report::run_json(sum, results) + "\n");
+    write(o.junit_path, report::run_junit(sum, results));
     std::fflush(stdout);
     const int st = exit_status(!failure_lines.empty(), any_checked);
-    return st == kExitOk && !json_ok ? kExitFail : st;
+    return st == kExitOk && !reports_ok ? kExitFail : st;
   }
 };
 
@@ -162,6 +167,7 @@ std::vector<RunProblem> run_problems(const RunOptions& o) {
 int cmd_run(Args& a, const std::string& argv0) {
   RunOptions o = parse_run(a);
   check_writable_file("--json", o.json_path);
+  check_writable_file("--junit", o.junit_path);
   check_writable_dir("--save", o.save_dir);
   check_writable_dir("--save-failures", o.save_failures_dir);
   std::vector<RunProblem> problems = run_problems(o);
@@ -260,7 +266,7 @@ int cmd_run(Args& a, const std::string& argv0) {
           std::printf("      saved: %s\n", printable(*saved).c_str());
       }
       std::fflush(stdout);
-      st.results.emplace_back(std::move(r), repro);
+      st.results.push_back({std::move(r), repro, be && !known_note.empty() && !o.baseline.strict ? be->finding : ""});
     }
   }
   set_emergency_finish(nullptr);

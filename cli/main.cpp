@@ -38,6 +38,8 @@ bncheck run [options]
   --save DIR                     save every case: inputs, reference, outputs as .npy + case.json
   --save-failures DIR            save the cases that did not pass
   --json FILE                    write every case's result as JSON
+  --junit FILE                   write the run as JUnit XML (failures with repro lines; known,
+                                 unsupported and mistrusted cases as skipped)
   --max-memory GIB               skip cases whose data would need more [80% of available]
   --verbose                      print every tensor's errors, not only failures'
   --baseline FILE                known failures (BACKEND DESCRIPTOR FINDING per line) reported as

@@ -133,7 +133,7 @@ void write_case(json::Writer& j, const CaseReport& r, const std::string& repro) 
 
 }  // namespace
 
-std::string run_json(const RunSummary& s, const std::vector<std::pair<CaseReport, std::string>>& cases) {
+std::string run_json(const RunSummary& s, const std::vector<CaseResult>& cases) {
   json::Writer j;
   j.begin_object();
   j.key("bncheck_report").value(1);
@@ -145,10 +145,112 @@ std::string run_json(const RunSummary& s, const std::vector<std::pair<CaseReport
   for (const auto& [v, n] : s.counts) j.key(to_string(v)).value(n);
   j.end_object();
   j.key("cases").begin_array();
-  for (const auto& [r, repro] : cases) write_case(j, r, repro);
+  for (const auto& c : cases) write_case(j, c.report, c.repro);
   j.end_array();
   j.end_object();
   return j.str();
+}
+
+namespace {
+
+// Text for an XML attribute or element: markup characters as entities, bytes outside
+// printable ASCII (control characters are not allowed in XML 1.0) as \xNN.
+std::string xml(const std::string& s) {
+  std::string o;
+  o.reserve(s.size());
+  for (const char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      case '\'': o += "&apos;"; break;
+      case '\n': o += "&#10;"; break;
+      default:
+        if (u >= 0x20 && u < 0x7f) {
+          o += ch;
+        } else {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\x%02x", u);
+          o += b;
+        }
+    }
+  }
+  return o;
+}
+
+enum class JunitKind { passed, failure, error, skipped };
+
+JunitKind junit_kind(const CaseResult& c) {
+  const Verdict v = c.report.verdict;
+  if (is_failure(v) && !c.known.empty()) return JunitKind::skipped;
+  switch (v) {
+    case Verdict::pass: return JunitKind::passed;
+    case Verdict::fail:
+    case Verdict::unwritten:
+    case Verdict::oob_write: return JunitKind::failure;
+    case Verdict::error:
+    case Verdict::crash:
+    case Verdict::timeout: return JunitKind::error;
+    case Verdict::mistrusted:
+    case Verdict::unsupported:
+    case Verdict::skipped:
+    case Verdict::unavailable: return JunitKind::skipped;
+  }
+  return JunitKind::error;
+}
+
+}  // namespace
+
+std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases) {
+  int failures = 0, errors = 0, skipped = 0;
+  double seconds = 0;
+  for (const auto& c : cases) {
+    const JunitKind k = junit_kind(c);
+    failures += k == JunitKind::failure;
+    errors += k == JunitKind::error;
+    skipped += k == JunitKind::skipped;
+    seconds += c.report.seconds_backend + c.report.seconds_reference;
+  }
+  std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  const std::string counts = "tests=\"" + std::to_string(cases.size()) + "\" failures=\"" + std::to_string(failures) +
+                             "\" errors=\"" + std::to_string(errors) + "\" skipped=\"" + std::to_string(skipped) +
+                             "\" time=\"" + number(seconds, 6) + "\"";
+  o += "<testsuites name=\"bncheck\" " + counts + ">\n";
+  o += "  <testsuite name=\"bncheck run\" " + counts + ">\n";
+  o += "    <properties>\n      <property name=\"complete\" value=\"" + std::string(s.complete ? "true" : "false") +
+       "\"/>\n";
+  if (!s.complete) o += "      <property name=\"incomplete_reason\" value=\"" + xml(s.incomplete_reason) + "\"/>\n";
+  o +=
+      "      <property name=\"cases_planned\" value=\"" + std::to_string(s.cases_planned) + "\"/>\n    </properties>\n";
+  for (const auto& c : cases) {
+    const CaseReport& r = c.report;
+    o += "    <testcase classname=\"bncheck.run." + xml(r.backend) + "\" name=\"" + xml(to_string(r.problem)) +
+         "\" time=\"" + number(r.seconds_backend + r.seconds_reference, 6) + "\"";
+    const JunitKind k = junit_kind(c);
+    const std::string what = std::string(to_string(r.verdict)) + (r.message.empty() ? "" : ": " + r.message);
+    if (k == JunitKind::passed) {
+      o += "/>\n";
+      continue;
+    }
+    o += ">\n";
+    if (k == JunitKind::skipped) {
+      const std::string why = c.known.empty() ? what : "known failure " + c.known + " (docs/findings.md): " + what;
+      o += "      <skipped message=\"" + xml(why) + "\"/>\n";
+    } else {
+      const char* tag = k == JunitKind::failure ? "failure" : "error";
+      const int wt = r.worst_tensor();
+      std::string body = what;
+      if (wt >= 0) body += "\n" + tensor_line(r.problem, r.tensors[static_cast<size_t>(wt)]);
+      body += "\nrepro: " + c.repro;
+      o += std::string("      <") + tag + " type=\"" + to_string(r.verdict) + "\" message=\"" + xml(what) + "\">" +
+           xml(body) + "</" + tag + ">\n";
+    }
+    o += "    </testcase>\n";
+  }
+  o += "  </testsuite>\n</testsuites>\n";
+  return o;
 }
 
 }  // namespace bncheck::report
