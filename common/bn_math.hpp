@@ -1,5 +1,5 @@
 // Batch-norm arithmetic shared by the CUDA kernels and the host: written once,
-// unit-tested on the CPU in CI (tests/test_gpu_math.cpp), compiled by nvcc for the GPU.
+// unit-tested on the CPU in CI (tests/backends/test_gpu_math.cpp), compiled by nvcc for the GPU.
 #pragma once
 
 #include <cmath>
