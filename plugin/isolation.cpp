@@ -314,6 +314,11 @@ Status run_isolated(const IsolationOptions& opt, std::vector<IsolatedBuffer> buf
     sigaction(SIGBUS, &sa, nullptr);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    // A plugin that calls exit() ends the child at once, with its status: the exit
+    // handlers the parent registered before the fork (LibTorch's, the sanitizers' leak
+    // check, stdio flushing) must not run on the child's copy of its state. on_exit
+    // handlers run last-registered first, so this one runs before any of them.
+    on_exit([](int status, void*) { _exit(status); }, nullptr);
     bool fp_changed = false;
     const int rc = guarded_call(fn, ptrs, &fp_changed);
     report->rc = rc;
