@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Here (with network): download the Debian packages ci/gpu-check.sh needs on a GPU
-# machine without network into .carry/debs (ignored by git; carried by the device tool).
+# Here (with network): what ci/gpu-check.sh needs on a GPU machine that has nvcc, cmake,
+# ninja and a PyTorch wheel but no Debian dev packages and no network, into .carry/
+# (ignored by git; the device tool carries it): the header-only and test packages as
+# .deb files (unpacked there with `dpkg -x`), and cuDNN's headers in case the machine's
+# cuDNN (the PyTorch wheel's) comes without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p .carry/debs
-cd .carry/debs
-apt-get download libboost-dev libboost1.74-dev librapidcheck-dev libgtest-dev googletest 2>/dev/null
-ls
+mkdir -p .carry/debs .carry/cudnn-include
+(cd .carry/debs && apt-get download libboost-dev libboost1.74-dev librapidcheck-dev libgtest-dev googletest)
+if ls /usr/local/cuda/include/cudnn*.h >/dev/null 2>&1; then
+  cp /usr/local/cuda/include/cudnn*.h .carry/cudnn-include/
+fi
+du -sh .carry

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,20 @@ namespace {
 double median(std::vector<double> v) {
   std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
   return v[v.size() / 2];
+}
+
+// The host copy bandwidth (bytes read + written per second) of a buffer of `bytes`,
+// measured now, beside the host backends.
+double host_copy_bandwidth(double bytes, int warmup, int reps) {
+  using clock = std::chrono::steady_clock;
+  std::vector<unsigned char> src(static_cast<size_t>(bytes)), dst(src.size());
+  std::vector<double> copy_s;
+  for (int i = 0; i < warmup + reps; ++i) {
+    const auto t0 = clock::now();
+    std::memcpy(dst.data(), src.data(), src.size());
+    if (i >= warmup) copy_s.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+  }
+  return 2.0 * static_cast<double>(src.size()) / median(copy_s) / 1e9;
 }
 
 }  // namespace
@@ -51,34 +66,28 @@ int cmd_bench(Args& a) {
   }
   auto all = bo.load();
   const std::vector<Backend*> backends = select_backends(all, backend_spec);
-  using clock = std::chrono::steady_clock;
   std::printf("%-18s %-10s %10s %10s %9s %12s  %s\n", "backend", "where", "median_ms", "MB_moved", "GB/s", "of_copy_bw",
               "problem");
   for (const Problem& p : problems) {
     const double b = format_info(p.dtype).bytes, E = static_cast<double>(p.elements());
     const double moved = (p.dir == Direction::bwd ? 3 : 2) * E * b;  // read x (and dy), write y or dx
-    // The host copy bandwidth, measured now, beside the backends.
-    std::vector<unsigned char> src(static_cast<size_t>(moved / 2)), dst(src.size());
-    std::vector<double> copy_s;
-    for (int i = 0; i < warmup + reps; ++i) {
-      const auto t0 = clock::now();
-      std::memcpy(dst.data(), src.data(), src.size());
-      if (i >= warmup) copy_s.push_back(std::chrono::duration<double>(clock::now() - t0).count());
-    }
-    const double host_copy_gbps = 2.0 * static_cast<double>(src.size()) / median(copy_s) / 1e9;
-    CaseRunner runner(p);
+    std::optional<CaseRunner> runner;  // host inputs and copy bandwidth: only when a host backend is timed
+    double host_copy_gbps = 0;
     for (Backend* be : backends) {
       if (!be->supports(p).supported) continue;
       std::string where = "host";
-      double sec = 0, bw = host_copy_gbps;
+      double sec = 0, bw = 0;
       if (auto dt = be->time_on_device(p, warmup, reps)) {
         where = "device";
         sec = dt->seconds_per_call;
         bw = dt->copy_gbps;
       } else {
+        if (!runner) runner.emplace(p);
+        if (host_copy_gbps == 0) host_copy_gbps = host_copy_bandwidth(moved / 2, warmup, reps);
+        bw = host_copy_gbps;
         std::vector<double> ts;
         for (int i = 0; i < warmup + reps; ++i) {
-          const CaseReport r = runner.run(*be);  // seconds_backend times the call alone
+          const CaseReport r = runner->run(*be);  // seconds_backend times the call alone
           if (i >= warmup) ts.push_back(r.seconds_backend);
         }
         sec = median(ts);

@@ -13,6 +13,7 @@
 #include "bncheck/backend.hpp"
 #include "common/bn_math.hpp"
 #include "gpu/device_buffer.hpp"
+#include "gpu/device_timing.hpp"
 
 namespace bncheck::gpu {
 namespace {
@@ -386,42 +387,18 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
   cudaMemset(g.p, 0, pb);
   cudaMemset(inv.p, 0, pb);
   auto once = [&] {
-    if (p.dir == Direction::bwd)
-      (void)launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(y.p),
-                          static_cast<float*>(g.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
-                          static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float2*>(part.p),
-                          static_cast<float*>(sums.p), B);
-    else
-      (void)launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
-                            static_cast<float*>(b.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
-                            static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+    const Status s =
+        p.dir == Direction::bwd
+            ? launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(y.p),
+                            static_cast<float*>(g.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
+                            static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float2*>(part.p),
+                            static_cast<float*>(sums.p), B)
+            : launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
+                              static_cast<float*>(b.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
+                              static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+    return s.ok();
   };
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0);
-  cudaEventCreate(&e1);
-  auto median_ms = [&](auto&& fn) {
-    for (int i = 0; i < warmup; ++i) fn();
-    std::vector<float> ms;
-    for (int i = 0; i < reps; ++i) {
-      cudaEventRecord(e0);
-      fn();
-      cudaEventRecord(e1);
-      cudaEventSynchronize(e1);
-      float t = 0;
-      cudaEventElapsedTime(&t, e0, e1);
-      ms.push_back(t);
-    }
-    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-    return static_cast<double>(ms[ms.size() / 2]);
-  };
-  DeviceTiming t;
-  t.seconds_per_call = median_ms(once) * 1e-3;
-  const double copy_ms = median_ms([&] { cudaMemcpy(y.p, x.p, db, cudaMemcpyDeviceToDevice); });
-  t.copy_gbps = 2.0 * static_cast<double>(db) / (copy_ms * 1e-3) / 1e9;  // read + write
-  cudaEventDestroy(e0);
-  cudaEventDestroy(e1);
-  if (cudaGetLastError() != cudaSuccess) return std::nullopt;
-  return t;
+  return time_against_copy(once, y.p, x.p, db, warmup, reps);
 }
 
 std::optional<CudaBN::DeviceTiming> CudaBN::time_on_device(const Problem& p, int warmup, int reps) {

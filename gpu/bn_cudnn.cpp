@@ -9,6 +9,7 @@
 
 #include "bncheck/backend.hpp"
 #include "gpu/device_buffer.hpp"
+#include "gpu/device_timing.hpp"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
@@ -106,6 +107,30 @@ class CudnnBN final : public Backend {
     if (st != CUDNN_STATUS_SUCCESS) return Status::error(std::string("cuDNN: ") + cudnnGetErrorString(st));
     cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost);
     return cuda_status();
+  }
+  // The training forward or the backward on device-resident buffers (zeros: cuDNN's
+  // time does not depend on the values), against a device copy of the data.
+  std::optional<DeviceTiming> time_on_device(const Problem& p, int warmup, int reps) override {
+    if (!availability().available || !supports(p).supported) return std::nullopt;
+    Desc d;
+    if (!describe(p, &d).ok()) return std::nullopt;
+    const size_t db = data_bytes(p), pb = param_bytes(p);
+    DevBuf x, y, dy, g, b, rm, rv, sm, si, dg, dbt;
+    for (auto* t : {&x, &y, &dy})
+      if (!t->alloc(db) || cudaMemset(t->p, 0, db) != cudaSuccess) return std::nullopt;
+    for (auto* t : {&g, &b, &rm, &rv, &sm, &si, &dg, &dbt})
+      if (!t->alloc(pb) || cudaMemset(t->p, 0, pb) != cudaSuccess) return std::nullopt;
+    const Blend bl(p);
+    auto once = [&] {
+      const cudnnStatus_t st =
+          p.dir == Direction::bwd
+              ? cudnnBatchNormalizationBackward(handle_, mode_, bl.one(), bl.zero(), bl.one(), bl.zero(), d.x, x.p, d.x,
+                                                dy.p, d.x, y.p, d.bn, g.p, dg.p, dbt.p, p.eps, sm.p, si.p)
+              : cudnnBatchNormalizationForwardTraining(handle_, mode_, bl.one(), bl.zero(), d.x, x.p, d.x, y.p, d.bn,
+                                                       g.p, b.p, p.momentum, rm.p, rv.p, p.eps, sm.p, si.p);
+      return st == CUDNN_STATUS_SUCCESS;
+    };
+    return time_against_copy(once, y.p, x.p, db, warmup, reps);
   }
   Status backward(const Problem& p, const BackwardArgs& a) override {
     Desc d;

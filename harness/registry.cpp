@@ -13,6 +13,7 @@ namespace gpu {
 std::unique_ptr<Backend> make_cuda_welford();
 std::unique_ptr<Backend> make_cudnn_spatial();
 std::unique_ptr<Backend> make_cudnn_persistent();
+std::unique_ptr<Backend> make_torch_cuda();
 }  // namespace gpu
 
 const char* to_string(StatsAlgorithm a) {
@@ -42,6 +43,9 @@ std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
 #ifdef BNCHECK_HAVE_CUDNN
   b.push_back(gpu::make_cudnn_spatial());
   b.push_back(gpu::make_cudnn_persistent());
+#endif
+#if defined(BNCHECK_HAVE_CUDA) && defined(BNCHECK_HAVE_TORCH)
+  b.push_back(gpu::make_torch_cuda());
 #endif
   return b;
 }
