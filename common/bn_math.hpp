@@ -53,6 +53,64 @@ BNCHECK_HD int64_t channel_of(bool channels_last, int64_t C, int64_t S, int64_t 
   return channels_last ? i % C : (i / S) % C;
 }
 
+// Division of a 32-bit index by a fixed divisor d >= 1 by multiply-high and shift
+// (Granlund & Montgomery, 1994): with L = ceil(log2 d) and m = floor(2^32 (2^L - d) / d) + 1,
+// n / d = (mulhi(n, m) + n) >> L for every n < 2^31 (so that the sum fits 32 bits).
+// The elementwise kernels divide every element's index this way instead of by a
+// 64-bit division, which the GPU emulates in dozens of instructions.
+struct FastDiv {
+  uint32_t d = 1, m = 0, shift = 0;
+  FastDiv() = default;
+  explicit FastDiv(uint32_t divisor) : d(divisor) {
+    while (shift < 32 && (uint64_t{1} << shift) < d) ++shift;
+    m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1);
+  }
+  BNCHECK_HD uint32_t div(uint32_t n) const {
+#if defined(__CUDA_ARCH__)
+    const uint32_t t = __umulhi(n, m);
+#else
+    const uint32_t t = static_cast<uint32_t>((static_cast<uint64_t>(n) * m) >> 32);
+#endif
+    return (t + n) >> shift;
+  }
+};
+
+// The channel of linear index i (as channel_of), by FastDiv when every index of the
+// tensor is below 2^31, else by 64-bit division.
+struct ChannelOf {
+  bool cl = false, small = false;
+  int64_t C = 1, S = 1;
+  FastDiv by_s, by_c;
+  ChannelOf(bool channels_last, int64_t channels, int64_t spatial, int64_t elements)
+      : cl(channels_last), small(elements < (int64_t{1} << 31)), C(channels), S(spatial) {
+    if (small) {
+      by_s = FastDiv(static_cast<uint32_t>(S));
+      by_c = FastDiv(static_cast<uint32_t>(C));
+    }
+  }
+  BNCHECK_HD int64_t operator()(int64_t i) const {
+    if (!small) return channel_of(cl, C, S, i);
+    const uint32_t q = cl ? static_cast<uint32_t>(i) : by_s.div(static_cast<uint32_t>(i));
+    return static_cast<int64_t>(q - by_c.div(q) * static_cast<uint32_t>(C));
+  }
+};
+
+// Walks the indices k = k0, k0 + step, ... (k < M = N S) of one channel's elements as
+// (n, s) with k = n S + s, dividing once at the start instead of at every step.
+struct ChannelWalk {
+  int64_t n, s, dn, ds, S;
+  BNCHECK_HD ChannelWalk(int64_t k0, int64_t step, int64_t spatial)
+      : n(k0 / spatial), s(k0 % spatial), dn(step / spatial), ds(step % spatial), S(spatial) {}
+  BNCHECK_HD void next() {
+    n += dn;
+    s += ds;
+    if (s >= S) {
+      s -= S;
+      ++n;
+    }
+  }
+};
+
 // Running statistics under the PyTorch/cuDNN convention: r <- (1-m) r + m s, the
 // variance statistic unbiased, var * (M/(M-1)) (NaN for M = 1).
 BNCHECK_HD void running_update(float* rm, float* rv, float mean, float var, float momentum, int64_t M) {

@@ -62,9 +62,10 @@ __global__ void stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* p
   __shared__ Welford sh[kThreads];
   const int64_t c = blockIdx.x;
   Welford w;
-  for (int64_t k = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; k < M;
-       k += static_cast<int64_t>(gridDim.y) * blockDim.x)
-    w = welford_add(w, ld(x, element_index(false, C, S, k / S, c, k % S)));
+  const int64_t k0 = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x,
+                step = static_cast<int64_t>(gridDim.y) * blockDim.x;
+  ChannelWalk at(k0, step, S);
+  for (int64_t k = k0; k < M; k += step, at.next()) w = welford_add(w, ld(x, element_index(false, C, S, at.n, c, at.s)));
   sh[threadIdx.x] = w;
   __syncthreads();
   for (int h = blockDim.x / 2; h > 0; h /= 2) {
@@ -112,27 +113,30 @@ __global__ void stats_finalize(Welford* partial, int B, int64_t C, int64_t M, fl
 // y = (x - mean) * (gamma invstd) + beta, for training (batch statistics) and
 // inference (running statistics, invstd computed here).
 template <class T>
-__global__ void normalize(const T* x, T* y, int64_t E, int64_t C, int64_t S, bool cl, const float* mean,
+__global__ void normalize(const T* x, T* y, int64_t E, ChannelOf channel, const float* mean,
                           const float* invstd_or_var, bool is_var, float eps, const float* gamma, const float* beta) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < E;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = channel_of(cl, C, S, i);
+    const int64_t c = channel(i);
     const float r = is_var ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
     const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
     st(y, i, (ld(x, i) - mean[c]) * (g * r) + b);
   }
 }
 
-// Backward sums per block: dbeta = sum dy, dgamma = sum dy xhat (f32, tree within the block).
+// Backward sums per block: dbeta = sum dy, dgamma = sum dy xhat (f32, tree within the
+// block). Channels-first: block (c, b) reduces a strided share of channel c.
 template <class T>
-__global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int64_t M, bool cl, const float* mean,
+__global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int64_t M, const float* mean,
                               const float* invstd, float2* partial) {
   __shared__ float2 sh[kThreads];
   const int64_t c = blockIdx.x;
   float2 acc = make_float2(0, 0);
-  for (int64_t k = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x; k < M;
-       k += static_cast<int64_t>(gridDim.y) * blockDim.x) {
-    const int64_t i = element_index(cl, C, S, k / S, c, k % S);
+  const int64_t k0 = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x,
+                step = static_cast<int64_t>(gridDim.y) * blockDim.x;
+  ChannelWalk at(k0, step, S);
+  for (int64_t k = k0; k < M; k += step, at.next()) {
+    const int64_t i = element_index(false, C, S, at.n, c, at.s);
     const float d = ld(dy, i);
     acc.x += d;
     acc.y += d * ((ld(x, i) - mean[c]) * invstd[c]);
@@ -147,6 +151,33 @@ __global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int
     __syncthreads();
   }
   if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = sh[0];
+}
+
+// The same for channels-last: threadIdx.x over 32 channels (coalesced), threadIdx.y
+// over rows, as stats_cl.
+template <class T>
+__global__ void backward_sums_cl(const T* x, const T* dy, int64_t C, int64_t M, const float* mean, const float* invstd,
+                                 float2* partial) {
+  __shared__ float2 sh[kClRows][kClChannels];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x;
+  float2 acc = make_float2(0, 0);
+  if (c < C)
+    for (int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y; row < M;
+         row += static_cast<int64_t>(gridDim.y) * kClRows) {
+      const float d = ld(dy, row * C + c);
+      acc.x += d;
+      acc.y += d * ((ld(x, row * C + c) - mean[c]) * invstd[c]);
+    }
+  sh[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  for (int h = kClRows / 2; h > 0; h /= 2) {
+    if (threadIdx.y < h) {
+      sh[threadIdx.y][threadIdx.x].x += sh[threadIdx.y + h][threadIdx.x].x;
+      sh[threadIdx.y][threadIdx.x].y += sh[threadIdx.y + h][threadIdx.x].y;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && c < C) partial[c * gridDim.y + blockIdx.y] = sh[0][threadIdx.x];
 }
 
 __global__ void backward_finalize(float2* partial, int B, int64_t C, float* dbeta, float* dgamma, float* sums) {
@@ -165,11 +196,11 @@ __global__ void backward_finalize(float2* partial, int B, int64_t C, float* dbet
 }
 
 template <class T>
-__global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t E, int64_t C, int64_t S, bool cl, float M,
+__global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t E, ChannelOf channel, float M,
                                    const float* mean, const float* invstd, const float* gamma, const float* sums) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < E;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = channel_of(cl, C, S, i);
+    const int64_t c = channel(i);
     st(dx, i,
        backward_dx(ld(x, i), ld(dy, i), mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c], sums[2 * c + 1], M));
   }
@@ -247,7 +278,7 @@ class CudaBN final : public Backend {
       stats_cf<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, C, S, M, partial);
     stats_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(
         partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv);
-    normalize<T><<<grid_for(E), kThreads>>>(x, y, E, C, S, cl, mean, invstd, false, 0.0f, g, b);
+    normalize<T><<<grid_for(E), kThreads>>>(x, y, E, ChannelOf(cl, C, S, E), mean, invstd, false, 0.0f, g, b);
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }
@@ -305,8 +336,9 @@ class CudaBN final : public Backend {
       BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
       BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice));
     }
-    normalize<T><<<grid_for(E), kThreads>>>(static_cast<T*>(x.p), static_cast<T*>(y.p), E, C, p.spatial_size(),
-                                            p.layout == Layout::channels_last, static_cast<float*>(rm.p),
+    normalize<T><<<grid_for(E), kThreads>>>(static_cast<T*>(x.p), static_cast<T*>(y.p), E,
+                                            ChannelOf(p.layout == Layout::channels_last, C, p.spatial_size(), E),
+                                            static_cast<float*>(rm.p),
                                             static_cast<float*>(rv.p), true, static_cast<float>(p.eps),
                                             static_cast<float*>(g.p), static_cast<float*>(b.p));
     BN_CUDA_TRY(cudaGetLastError());
@@ -319,9 +351,14 @@ class CudaBN final : public Backend {
                            const float* inv, float* dgamma, float* dbeta, float2* part, float* sums, int B) {
     const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size(), E = p.elements();
     const bool cl = p.layout == Layout::channels_last;
-    backward_sums<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, cl, mean, inv, part);
+    if (cl)
+      backward_sums_cl<T><<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B),
+                            dim3(kClChannels, kClRows)>>>(x, dy, C, M, mean, inv, part);
+    else
+      backward_sums<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
     backward_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(part, B, C, dbeta, dgamma, sums);
-    backward_dx_kernel<T><<<grid_for(E), kThreads>>>(x, dy, dx, E, C, S, cl, static_cast<float>(M), mean, inv, g, sums);
+    backward_dx_kernel<T><<<grid_for(E), kThreads>>>(x, dy, dx, E, ChannelOf(cl, C, S, E), static_cast<float>(M), mean,
+                                                     inv, g, sums);
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }
@@ -329,7 +366,7 @@ class CudaBN final : public Backend {
   template <class T>
   Status bwd(const Problem& p, const BackwardArgs& a, double*) {
     const int64_t C = p.c, E = p.elements();
-    const int B = blocks_per_channel(p.reduction_size(), C, false);
+    const int B = blocks_per_channel(p.reduction_size(), C, p.layout == Layout::channels_last);
     const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
     DeviceBuf x, dy, dx, g, mean, inv, dg, dbt, part, sums;
     BN_CUDA_TRY(x.alloc(db));
@@ -374,7 +411,7 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
   const bool cl = p.layout == Layout::channels_last;
   const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
   DeviceBuf x, y, dy, g, b, mean, inv, rm, rv, part, sums;
-  const int B = blocks_per_channel(p.reduction_size(), C, cl && p.dir != Direction::bwd);
+  const int B = blocks_per_channel(p.reduction_size(), C, cl);
   for (auto* d : {&x, &y, &dy})
     if (d->alloc(db) != cudaSuccess) return std::nullopt;
   for (auto* d : {&g, &b, &mean, &inv, &rm, &rv})

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "common/bn_math.hpp"
@@ -44,6 +45,55 @@ TEST(GpuMath, IndexingBothLayoutsAnd64Bit) {
   }
   const int64_t big = int64_t{1} << 33;  // beyond 2^31 elements
   EXPECT_EQ(element_index(true, 64, big, 1, 63, 0), big * 64 + 63);
+}
+
+TEST(GpuMath, FastDivisionIsExactBelow2To31) {
+  std::vector<uint32_t> divisors{1, 2, 3, 5, 7, 49, 64, 196, 784, 1000, 2048, 3136, 12544, 65535, 65536, 65537};
+  for (uint32_t k = 1; k < 31; ++k) divisors.insert(divisors.end(), {(1u << k) - 1, 1u << k, (1u << k) + 1});
+  divisors.push_back((1u << 31) - 1);
+  std::vector<uint32_t> numerators{0, 1, 2, 3, (1u << 31) - 1, (1u << 31) - 2, 1u << 30, 123456789};
+  uint64_t z = 88172645463325252ull;  // xorshift: numerators across the range
+  for (int i = 0; i < 2000; ++i) {
+    z ^= z << 13;
+    z ^= z >> 7;
+    z ^= z << 17;
+    numerators.push_back(static_cast<uint32_t>(z) >> 1);
+  }
+  for (const uint32_t d : divisors) {
+    const FastDiv f(d);
+    for (const uint32_t n : numerators) ASSERT_EQ(f.div(n), n / d) << n << " / " << d;
+    for (uint32_t q : {0u, 1u, 7u, ((1u << 31) - 1) / d}) {  // around multiples of d
+      const uint64_t base = uint64_t{q} * d;
+      for (uint64_t n = base > 0 ? base - 1 : 0; n <= base + 1 && n < (1u << 31); ++n)
+        ASSERT_EQ(f.div(static_cast<uint32_t>(n)), n / d) << n << " / " << d;
+    }
+  }
+}
+
+TEST(GpuMath, ChannelOfAndChannelWalkMatchDivision) {
+  for (const bool cl : {false, true})
+    for (const auto& [C, S] : {std::pair<int64_t, int64_t>{3, 5}, {64, 49}, {2048, 1}, {1, 12544}, {7, 3}}) {
+      const int64_t E = 4 * C * S;
+      const ChannelOf fast(cl, C, S, E), wide(cl, C, S, int64_t{1} << 32);
+      EXPECT_TRUE(fast.small);
+      EXPECT_FALSE(wide.small);
+      for (int64_t i = 0; i < E; ++i) {
+        ASSERT_EQ(fast(i), channel_of(cl, C, S, i)) << i;
+        ASSERT_EQ(wide(i), channel_of(cl, C, S, i)) << i;
+      }
+      for (const int64_t step : {int64_t{1}, S - 1 > 0 ? S - 1 : 1, S, S + 1, 3 * S + 2, int64_t{256} * 17})
+        for (const int64_t k0 : {int64_t{0}, int64_t{1}, step - 1, S + 2}) {
+          if (k0 < 0) continue;
+          ChannelWalk w(k0, step, S);
+          for (int64_t k = k0; k < E / C; k += step, w.next()) {
+            ASSERT_EQ(w.n, k / S) << k;
+            ASSERT_EQ(w.s, k % S) << k;
+          }
+        }
+    }
+  const int64_t big = (int64_t{1} << 33) + 7;  // a tensor past 2^31 elements: 64-bit division
+  const ChannelOf wide(false, 3, big, 3 * big);
+  EXPECT_EQ(wide(big + 5), 1);
 }
 
 TEST(GpuMath, RunningUpdateAndBackward) {
