@@ -88,6 +88,17 @@ step "bench (alone on the device)"
 timeout 600 "$B" bench --backend "$(echo $BACKENDS | tr ' ' ,)" --suite resnet50-gpu-bench --warmup 3 --reps 20 \
   >"$RAW/bench.txt" 2>&1
 echo "(exit $?)" >>"$RAW/bench.txt"
+step "profile (Nsight Compute, when installed): cuda_welford's kernels on four ResNet-50 shapes at batch 256"
+ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -1)
+if [ -n "$ncu" ]; then
+  for d in "c=64,sp=112x112,dt=f32,dir=fwd_train" "c=64,sp=112x112,dt=f32,dir=bwd" \
+           "c=64,sp=112x112,layout=cl,dt=f16,pdt=f32,dir=fwd_train" "c=2048,sp=7x7,dt=f16,pdt=f32,dir=bwd"; do
+    echo "## n=256,$d"
+    timeout 120 "$ncu" --clock-control none --launch-count 6 \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+      "$B" bench --backend cuda_welford --warmup 0 --reps 1 --problem "n=256,$d" 2>&1
+  done >"$RAW/profile.txt" 2>&1
+fi
 step "tests, run, props and fuzz (backends in parallel)"
 (timeout $((FUZZ_SECONDS + 120)) ctest --test-dir "$BUILD" -j 4 --timeout 300 --output-on-failure >"$RAW/ctest.txt" 2>&1) &
 for be in $BACKENDS; do

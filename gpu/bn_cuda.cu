@@ -55,6 +55,9 @@ __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, f
 
 constexpr int kThreads = 256;
 constexpr int kClChannels = 32, kClRows = 8;
+// Loads each thread issues before it consumes them: enough bytes in flight to cover
+// the memory latency (one load at a time leaves the kernels latency-bound).
+constexpr int kUnroll = 4;
 
 // Channels-first statistics: block (c, b) reduces a strided share of channel c.
 template <class T>
@@ -65,7 +68,15 @@ __global__ void stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* p
   const int64_t k0 = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x,
                 step = static_cast<int64_t>(gridDim.y) * blockDim.x;
   ChannelWalk at(k0, step, S);
-  for (int64_t k = k0; k < M; k += step, at.next()) w = welford_add(w, ld(x, element_index(false, C, S, at.n, c, at.s)));
+  int64_t k = k0;
+  for (; k + (kUnroll - 1) * step < M; k += kUnroll * step) {
+    float v[kUnroll];
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j, at.next()) v[j] = ld(x, element_index(false, C, S, at.n, c, at.s));
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) w = welford_add(w, v[j]);
+  }
+  for (; k < M; k += step, at.next()) w = welford_add(w, ld(x, element_index(false, C, S, at.n, c, at.s)));
   sh[threadIdx.x] = w;
   __syncthreads();
   for (int h = blockDim.x / 2; h > 0; h /= 2) {
@@ -81,10 +92,18 @@ __global__ void stats_cl(const T* x, int64_t C, int64_t M, Welford* partial) {
   __shared__ Welford sh[kClRows][kClChannels];
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x;
   Welford w;
-  if (c < C)
-    for (int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y; row < M;
-         row += static_cast<int64_t>(gridDim.y) * kClRows)
-      w = welford_add(w, ld(x, row * C + c));
+  if (c < C) {
+    const int64_t step = static_cast<int64_t>(gridDim.y) * kClRows;
+    int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y;
+    for (; row + (kUnroll - 1) * step < M; row += kUnroll * step) {
+      float v[kUnroll];
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j) v[j] = ld(x, (row + j * step) * C + c);
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j) w = welford_add(w, v[j]);
+    }
+    for (; row < M; row += step) w = welford_add(w, ld(x, row * C + c));
+  }
   sh[threadIdx.y][threadIdx.x] = w;
   __syncthreads();
   for (int h = kClRows / 2; h > 0; h /= 2) {
@@ -96,31 +115,90 @@ __global__ void stats_cl(const T* x, int64_t C, int64_t M, Welford* partial) {
 }
 
 // One thread per channel: merge the partials pairwise (a fixed tree), save the
-// statistics, update the running ones.
+// statistics, update the running ones. A channel whose sum of squares overflowed f32
+// while its mean did not (data beyond ~1.8e19) is left to stats_rescue.
 __global__ void stats_finalize(Welford* partial, int B, int64_t C, int64_t M, float eps, float momentum,
-                               float* save_mean, float* save_invstd, float* rm, float* rv) {
+                               float* save_mean, float* save_invstd, float* rm, float* rv, int* rescue) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= C) return;
   Welford* p = partial + c * B;
   for (int step = 1; step < B; step *= 2)
     for (int i = 0; i + step < B; i += 2 * step) p[i] = welford_merge(p[i], p[i + step]);
   const float mean = p[0].mean, var = p[0].m2 / p[0].n;
+  rescue[c] = isfinite(mean) && !isfinite(var);
+  if (rescue[c]) return;
   save_mean[c] = mean;
   save_invstd[c] = 1.0f / sqrtf(var + eps);
   if (rm && rv) running_update(rm + c, rv + c, mean, var, momentum, M);
 }
 
-// y = (x - mean) * (gamma invstd) + beta, for training (batch statistics) and
-// inference (running statistics, invstd computed here).
+// The rare channels stats_finalize could not finish: one block each finds max |x|,
+// runs Welford on x scaled by an exact power of two 2^-e (as cpu_welford does), and
+// scales the statistics back: mean = 2^e m, invstd = 2^-e / sqrt(v + eps 4^-e).
 template <class T>
-__global__ void normalize(const T* x, T* y, int64_t E, ChannelOf channel, const float* mean,
-                          const float* invstd_or_var, bool is_var, float eps, const float* gamma, const float* beta) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < E;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = channel(i);
-    const float r = is_var ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
-    const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-    st(y, i, (ld(x, i) - mean[c]) * (g * r) + b);
+__device__ void rescue_channel(const T* x, int64_t C, int64_t S, int64_t M, bool cl, float eps, float momentum,
+                               float* save_mean, float* save_invstd, float* rm, float* rv, int64_t c, float* amax,
+                               Welford* sh) {
+  float a = 0;
+  for (int64_t k = threadIdx.x; k < M; k += blockDim.x)
+    a = fmaxf(a, fabsf(ld(x, element_index(cl, C, S, k / S, c, k % S))));
+  amax[threadIdx.x] = a;
+  __syncthreads();
+  for (int h = blockDim.x / 2; h > 0; h /= 2) {
+    if (threadIdx.x < h) amax[threadIdx.x] = fmaxf(amax[threadIdx.x], amax[threadIdx.x + h]);
+    __syncthreads();
+  }
+  int e = 0;
+  frexpf(amax[0], &e);
+  Welford w;
+  for (int64_t k = threadIdx.x; k < M; k += blockDim.x)
+    w = welford_add(w, ldexpf(ld(x, element_index(cl, C, S, k / S, c, k % S)), -e));
+  sh[threadIdx.x] = w;
+  __syncthreads();
+  for (int h = blockDim.x / 2; h > 0; h /= 2) {
+    if (threadIdx.x < h) sh[threadIdx.x] = welford_merge(sh[threadIdx.x], sh[threadIdx.x + h]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const float v = sh[0].m2 / sh[0].n, mean = ldexpf(sh[0].mean, e);
+    save_mean[c] = mean;
+    save_invstd[c] = ldexpf(1.0f / sqrtf(v + ldexpf(eps, -2 * e)), -e);
+    if (rm && rv) running_update(rm + c, rv + c, mean, ldexpf(v, 2 * e), momentum, M);
+  }
+  __syncthreads();
+}
+
+// Blocks over the channels; only those stats_finalize flagged do any work.
+template <class T>
+__global__ void stats_rescue(const T* x, int64_t C, int64_t S, int64_t M, bool cl, float eps, float momentum,
+                             float* save_mean, float* save_invstd, float* rm, float* rv, const int* rescue) {
+  __shared__ float amax[kThreads];
+  __shared__ Welford sh[kThreads];
+  for (int64_t c = blockIdx.x; c < C; c += gridDim.x)
+    if (rescue[c]) rescue_channel(x, C, S, M, cl, eps, momentum, save_mean, save_invstd, rm, rv, c, amax, sh);
+}
+
+// y = (x - mean) * (gamma invstd) + beta, for training (batch statistics) and
+// inference (running statistics, invstd computed here). Each thread loads kUnroll
+// elements, a grid stride apart (coalesced), before computing.
+template <class T>
+__global__ void normalize(const T* x, T* y, int64_t E, ChannelOf channel, const float* mean, const float* invstd_or_var,
+                          bool is_var, float eps, const float* gamma, const float* beta) {
+  const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < E; base += kUnroll * G) {
+    float v[kUnroll];
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j)
+      if (base + j * G < E) v[j] = ld(x, base + j * G);
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      const int64_t i = base + j * G;
+      if (i >= E) break;
+      const int64_t c = channel(i);
+      const float r = is_var ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
+      const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+      st(y, i, (v[j] - mean[c]) * (g * r) + b);
+    }
   }
 }
 
@@ -131,15 +209,31 @@ __global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int
                               const float* invstd, float2* partial) {
   __shared__ float2 sh[kThreads];
   const int64_t c = blockIdx.x;
+  const float m = mean[c], r = invstd[c];
   float2 acc = make_float2(0, 0);
   const int64_t k0 = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x,
                 step = static_cast<int64_t>(gridDim.y) * blockDim.x;
   ChannelWalk at(k0, step, S);
-  for (int64_t k = k0; k < M; k += step, at.next()) {
+  int64_t k = k0;
+  for (; k + (kUnroll - 1) * step < M; k += kUnroll * step) {
+    float xv[kUnroll], dv[kUnroll];
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j, at.next()) {
+      const int64_t i = element_index(false, C, S, at.n, c, at.s);
+      xv[j] = ld(x, i);
+      dv[j] = ld(dy, i);
+    }
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      acc.x += dv[j];
+      acc.y += dv[j] * ((xv[j] - m) * r);
+    }
+  }
+  for (; k < M; k += step, at.next()) {
     const int64_t i = element_index(false, C, S, at.n, c, at.s);
     const float d = ld(dy, i);
     acc.x += d;
-    acc.y += d * ((ld(x, i) - mean[c]) * invstd[c]);
+    acc.y += d * ((ld(x, i) - m) * r);
   }
   sh[threadIdx.x] = acc;
   __syncthreads();
@@ -161,13 +255,29 @@ __global__ void backward_sums_cl(const T* x, const T* dy, int64_t C, int64_t M, 
   __shared__ float2 sh[kClRows][kClChannels];
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x;
   float2 acc = make_float2(0, 0);
-  if (c < C)
-    for (int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y; row < M;
-         row += static_cast<int64_t>(gridDim.y) * kClRows) {
+  if (c < C) {
+    const float m = mean[c], r = invstd[c];
+    const int64_t step = static_cast<int64_t>(gridDim.y) * kClRows;
+    int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y;
+    for (; row + (kUnroll - 1) * step < M; row += kUnroll * step) {
+      float xv[kUnroll], dv[kUnroll];
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j) {
+        xv[j] = ld(x, (row + j * step) * C + c);
+        dv[j] = ld(dy, (row + j * step) * C + c);
+      }
+#pragma unroll
+      for (int j = 0; j < kUnroll; ++j) {
+        acc.x += dv[j];
+        acc.y += dv[j] * ((xv[j] - m) * r);
+      }
+    }
+    for (; row < M; row += step) {
       const float d = ld(dy, row * C + c);
       acc.x += d;
-      acc.y += d * ((ld(x, row * C + c) - mean[c]) * invstd[c]);
+      acc.y += d * ((ld(x, row * C + c) - m) * r);
     }
+  }
   sh[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
   for (int h = kClRows / 2; h > 0; h /= 2) {
@@ -198,11 +308,23 @@ __global__ void backward_finalize(float2* partial, int B, int64_t C, float* dbet
 template <class T>
 __global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t E, ChannelOf channel, float M,
                                    const float* mean, const float* invstd, const float* gamma, const float* sums) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < E;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = channel(i);
-    st(dx, i,
-       backward_dx(ld(x, i), ld(dy, i), mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c], sums[2 * c + 1], M));
+  const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < E; base += kUnroll * G) {
+    float xv[kUnroll], dv[kUnroll];
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j)
+      if (base + j * G < E) {
+        xv[j] = ld(x, base + j * G);
+        dv[j] = ld(dy, base + j * G);
+      }
+#pragma unroll
+    for (int j = 0; j < kUnroll; ++j) {
+      const int64_t i = base + j * G;
+      if (i >= E) break;
+      const int64_t c = channel(i);
+      st(dx, i,
+         backward_dx(xv[j], dv[j], mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c], sums[2 * c + 1], M));
+    }
   }
 }
 
@@ -276,8 +398,11 @@ class CudaBN final : public Backend {
           x, C, M, partial);
     else
       stats_cf<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, C, S, M, partial);
+    int* rescue = reinterpret_cast<int*>(partial + C * B);  // after the partials (rescue_bytes)
     stats_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(
-        partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv);
+        partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, rescue);
+    stats_rescue<T><<<static_cast<unsigned>(std::min<int64_t>(C, 64)), kThreads>>>(
+        x, C, S, M, cl, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, rescue);
     normalize<T><<<grid_for(E), kThreads>>>(x, y, E, ChannelOf(cl, C, S, E), mean, invstd, false, 0.0f, g, b);
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
@@ -296,7 +421,7 @@ class CudaBN final : public Backend {
     BN_CUDA_TRY(inv.alloc(pb));
     BN_CUDA_TRY(rm.alloc(pb));
     BN_CUDA_TRY(rv.alloc(pb));
-    BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(Welford)));
+    BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(Welford) + static_cast<size_t>(C) * sizeof(int)));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
@@ -336,11 +461,10 @@ class CudaBN final : public Backend {
       BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
       BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice));
     }
-    normalize<T><<<grid_for(E), kThreads>>>(static_cast<T*>(x.p), static_cast<T*>(y.p), E,
-                                            ChannelOf(p.layout == Layout::channels_last, C, p.spatial_size(), E),
-                                            static_cast<float*>(rm.p),
-                                            static_cast<float*>(rv.p), true, static_cast<float>(p.eps),
-                                            static_cast<float*>(g.p), static_cast<float*>(b.p));
+    normalize<T><<<grid_for(E), kThreads>>>(
+        static_cast<T*>(x.p), static_cast<T*>(y.p), E,
+        ChannelOf(p.layout == Layout::channels_last, C, p.spatial_size(), E), static_cast<float*>(rm.p),
+        static_cast<float*>(rv.p), true, static_cast<float>(p.eps), static_cast<float*>(g.p), static_cast<float*>(b.p));
     BN_CUDA_TRY(cudaGetLastError());
     BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
     return Status::success();
@@ -352,13 +476,14 @@ class CudaBN final : public Backend {
     const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size(), E = p.elements();
     const bool cl = p.layout == Layout::channels_last;
     if (cl)
-      backward_sums_cl<T><<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B),
-                            dim3(kClChannels, kClRows)>>>(x, dy, C, M, mean, inv, part);
+      backward_sums_cl<T>
+          <<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(
+              x, dy, C, M, mean, inv, part);
     else
       backward_sums<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
     backward_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(part, B, C, dbeta, dgamma, sums);
-    backward_dx_kernel<T><<<grid_for(E), kThreads>>>(x, dy, dx, E, ChannelOf(cl, C, S, E), static_cast<float>(M), mean,
-                                                     inv, g, sums);
+    backward_dx_kernel<T>
+        <<<grid_for(E), kThreads>>>(x, dy, dx, E, ChannelOf(cl, C, S, E), static_cast<float>(M), mean, inv, g, sums);
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }
@@ -416,7 +541,8 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
     if (d->alloc(db) != cudaSuccess) return std::nullopt;
   for (auto* d : {&g, &b, &mean, &inv, &rm, &rv})
     if (d->alloc(pb) != cudaSuccess) return std::nullopt;
-  if (part.alloc(static_cast<size_t>(C) * B * std::max(sizeof(Welford), sizeof(float2))) != cudaSuccess)
+  if (part.alloc(static_cast<size_t>(C) * B * std::max(sizeof(Welford), sizeof(float2)) +
+                 static_cast<size_t>(C) * sizeof(int)) != cudaSuccess)
     return std::nullopt;
   if (sums.alloc(2 * pb) != cudaSuccess) return std::nullopt;
   cudaMemset(x.p, 0, db);

@@ -58,8 +58,12 @@ class CudnnBN final : public Backend {
     const Dtype want = p.dtype == Dtype::f64 ? Dtype::f64 : Dtype::f32;
     if (p.pdtype != want) return Support::no("cuDNN keeps parameters in f32 (f64 for f64 data)");
     if (p.reduction_size() < 2) return Support::no("cuDNN rejects a per-channel count of 1 in training");
+    if (p.dir == Direction::fwd_infer && p.n > 65535)
+      return Support::no("cuDNN's inference answers CUDNN_STATUS_NOT_SUPPORTED for a batch above 65535");
     return Support::yes();
   }
+  // cuDNN's conventions are PyTorch's, whatever the problem asks for.
+  Conventions conventions(const Problem&) const override { return Conventions{}; }
   Numerics numerics(const Problem& p) const override {
     Numerics n;
     n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;

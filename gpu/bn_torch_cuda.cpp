@@ -21,6 +21,21 @@ class TorchCuda final : public torch_adapter::TorchBN {
     if (!at::hasCUDA()) return {false, std::string("LibTorch ") + TORCH_VERSION + " has no CUDA, or sees no device"};
     return cuda_availability();
   }
+  // PyTorch's conventions, but the CUDA training forward does not zero the inverse std
+  // of a zero-variance channel at eps = 0 (invstd = +inf, y = NaN), unlike the CPU one.
+  Conventions conventions(const Problem& p) const override {
+    Conventions c = TorchBN::conventions(p);
+    c.zero_var_invstd_is_zero = false;
+    return c;
+  }
+  // The CUDA kernels take parameters in the data's dtype, or f32 with f16/bf16 data;
+  // other pairings are rejected for some shapes and read as the wrong type for others.
+  Support supports(const Problem& p) const override {
+    const bool mixed_ok = (p.dtype == Dtype::f16 || p.dtype == Dtype::bf16) && p.pdtype == Dtype::f32;
+    if (p.pdtype != p.dtype && !mixed_ok)
+      return Support::no("LibTorch CUDA takes parameters in the data's dtype, or f32 with f16/bf16 data");
+    return TorchBN::supports(p);
+  }
   Numerics numerics(const Problem& p) const override {
     Numerics n;
     n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
