@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Here (with network): what ci/gpu-check.sh needs on a GPU machine that has nvcc, cmake,
 # ninja and a PyTorch wheel but no Debian dev packages and no network, into .carry/
-# (ignored by git; the device tool carries it): the header-only and test packages as
+# (ignored by git; copy it to the GPU machine with the tree): the header-only and test packages as
 # .deb files (unpacked there with `dpkg -x`), and cuDNN's headers in case the machine's
 # cuDNN (the PyTorch wheel's) comes without them.
 set -euo pipefail

@@ -119,5 +119,5 @@ for be in $BACKENDS; do
 done
 wait
 step "report"
-python3 ci/gpu-report.py "$RAW" docs/gpu-results.md 2>&1 | tail -3
+python3 ci/gpu-report.py "$RAW" docs/gpu-results.md --keep docs/gpu-run 2>&1 | tail -3
 step "done: raw outputs in $RAW, report in docs/gpu-results.md"

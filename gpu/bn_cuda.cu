@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <vector>
 
 #include "bncheck/backend.hpp"
@@ -125,7 +126,9 @@ __global__ void stats_finalize(Welford* partial, int B, int64_t C, int64_t M, fl
   for (int step = 1; step < B; step *= 2)
     for (int i = 0; i + step < B; i += 2 * step) p[i] = welford_merge(p[i], p[i + step]);
   const float mean = p[0].mean, var = p[0].m2 / p[0].n;
-  rescue[c] = isfinite(mean) && !isfinite(var);
+  // Likewise a variance below f32's normal range at eps = 0 (data near 1e-37): var + eps
+  // underflows and the inverse std would be +Inf where the exact one is finite.
+  rescue[c] = isfinite(mean) && (!isfinite(var) || (eps == 0 && var < FLT_MIN));
   if (rescue[c]) return;
   save_mean[c] = mean;
   save_invstd[c] = 1.0f / sqrtf(var + eps);

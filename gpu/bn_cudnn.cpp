@@ -68,6 +68,9 @@ class CudnnBN final : public Backend {
     Numerics n;
     n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
     n.deterministic = mode_ == CUDNN_BATCHNORM_SPATIAL;  // persistent mode may use atomics
+    // Observed on an H200 (docs/gpu-results.md): channels-last inference gives
+    // y = -1.5e-8 at x = running mean, i.e. it computes x s + (beta - rm s).
+    n.folds_inference = true;
     return n;
   }
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {

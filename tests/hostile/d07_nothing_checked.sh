@@ -15,7 +15,7 @@ expect_rc 2 "$B" run --problem "$PROB" --json "$T/no/such/dir/r.json";   expect_
 touch afile
 expect_rc 2 "$B" run --problem "$PROB" --save afile/sub;                  expect_in "cannot create"
 expect_rc 2 "$B" run --problem "$PROB" --json "$T";                       expect_in "is a directory"
-if "$B" list | grep -q "cuda_welford .* no "; then
+if "$B" list | grep -Eq "^cuda_welford +no "; then
   expect_rc 3 "$B" run --backend cuda_welford --problem "$PROB";          expect_in "UNAVAILABLE"
 fi
 expect_rc 0 "$B" run --backend cpu_two_pass --problem "$PROB"

@@ -16,7 +16,11 @@ if readelf -d "$T/prefix/bin/bncheck" | grep -E 'R(UN)?PATH' | grep -Eq '\[:|::|
 fi
 # The installed tree stands alone: nothing in it points back into the source tree.
 if grep -rl -- "$src" "$T/prefix/lib/cmake"; then echo "FAILED: installed package files name the source tree"; exit 1; fi
-cmake -S "$src/examples/consumer" -B "$T/consumer" -DCMAKE_PREFIX_PATH="$T/prefix" -DCMAKE_CXX_COMPILER="$cxx" \
-  >"$T/configure.log" 2>&1 || { cat "$T/configure.log"; exit 1; }
+# The consumer finds the package's dependencies where the build found them.
+cached() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
+deps=$(cached CMAKE_PREFIX_PATH) torch_dir=$(cached Torch_DIR)
+[ "$torch_dir" = Torch_DIR-NOTFOUND ] && torch_dir=""
+cmake -S "$src/examples/consumer" -B "$T/consumer" -DCMAKE_PREFIX_PATH="$T/prefix${deps:+;$deps}" \
+  ${torch_dir:+-DTorch_DIR="$torch_dir"} -DCMAKE_CXX_COMPILER="$cxx" >"$T/configure.log" 2>&1 || { cat "$T/configure.log"; exit 1; }
 cmake --build "$T/consumer" >"$T/build.log" 2>&1 || { cat "$T/build.log"; exit 1; }
 "$T/consumer/check_my_bn"
