@@ -10,6 +10,7 @@
 #include "api/text.hpp"
 #include "fuzz/campaign.hpp"
 #include "harness/interrupt.hpp"
+#include "harness/report.hpp"
 
 namespace bncheck::cli {
 
@@ -19,6 +20,7 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   o.argv0 = argv0;
   std::string backend_spec = "all";
   bool dry = false;
+  std::string json_path, junit_path;
   BaselineOptions bl;
   while (a.more()) {
     const std::string opt = a.next();
@@ -42,6 +44,10 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
       o.append_regressions = a.value(opt);
     else if (opt == "--dry-run")
       dry = true;
+    else if (opt == "--json")
+      json_path = a.value(opt);
+    else if (opt == "--junit")
+      junit_path = a.value(opt);
     else if (!bl.parse(opt, a) && !bo.parse(opt, a))
       throw UsageError("unknown option '" + printable(opt, 60) + "' for fuzz");
   }
@@ -60,6 +66,9 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   o.progress_tty = isatty(fileno(stdout));
   check_writable_dir("--save-failures", o.save_failures);
   check_writable_file("--append-regressions", o.append_regressions);
+  check_writable_file("--json", json_path);
+  check_writable_file("--junit", junit_path);
+  o.keep_results = !json_path.empty() || !junit_path.empty();
   auto all = bo.load();
   std::vector<Backend*> backends;
   for (Backend* b : select_backends(all, backend_spec))
@@ -89,7 +98,22 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   else if (!any_checked && !unknown)
     std::printf("nothing was checked: every case was unsupported, skipped or unavailable (exit %d)\n",
                 kExitNothingChecked);
-  return exit_status(unknown > 0, any_checked);
+  report::RunSummary rs;
+  rs.command = "fuzz";
+  rs.complete = interrupted() == 0;
+  if (!rs.complete) rs.incomplete_reason = "interrupted by " + signal_text(interrupted());
+  rs.cases_planned = static_cast<int>(sum.cases);
+  rs.campaign = report::RunSummary::Campaign{
+      o.seed, o.shard, o.shards, o.cases, o.seconds, "max_elements=" + std::to_string(o.limits.max_elements)};
+  std::vector<report::CaseResult> results = sum.results;
+  for (auto& r : results) {
+    if (bl.strict) r.known.clear();
+    ++rs.counts[r.report.verdict];
+  }
+  bool ok = write_report(json_path, report::run_json(rs, results) + "\n");
+  ok &= write_report(junit_path, report::run_junit(rs, results));
+  const int st = exit_status(unknown > 0, any_checked);
+  return st == kExitOk && !ok ? kExitFail : st;
 }
 
 }  // namespace bncheck::cli

@@ -8,6 +8,7 @@
 
 #include "api/text.hpp"
 #include "harness/interrupt.hpp"
+#include "harness/report.hpp"
 #include "harness/runner.hpp"
 #include "properties/driver.hpp"
 
@@ -15,7 +16,7 @@ namespace bncheck::cli {
 
 int cmd_props(Args& a, const std::string& argv0) {
   BackendOptions bo;
-  std::string backend_spec = "all", property_spec, problem_desc;
+  std::string backend_spec = "all", property_spec, problem_desc, json_path, junit_path;
   BaselineOptions bl;
   int cases = 50;
   uint64_t seed = 1, aux = 0;
@@ -37,6 +38,10 @@ int cmd_props(Args& a, const std::string& argv0) {
       have_aux = true;
     } else if (opt == "--list")
       list = true;
+    else if (opt == "--json")
+      json_path = a.value(opt);
+    else if (opt == "--junit")
+      junit_path = a.value(opt);
     else if (!bl.parse(opt, a) && !bo.parse(opt, a))
       throw UsageError("unknown option '" + printable(opt, 60) + "' for props");
   }
@@ -98,8 +103,11 @@ int cmd_props(Args& a, const std::string& argv0) {
       }
     return failures ? kExitFail : kExitOk;
   }
+  check_writable_file("--json", json_path);
+  check_writable_file("--junit", junit_path);
   Baseline baseline = bl.load();
   int known = 0;
+  std::vector<report::PropertyResult> results;
   std::printf("bncheck props: %zu properties x %zu backends, %d cases each, seed %llu\n", chosen.size(),
               backends.size(), cases, static_cast<unsigned long long>(seed));
   std::printf("%-28s %-20s %-8s %10s  %s\n", "property", "backend", "result", "applicable", "notes");
@@ -120,6 +128,13 @@ int cmd_props(Args& a, const std::string& argv0) {
       std::printf("%-28s %-20s %-8s %6d/%-3d  %s\n", prop->name, name.c_str(), verdict, c.applicable, c.cases,
                   notes.c_str());
       const Baseline::Entry* be = c.failed && b ? baseline.find(name, c.minimal) : nullptr;
+      report::PropertyResult pr;
+      pr.property = prop->name;
+      pr.backend = name;
+      pr.result = !c.failed ? verdict : be && !bl.strict ? "KNOWN" : "FAIL";
+      pr.cases = c.cases;
+      pr.applicable = c.applicable;
+      pr.notes = notes;
       if (be) {
         ++known;
         std::printf("      (known: %s, docs/findings.md)\n", be->finding.c_str());
@@ -133,7 +148,13 @@ int cmd_props(Args& a, const std::string& argv0) {
                     c.shrink_steps, to_string(c.minimal).c_str(), repro.c_str());
         if (!be || bl.strict)
           repros.push_back(std::string(prop->name) + " on " + name + ": " + c.message + "\n  repro: " + repro);
+        pr.message = c.message;
+        pr.minimal = to_string(c.minimal);
+        pr.aux = c.aux;
+        pr.repro = repro;
+        if (be) pr.known = be->finding;
       }
+      results.push_back(pr);
       std::fflush(stdout);
     }
   std::printf("\nsummary: %d property campaigns, %d failed, %d known failures\n", campaigns, failures, known);
@@ -143,7 +164,10 @@ int cmd_props(Args& a, const std::string& argv0) {
   for (const auto& r : repros) std::printf("%s\n", r.c_str());
   if (applicable == 0 && !failures && !interrupted())
     std::printf("nothing was checked: no generated case was applicable (exit %d)\n", kExitNothingChecked);
-  return exit_status(failures > 0, applicable > 0);
+  bool ok = write_report(json_path, report::props_json(interrupted() == 0, seed, results) + "\n");
+  ok &= write_report(junit_path, report::props_junit(interrupted() == 0, results));
+  const int st = exit_status(failures > 0, applicable > 0);
+  return st == kExitOk && !ok ? kExitFail : st;
 }
 
 }  // namespace bncheck::cli

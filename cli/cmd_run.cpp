@@ -123,19 +123,8 @@ struct RunState {
     sum.incomplete_reason = incomplete_why;
     sum.cases_planned = total;
     sum.counts = counts;
-    bool reports_ok = true;
-    auto write = [&](const std::string& path, const std::string& text) {
-      if (path.empty()) return;
-      std::ofstream f(path);
-      f << text;
-      f.close();
-      if (!f) {
-        std::fprintf(stderr, "bncheck: cannot write %s\n", printable(path).c_str());
-        reports_ok = false;
-      }
-    };
-    write(o.json_path, report::run_json(sum, results) + "\n");
-    write(o.junit_path, report::run_junit(sum, results));
+    bool reports_ok = write_report(o.json_path, report::run_json(sum, results) + "\n");
+    reports_ok &= write_report(o.junit_path, report::run_junit(sum, results));
     std::fflush(stdout);
     const int st = exit_status(!failure_lines.empty(), any_checked);
     return st == kExitOk && !reports_ok ? kExitFail : st;
@@ -266,7 +255,7 @@ int cmd_run(Args& a, const std::string& argv0) {
           std::printf("      saved: %s\n", printable(*saved).c_str());
       }
       std::fflush(stdout);
-      st.results.push_back({std::move(r), repro, be && !known_note.empty() && !o.baseline.strict ? be->finding : ""});
+      st.results.push_back({std::move(r), repro, be && !known_note.empty() && !o.baseline.strict ? be->finding : "", -1, ""});
     }
   }
   set_emergency_finish(nullptr);

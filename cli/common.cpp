@@ -135,4 +135,14 @@ int exit_status(bool failed, bool any_checked) {
 
 std::string signal_text(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : std::to_string(sig); }
 
+bool write_report(const std::string& path, const std::string& text) {
+  if (path.empty()) return true;
+  std::ofstream f(path);
+  f << text;
+  f.close();
+  if (f) return true;
+  std::fprintf(stderr, "bncheck: cannot write %s\n", printable(path).c_str());
+  return false;
+}
+
 }  // namespace bncheck::cli

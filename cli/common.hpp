@@ -54,6 +54,8 @@ struct BaselineOptions {
 // usage error now, not a lost result later.
 void check_writable_file(const std::string& opt, const std::string& path);
 void check_writable_dir(const std::string& opt, const std::string& dir);
+// Writes a report file (nothing when path is empty); false, said on stderr, when it fails.
+bool write_report(const std::string& path, const std::string& text);
 
 // A case was checked when the backend ran and was judged (pass or any failure);
 // UNSUPPORTED, SKIPPED and UNAVAILABLE check nothing.
@@ -68,5 +70,7 @@ int cmd_run(Args& a, const std::string& argv0);
 int cmd_props(Args& a, const std::string& argv0);
 int cmd_fuzz(Args& a, const std::string& argv0);
 int cmd_bench(Args& a);
+int cmd_report(Args& a);
+int cmd_compare(Args& a);
 
 }  // namespace bncheck::cli

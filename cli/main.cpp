@@ -19,6 +19,8 @@ Commands:
   props                property tests of BN's invariants (RapidCheck generators, shrinking)
   fuzz                 fuzz campaigns: generated shapes and data, minimised failures
   bench                time backends side by side against a copy bandwidth
+  report               merge the JSON reports of runs or of a fuzz campaign's shards
+  compare              a report against a stored one: new failures, fixed ones, accuracy regressions
   help                 this text
 
 bncheck run [options]
@@ -56,6 +58,8 @@ bncheck props [options]
   --problem DESC --aux N         replay one case (as a failure's repro line prints it)
   --baseline FILE, --no-baseline, --strict        known failures, as for run
   --plugin PATH.so, --timeout S, --no-isolation   as for run
+  --json FILE, --junit FILE      every property campaign as JSON, as JUnit XML (one testcase
+                                 per property and backend)
 
 bncheck fuzz [options]
   --backend NAME[,NAME...]|all   backends [all: every non-weak backend]
@@ -67,6 +71,8 @@ bncheck fuzz [options]
   --save-failures DIR            save each minimised failure (.npy + case.json)
   --append-regressions FILE      append minimised unknown failures (descriptor + repro) to FILE
   --dry-run                      print the cases' descriptors, run nothing (needs --cases)
+  --json FILE, --junit FILE      every case's result (with its case number; failures with their
+                                 minimised problem) as JSON, as JUnit XML
   --plugin, --timeout, --no-isolation, --baseline, --no-baseline, --strict   as for run
 
 bncheck bench [options]
@@ -77,6 +83,17 @@ bncheck bench [options]
   or dx), GB/s, and the fraction of a copy bandwidth measured in the same run: a
   STREAM-like memcpy for host backends, a device-to-device copy for GPU backends,
   whose time excludes host transfers.
+
+bncheck report FILE.json... [--json FILE] [--junit FILE]
+  Merges JSON reports of `run` or `fuzz`: the shards of one campaign (checked to be one
+  campaign's shards 0..N-1, each case in its own shard) or runs split by backend; prints
+  the verdicts per backend and the unknown failures, writes the merged JSON and JUnit.
+
+bncheck compare BASE.json NEW.json [--factor F]
+  Case by case (backend and problem; a campaign's case number): new failures, fixed
+  failures, and accuracy regressions: a tensor whose err/budget grew by more than F [2]
+  (errors under 1/64 of the budget are not compared). Exit 1 on a new failure or a
+  regression, 3 when no case is in both.
 
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
@@ -121,6 +138,8 @@ int main(int argc, char** argv) {
     if (cmd == "props") return cmd_props(a, argv0);
     if (cmd == "fuzz") return cmd_fuzz(a, argv0);
     if (cmd == "bench") return cmd_bench(a);
+    if (cmd == "report") return cmd_report(a);
+    if (cmd == "compare") return cmd_compare(a);
     throw UsageError("unknown command '" + printable(cmd, 60) + "'");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "bncheck: %s\n(`bncheck help` lists the commands, options and the descriptor format)\n",

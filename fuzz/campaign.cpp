@@ -192,7 +192,10 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       const CaseReport rep = runner->run(*b);
       if (interrupted()) break;  // the call in flight was cut short: no verdict
       ++s.verdicts[b->name()][rep.verdict];
-      if (!is_failure(rep.verdict)) continue;
+      if (!is_failure(rep.verdict)) {
+        if (o.keep_results) s.results.push_back({rep, repro_line(o.argv0, *b, p), "", static_cast<int64_t>(i), ""});
+        continue;
+      }
       Failure f;
       f.backend = b->name();
       f.original = p;
@@ -228,6 +231,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
               << to_string(f.minimal) << "\n";
         }
       }
+      if (o.keep_results) s.results.push_back({rep, f.repro, f.known, static_cast<int64_t>(i), to_string(f.minimal)});
       s.failures.push_back(f);
     }
     if (now_s() - last_line >= (o.progress_tty ? 0.2 : 10)) {

@@ -11,6 +11,7 @@
 #include "bncheck/backend.hpp"
 #include "fuzz/generator.hpp"
 #include "harness/check.hpp"
+#include "harness/report.hpp"
 #include "harness/suites.hpp"
 
 namespace bncheck::fuzz {
@@ -27,6 +28,7 @@ struct Options {
   std::string argv0 = "bncheck";
   bool progress_tty = false;  // live progress line (else a plain line every 10 s)
   int minimize_budget = 80;   // evaluations spent minimising one failure
+  bool keep_results = false;  // keep every case's result (for --json and --junit)
 };
 
 struct Failure {
@@ -42,6 +44,7 @@ struct Summary {
   double seconds = 0;
   std::map<std::string, std::map<Verdict, int64_t>> verdicts;  // per backend
   std::vector<Failure> failures;
+  std::vector<report::CaseResult> results;  // every case x backend, when Options::keep_results
 };
 
 // The indices a campaign (or one of its shards) runs, when bounded by cases.

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "harness/json.hpp"
+#include "harness/json_read.hpp"
 
 namespace bncheck::report {
 
@@ -99,8 +100,11 @@ std::string tensor_line(const Problem& p, const TensorReport& t) {
 
 namespace {
 
-void write_case(json::Writer& j, const CaseReport& r, const std::string& repro) {
+void write_case(json::Writer& j, const CaseResult& c) {
+  const CaseReport& r = c.report;
+  const std::string& repro = c.repro;
   j.begin_object();
+  if (c.case_index >= 0) j.key("case_index").value(static_cast<long long>(c.case_index));
   j.key("backend").value(r.backend);
   j.key("problem").value(to_string(r.problem));
   j.key("conventions").value(to_string(r.conv));
@@ -109,6 +113,8 @@ void write_case(json::Writer& j, const CaseReport& r, const std::string& repro) 
   j.key("seconds_backend").value(r.seconds_backend);
   j.key("seconds_reference").value(r.seconds_reference);
   j.key("repro").value(repro);
+  if (!c.known.empty()) j.key("known").value(c.known);
+  if (!c.minimal.empty()) j.key("minimal").value(c.minimal);
   j.key("tensors").begin_array();
   for (const auto& t : r.tensors) {
     j.begin_object();
@@ -137,15 +143,25 @@ std::string run_json(const RunSummary& s, const std::vector<CaseResult>& cases) 
   json::Writer j;
   j.begin_object();
   j.key("bncheck_report").value(1);
-  j.key("command").value("run");
+  j.key("command").value(s.command);
   j.key("complete").value(s.complete);
   if (!s.complete) j.key("incomplete_reason").value(s.incomplete_reason);
   j.key("cases_planned").value(s.cases_planned);
+  if (s.campaign) {
+    j.key("campaign").begin_object();
+    j.key("seed").value(std::to_string(s.campaign->seed));  // a string: seeds use all 64 bits
+    j.key("shard").value(s.campaign->shard);
+    j.key("shards").value(s.campaign->shards);
+    j.key("cases").value(static_cast<long long>(s.campaign->cases));
+    j.key("seconds").value(s.campaign->seconds);
+    j.key("generator").value(s.campaign->generator);
+    j.end_object();
+  }
   j.key("summary").begin_object();
   for (const auto& [v, n] : s.counts) j.key(to_string(v)).value(n);
   j.end_object();
   j.key("cases").begin_array();
-  for (const auto& c : cases) write_case(j, c.report, c.repro);
+  for (const auto& c : cases) write_case(j, c);
   j.end_array();
   j.end_object();
   return j.str();
@@ -218,7 +234,7 @@ std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases)
                              "\" errors=\"" + std::to_string(errors) + "\" skipped=\"" + std::to_string(skipped) +
                              "\" time=\"" + number(seconds, 6) + "\"";
   o += "<testsuites name=\"bncheck\" " + counts + ">\n";
-  o += "  <testsuite name=\"bncheck run\" " + counts + ">\n";
+  o += "  <testsuite name=\"bncheck " + xml(s.command) + "\" " + counts + ">\n";
   o += "    <properties>\n      <property name=\"complete\" value=\"" + std::string(s.complete ? "true" : "false") +
        "\"/>\n";
   if (!s.complete) o += "      <property name=\"incomplete_reason\" value=\"" + xml(s.incomplete_reason) + "\"/>\n";
@@ -226,7 +242,9 @@ std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases)
       "      <property name=\"cases_planned\" value=\"" + std::to_string(s.cases_planned) + "\"/>\n    </properties>\n";
   for (const auto& c : cases) {
     const CaseReport& r = c.report;
-    o += "    <testcase classname=\"bncheck.run." + xml(r.backend) + "\" name=\"" + xml(to_string(r.problem)) +
+    const std::string name =
+        (c.case_index >= 0 ? "case " + std::to_string(c.case_index) + ": " : std::string()) + to_string(r.problem);
+    o += "    <testcase classname=\"bncheck." + xml(s.command) + "." + xml(r.backend) + "\" name=\"" + xml(name) +
          "\" time=\"" + number(r.seconds_backend + r.seconds_reference, 6) + "\"";
     const JunitKind k = junit_kind(c);
     const std::string what = std::string(to_string(r.verdict)) + (r.message.empty() ? "" : ": " + r.message);
@@ -243,9 +261,199 @@ std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases)
       const int wt = r.worst_tensor();
       std::string body = what;
       if (wt >= 0) body += "\n" + tensor_line(r.problem, r.tensors[static_cast<size_t>(wt)]);
+      if (!c.minimal.empty()) body += "\nminimal: " + c.minimal;
       body += "\nrepro: " + c.repro;
       o += std::string("      <") + tag + " type=\"" + to_string(r.verdict) + "\" message=\"" + xml(what) + "\">" +
            xml(body) + "</" + tag + ">\n";
+    }
+    o += "    </testcase>\n";
+  }
+  o += "  </testsuite>\n</testsuites>\n";
+  return o;
+}
+
+namespace {
+
+Verdict verdict_named(const std::string& s, bool* ok) {
+  for (Verdict v :
+       {Verdict::pass, Verdict::fail, Verdict::mistrusted, Verdict::unsupported, Verdict::error, Verdict::unwritten,
+        Verdict::oob_write, Verdict::crash, Verdict::timeout, Verdict::skipped, Verdict::unavailable})
+    if (s == to_string(v)) return v;
+  *ok = false;
+  return Verdict::error;
+}
+
+double num(const json::Value* v) {
+  if (!v) return 0;
+  if (v->kind == json::Value::Kind::number) return v->num;
+  if (v->kind == json::Value::Kind::string) {  // inf, -inf, nan are written as strings
+    if (v->str == "inf") return HUGE_VAL;
+    if (v->str == "-inf") return -HUGE_VAL;
+    if (v->str == "nan") return NAN;
+  }
+  return 0;
+}
+
+std::string str(const json::Value& o, const char* key) { return o.get_string(key).value_or(""); }
+
+// Conventions as to_string(Conventions) writes them: the descriptor's rvar, momdir and
+// save tokens, and running=none, zero_var_invstd=0.
+Conventions conventions_named(const std::string& s) {
+  std::string desc = "n=1,c=1";
+  Conventions extra;
+  size_t at = 0;
+  while (at <= s.size()) {
+    const size_t end = std::min(s.find(',', at), s.size());
+    const std::string tok = s.substr(at, end - at);
+    if (tok == "running=none")
+      extra.keeps_running = false;
+    else if (tok == "zero_var_invstd=0")
+      extra.zero_var_invstd_is_zero = true;
+    else if (!tok.empty())
+      desc += "," + tok;
+    at = end + 1;
+  }
+  Conventions c = parse_problem(desc).conv;
+  c.keeps_running = extra.keeps_running;
+  c.zero_var_invstd_is_zero = extra.zero_var_invstd_is_zero;
+  return c;
+}
+
+}  // namespace
+
+Result<std::pair<RunSummary, std::vector<CaseResult>>> read_run_json(const std::string& text) {
+  auto parsed = json::parse(text);
+  if (!parsed) return Result<std::pair<RunSummary, std::vector<CaseResult>>>::failure(parsed.error());
+  const json::Value& d = *parsed;
+  using R = Result<std::pair<RunSummary, std::vector<CaseResult>>>;
+  const json::Value* version = d.get("bncheck_report");
+  if (!version || version->num != 1) return R::failure("not a bncheck report of version 1 (bncheck_report: 1)");
+  RunSummary s;
+  s.command = str(d, "command");
+  if (s.command != "run" && s.command != "fuzz") return R::failure("not a report of `run` or `fuzz`");
+  const json::Value* complete = d.get("complete");
+  s.complete = complete && complete->b;
+  s.incomplete_reason = str(d, "incomplete_reason");
+  s.cases_planned = static_cast<int>(num(d.get("cases_planned")));
+  if (const json::Value* c = d.get("campaign")) {
+    RunSummary::Campaign k;
+    const std::string seed = str(*c, "seed");
+    try {
+      size_t used = 0;
+      k.seed = std::stoull(seed, &used);
+      if (used != seed.size()) throw std::invalid_argument("seed");
+    } catch (const std::exception&) {
+      return R::failure("campaign.seed is not an unsigned integer");
+    }
+    k.shard = static_cast<int>(num(c->get("shard")));
+    k.shards = static_cast<int>(num(c->get("shards")));
+    k.cases = static_cast<int64_t>(num(c->get("cases")));
+    k.seconds = num(c->get("seconds"));
+    k.generator = str(*c, "generator");
+    s.campaign = k;
+  }
+  std::vector<CaseResult> cases;
+  const json::Value* list = d.get("cases");
+  if (!list || list->kind != json::Value::Kind::array) return R::failure("no cases array");
+  for (const json::Value& v : list->items) {
+    CaseResult c;
+    CaseReport& r = c.report;
+    bool ok = true;
+    r.backend = str(v, "backend");
+    try {
+      r.problem = parse_problem(str(v, "problem"));
+      r.conv = conventions_named(str(v, "conventions"));
+    } catch (const std::exception& e) {
+      return R::failure(std::string("a case's problem or conventions: ") + e.what());
+    }
+    r.verdict = verdict_named(str(v, "verdict"), &ok);
+    if (!ok) return R::failure("unknown verdict '" + printable(str(v, "verdict"), 40) + "'");
+    r.message = str(v, "message");
+    r.seconds_backend = num(v.get("seconds_backend"));
+    r.seconds_reference = num(v.get("seconds_reference"));
+    c.repro = str(v, "repro");
+    c.known = str(v, "known");
+    c.minimal = str(v, "minimal");
+    c.case_index = v.get("case_index") ? static_cast<int64_t>(num(v.get("case_index"))) : -1;
+    if (const json::Value* ts = v.get("tensors"))
+      for (const json::Value& t : ts->items) {
+        TensorReport tr;
+        tr.name = str(t, "name");
+        tr.count = static_cast<size_t>(num(t.get("count")));
+        tr.failures = static_cast<size_t>(num(t.get("failures")));
+        tr.unwritten = static_cast<size_t>(num(t.get("unwritten")));
+        tr.max_ulp = num(t.get("max_ulp"));
+        tr.median_ulp = num(t.get("median_ulp"));
+        tr.max_ratio = num(t.get("max_err_over_budget"));
+        tr.worst = static_cast<size_t>(num(t.get("worst_index")));
+        tr.worst_ref = num(t.get("worst_ref"));
+        tr.worst_got = num(t.get("worst_got"));
+        tr.worst_err = num(t.get("worst_err"));
+        tr.worst_budget = num(t.get("worst_budget"));
+        r.tensors.push_back(tr);
+      }
+    ++s.counts[r.verdict];
+    cases.push_back(std::move(c));
+  }
+  return std::make_pair(std::move(s), std::move(cases));
+}
+
+std::string props_json(bool complete, uint64_t seed, const std::vector<PropertyResult>& rs) {
+  json::Writer j;
+  j.begin_object();
+  j.key("bncheck_report").value(1);
+  j.key("command").value("props");
+  j.key("complete").value(complete);
+  j.key("seed").value(std::to_string(seed));
+  j.key("campaigns").begin_array();
+  for (const auto& r : rs) {
+    j.begin_object();
+    j.key("property").value(r.property);
+    j.key("backend").value(r.backend);
+    j.key("result").value(r.result);
+    j.key("cases").value(r.cases);
+    j.key("applicable").value(r.applicable);
+    j.key("notes").value(r.notes);
+    if (r.result == "FAIL" || r.result == "KNOWN") {
+      j.key("message").value(r.message);
+      j.key("minimal").value(r.minimal);
+      j.key("aux").value(std::to_string(r.aux));
+      j.key("repro").value(r.repro);
+      if (!r.known.empty()) j.key("known").value(r.known);
+    }
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+  return j.str();
+}
+
+std::string props_junit(bool complete, const std::vector<PropertyResult>& rs) {
+  int failures = 0, skipped = 0;
+  for (const auto& r : rs) {
+    failures += r.result == "FAIL";
+    skipped += r.result != "FAIL" && r.result != "PASS";
+  }
+  const std::string counts = "tests=\"" + std::to_string(rs.size()) + "\" failures=\"" + std::to_string(failures) +
+                             "\" errors=\"0\" skipped=\"" + std::to_string(skipped) + "\"";
+  std::string o = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"bncheck\" " + counts + ">\n";
+  o += "  <testsuite name=\"bncheck props\" " + counts +
+       ">\n    <properties>\n      <property name=\"complete\" value=\"" + std::string(complete ? "true" : "false") +
+       "\"/>\n    </properties>\n";
+  for (const auto& r : rs) {
+    o += "    <testcase classname=\"bncheck.props." + xml(r.backend) + "\" name=\"" + xml(r.property) + "\"";
+    if (r.result == "PASS") {
+      o += "/>\n";
+      continue;
+    }
+    o += ">\n";
+    if (r.result == "FAIL") {
+      o += "      <failure type=\"FAIL\" message=\"" + xml(r.message) + "\">" +
+           xml(r.message + "\nminimal: " + r.minimal + "\nrepro: " + r.repro) + "</failure>\n";
+    } else {
+      const std::string why = r.result == "KNOWN" ? "known failure " + r.known + " (docs/findings.md): " + r.message
+                                                  : "no generated case was applicable";
+      o += "      <skipped message=\"" + xml(why) + "\"/>\n";
     }
     o += "    </testcase>\n";
   }

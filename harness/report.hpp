@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "api/result.hpp"
 #include "bncheck/problem.hpp"
 #include "bncheck/report.hpp"
 
@@ -26,22 +29,37 @@ std::string table_row(int case_no, const CaseReport& r);
 // A tensor's error: max and median ulp, err/budget and its worst element.
 std::string tensor_line(const Problem& p, const TensorReport& t);
 
-// One case of a run as the machine-readable reports give it.
+// One case of a run (or of a fuzz campaign) as the machine-readable reports give it.
 struct CaseResult {
   CaseReport report;
-  std::string repro;  // the one-line command that reruns it
-  std::string known;  // the finding of a known failure (baseline), when it is one and the run is not strict
+  std::string repro;        // the one-line command that reruns it (a fuzz failure: its minimal problem)
+  std::string known;        // the finding of a known failure (baseline), when it is one and the run is not strict
+  int64_t case_index = -1;  // a fuzz campaign's case number
+  std::string minimal;      // a fuzz failure's minimised problem
 };
 
 struct RunSummary {
+  std::string command = "run";  // run or fuzz
   bool complete = true;
   std::string incomplete_reason;
   int cases_planned = 0;
   std::map<Verdict, int> counts;
+  // A fuzz campaign's definition: what `bncheck report` checks shards against.
+  struct Campaign {
+    uint64_t seed = 1;
+    int shard = 0, shards = 1;
+    int64_t cases = -1;     // the case bound, -1 when time-bounded
+    double seconds = -1;    // the time bound, -1 when bounded by cases
+    std::string generator;  // the generator's limits, which decide the cases
+  };
+  std::optional<Campaign> campaign;
 };
 
-// The JSON report of a run (format version 1): every case with its repro line.
+// The JSON report of a run or a fuzz campaign (docs/json-schema.json, version 1):
+// every case with its repro line.
 std::string run_json(const RunSummary& s, const std::vector<CaseResult>& cases);
+// Reads one back (what run_json writes; `bncheck report` and `compare` use it).
+Result<std::pair<RunSummary, std::vector<CaseResult>>> read_run_json(const std::string& text);
 
 // The run as JUnit XML, for CI systems: one testcase per case (classname
 // bncheck.run.<backend>, name = the problem descriptor). FAIL, UNWRITTEN-OUTPUT and
@@ -50,5 +68,18 @@ std::string run_json(const RunSummary& s, const std::vector<CaseResult>& cases);
 // UNAVAILABLE are skipped, with the reason. Every string is escaped; bytes outside
 // printable ASCII are written as \xNN.
 std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases);
+
+// One property campaign on one backend, for the machine-readable reports of `props`.
+struct PropertyResult {
+  std::string property, backend;
+  std::string result;  // PASS, FAIL, KNOWN (a listed third-party failure) or NONE-RAN
+  int cases = 0, applicable = 0;
+  std::string message, minimal, repro, known, notes;
+  uint64_t aux = 0;
+};
+std::string props_json(bool complete, uint64_t seed, const std::vector<PropertyResult>& r);
+// One testcase per property and backend (classname bncheck.props.<backend>): FAIL is a
+// failure with its minimal problem and repro line; KNOWN and NONE-RAN are skipped.
+std::string props_junit(bool complete, const std::vector<PropertyResult>& r);
 
 }  // namespace bncheck::report

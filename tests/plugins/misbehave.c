@@ -35,6 +35,7 @@
 #define STDOUT_ 19    /* prints on stdout */
 #define BAD_BYTES 20  /* fails with a message of invalid UTF-8 and terminal escapes */
 #define OK 21         /* behaves; only its name is hostile (HOSTILE_NAME) */
+#define PERTURB 22    /* y off by BNCHECK_PLANT_SCALE (default 1) x 2^-24 relative, alternating in sign */
 
 #define NAME_INJECT 1
 #define NAME_TRAVERSAL 2
@@ -97,6 +98,18 @@ static int misbehave_forward_training(const bncheck_problem_t* p, const void* x,
       fflush(stdout);
       break;
     case BAD_BYTES: g_error = "bad \xff\xfe bytes \x1b[2J\x1b]0;pwned\x07 end"; return 9;
+    case PERTURB: {
+      const char* s = getenv("BNCHECK_PLANT_SCALE");
+      const double k = (s ? atof(s) : 1.0) * ldexp(1.0, -24);
+      for (int64_t i = 0; i < E; ++i) {
+        const double f = 1 + (i % 2 ? -k : k);
+        if (p->dtype == BNCHECK_F64)
+          ((double*)y)[i] *= f;
+        else
+          ((float*)y)[i] = (float)(((float*)y)[i] * f);
+      }
+      break;
+    }
   }
   return rc;
 }
