@@ -44,6 +44,8 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
       o.append_regressions = a.value(opt);
     else if (opt == "--dry-run")
       dry = true;
+    else if (opt == "--quiet" || opt == "-q")
+      o.quiet = true;
     else if (opt == "--json")
       json_path = a.value(opt);
     else if (opt == "--junit")

@@ -1,7 +1,10 @@
 // `bncheck run`: problems (descriptors, suites, saved cases) on backends against the reference.
 #include "cli/common.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -30,6 +33,7 @@ struct RunOptions {
   std::string save_dir, save_failures_dir, json_path, junit_path;
   double max_bytes = 0;
   bool verbose = false;
+  bool quiet = false;  // no live progress line
   BaselineOptions baseline;
   BackendOptions backend_options;
 };
@@ -61,6 +65,8 @@ RunOptions parse_run(Args& a) {
       o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
     else if (opt == "--verbose" || opt == "-v")
       o.verbose = true;
+    else if (opt == "--quiet" || opt == "-q")
+      o.quiet = true;
     else if (o.baseline.parse(opt, a) || o.backend_options.parse(opt, a))
       continue;
     else
@@ -180,6 +186,10 @@ int cmd_run(Args& a, const std::string& argv0) {
   std::printf("bncheck run: %zu problems x %zu backends (reference: 256-bit Boost.Multiprecision cpp_bin_float)\n",
               problems.size(), backends.size());
   std::fputs(report::table_header().c_str(), stdout);
+  // A live line under the table on a terminal: cases done, failures, rate, time left.
+  ProgressLine progress(isatty(fileno(stdout)) && !o.quiet);
+  const auto t0 = std::chrono::steady_clock::now();
+  int failing = 0;
   for (RunProblem& rp : problems) {
     if (interrupted()) break;
     const Problem& p = rp.problem;
@@ -234,6 +244,7 @@ int cmd_run(Args& a, const std::string& argv0) {
           be->seen = true;
         }
       }
+      progress.clear();
       std::fputs(report::table_row(case_no, r).c_str(), stdout);
       const bool passed = r.verdict == Verdict::pass;
       if (!passed && !r.message.empty()) std::printf("      %s%s\n", r.message.c_str(), known_note.c_str());
@@ -254,10 +265,15 @@ int cmd_run(Args& a, const std::string& argv0) {
         else if (!passed)
           std::printf("      saved: %s\n", printable(*saved).c_str());
       }
+      failing += is_failure(r.verdict) && (known_note.empty() || o.baseline.strict);
+      progress.show(case_no, st.total, failing,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       std::fflush(stdout);
-      st.results.push_back({std::move(r), repro, be && !known_note.empty() && !o.baseline.strict ? be->finding : "", -1, ""});
+      st.results.push_back(
+          {std::move(r), repro, be && !known_note.empty() && !o.baseline.strict ? be->finding : "", -1, ""});
     }
   }
+  progress.clear();
   set_emergency_finish(nullptr);
   const int sig = interrupted();
   return st.finish(sig ? "interrupted by " + signal_text(sig) : "");

@@ -145,4 +145,20 @@ bool write_report(const std::string& path, const std::string& text) {
   return false;
 }
 
+void ProgressLine::show(int done, int total, int failures, double seconds) {
+  if (!on_) return;
+  const double rate = seconds > 0 ? done / seconds : 0;
+  const double left = rate > 0 ? (total - done) / rate : 0;
+  std::printf("\r[%d/%d] %d failure%s, %.1f cases/s, ~%.0f s left", done, total, failures, failures == 1 ? "" : "s",
+              rate, left);
+  std::fflush(stdout);
+  shown_ = true;
+}
+
+void ProgressLine::clear() {
+  if (!shown_) return;
+  std::printf("\r\033[K");
+  shown_ = false;
+}
+
 }  // namespace bncheck::cli

@@ -54,6 +54,18 @@ struct BaselineOptions {
 // usage error now, not a lost result later.
 void check_writable_file(const std::string& opt, const std::string& path);
 void check_writable_dir(const std::string& opt, const std::string& dir);
+// The live progress line of a long command on a terminal (off otherwise): cases done
+// of all, failures so far, cases per second and an estimate of the time left.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool on) : on_(on) {}
+  void show(int done, int total, int failures, double seconds);
+  void clear();  // before other output
+
+ private:
+  bool on_, shown_ = false;
+};
+
 // Writes a report file (nothing when path is empty); false, said on stderr, when it fails.
 bool write_report(const std::string& path, const std::string& text);
 

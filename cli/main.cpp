@@ -44,6 +44,8 @@ bncheck run [options]
                                  unsupported and mistrusted cases as skipped)
   --max-memory GIB               skip cases whose data would need more [80% of available]
   --verbose                      print every tensor's errors, not only failures'
+  --quiet                        no live progress line (shown only when stdout is a terminal:
+                                 cases done, failures so far, cases/s, time left)
   --baseline FILE                known failures (BACKEND DESCRIPTOR FINDING per line) reported as
                                  KNOWN without failing the run [inputs/baselines/known-failures.baseline]
   --no-baseline                  no known failures
@@ -73,6 +75,7 @@ bncheck fuzz [options]
   --dry-run                      print the cases' descriptors, run nothing (needs --cases)
   --json FILE, --junit FILE      every case's result (with its case number; failures with their
                                  minimised problem) as JSON, as JUnit XML
+  --quiet                        no progress lines (on a terminal a live line, else one every 10 s)
   --plugin, --timeout, --no-isolation, --baseline, --no-baseline, --strict   as for run
 
 bncheck bench [options]

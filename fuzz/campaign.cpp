@@ -153,6 +153,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
   const double t0 = now_s();
   double last_line = t0;
   auto progress = [&](bool final) {
+    if (o.quiet) return;
     int64_t fails = 0;
     for (const auto& f : s.failures) fails += f.known.empty();
     const double el = now_s() - t0;

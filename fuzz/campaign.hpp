@@ -27,6 +27,7 @@ struct Options {
   std::string append_regressions;  // file to append minimised failures to
   std::string argv0 = "bncheck";
   bool progress_tty = false;  // live progress line (else a plain line every 10 s)
+  bool quiet = false;         // no progress lines at all
   int minimize_budget = 80;   // evaluations spent minimising one failure
   bool keep_results = false;  // keep every case's result (for --json and --junit)
 };
