@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/text.hpp"
+#include "harness/json.hpp"
 #include "harness/runner.hpp"
 
 namespace bncheck::cli {
@@ -39,7 +40,7 @@ double host_copy_bandwidth(double bytes, int warmup, int reps) {
 
 int cmd_bench(Args& a) {
   BackendOptions bo;
-  std::string backend_spec = "all", suite;
+  std::string backend_spec = "all", suite, json_path;
   std::vector<std::string> descs;
   int warmup = 3, reps = 15;
   while (a.more()) {
@@ -54,6 +55,8 @@ int cmd_bench(Args& a) {
       warmup = static_cast<int>(a.integer(opt, 0, 1000000));
     else if (opt == "--reps")
       reps = static_cast<int>(a.integer(opt, 1, 1000000));
+    else if (opt == "--json")
+      json_path = a.value(opt);
     else if (!bo.parse(opt, a))
       throw UsageError("unknown option '" + printable(opt, 60) + "' for bench");
   }
@@ -64,8 +67,18 @@ int cmd_bench(Args& a) {
     auto s = load_suite(suite.empty() ? "bench" : suite, 1);
     problems.insert(problems.end(), s.begin(), s.end());
   }
+  check_writable_file("--json", json_path);
   auto all = bo.load();
   const std::vector<Backend*> backends = select_backends(all, backend_spec);
+  // Every measurement, for `bncheck compare` (docs/json-schema.json, command bench).
+  json::Writer j;
+  j.begin_object();
+  j.key("bncheck_report").value(1);
+  j.key("command").value("bench");
+  j.key("complete").value(true);
+  j.key("warmup").value(warmup);
+  j.key("reps").value(reps);
+  j.key("results").begin_array();
   std::printf("%-18s %-10s %10s %10s %9s %12s  %s\n", "backend", "where", "median_ms", "MB_moved", "GB/s", "of_copy_bw",
               "problem");
   for (const Problem& p : problems) {
@@ -77,15 +90,16 @@ int cmd_bench(Args& a) {
       if (!be->supports(p).supported) continue;
       std::string where = "host";
       double sec = 0, bw = 0;
+      std::vector<double> ts;  // seconds per call: every timed call (the device gives the median only)
       if (auto dt = be->time_on_device(p, warmup, reps)) {
         where = "device";
         sec = dt->seconds_per_call;
         bw = dt->copy_gbps;
+        ts.push_back(sec);
       } else {
         if (!runner) runner.emplace(p);
         if (host_copy_gbps == 0) host_copy_gbps = host_copy_bandwidth(moved / 2, warmup, reps);
         bw = host_copy_gbps;
-        std::vector<double> ts;
         for (int i = 0; i < warmup + reps; ++i) {
           const CaseReport r = runner->run(*be);  // seconds_backend times the call alone
           if (i >= warmup) ts.push_back(r.seconds_backend);
@@ -96,10 +110,23 @@ int cmd_bench(Args& a) {
       std::printf("%-18s %-10s %10.3f %10.2f %9.2f %11.1f%%  %s\n", be->name().c_str(), where.c_str(), sec * 1e3,
                   moved / 1e6, gbps, 100 * gbps / bw, to_string(p).c_str());
       std::fflush(stdout);
+      j.begin_object();
+      j.key("backend").value(be->name());
+      j.key("problem").value(to_string(p));
+      j.key("where").value(where);
+      j.key("median_s").value(sec);
+      j.key("samples_s").begin_array();
+      for (double t : ts) j.value(t);
+      j.end_array();
+      j.key("bytes_moved").value(moved);
+      j.key("copy_gbps").value(bw);
+      j.end_object();
     }
   }
+  j.end_array();
+  j.end_object();
   std::printf("(copy bandwidth: read + write of a buffer of half the bytes moved, median of %d, same run)\n", reps);
-  return kExitOk;
+  return write_report(json_path, j.str() + "\n") ? kExitOk : kExitFail;
 }
 
 }  // namespace bncheck::cli

@@ -84,6 +84,7 @@ int cmd_report(Args& a) {
   check_writable_file("--json", json_path);
   check_writable_file("--junit", junit_path);
   std::vector<Loaded> in;
+  in.reserve(files.size());
   for (const auto& f : files) in.push_back(load_report(f));
   const std::string command = in[0].summary.command;
   for (const auto& l : in)

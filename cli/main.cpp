@@ -82,6 +82,7 @@ bncheck bench [options]
   --backend NAME[,NAME...]|all   backends side by side [all]
   --problem DESC | --suite NAME  what to time [suite bench]
   --warmup N, --reps N           calls before timing, timed calls [3, 15]
+  --json FILE                    every timed call's seconds, per backend and problem (for compare)
   Reports the median time per call, the minimal bytes moved (read x [and dy], write y
   or dx), GB/s, and the fraction of a copy bandwidth measured in the same run: a
   STREAM-like memcpy for host backends, a device-to-device copy for GPU backends,
@@ -92,11 +93,13 @@ bncheck report FILE.json... [--json FILE] [--junit FILE]
   campaign's shards 0..N-1, each case in its own shard) or runs split by backend; prints
   the verdicts per backend and the unknown failures, writes the merged JSON and JUnit.
 
-bncheck compare BASE.json NEW.json [--factor F]
+bncheck compare BASE.json NEW.json [--factor F] [--speed-threshold R]
   Case by case (backend and problem; a campaign's case number): new failures, fixed
   failures, and accuracy regressions: a tensor whose err/budget grew by more than F [2]
-  (errors under 1/64 of the budget are not compared). Exit 1 on a new failure or a
-  regression, 3 when no case is in both.
+  (errors under 1/64 of the budget are not compared). Two `bench --json` reports: a
+  median time slower by more than R [0.5] or 4 times the samples' spread (interquartile
+  range / median), whichever is larger; a timing too noisy to see a 2x change is said.
+  Exit 1 on a new failure or a regression, 3 when nothing is in both.
 
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
