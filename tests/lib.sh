@@ -19,3 +19,14 @@ expect_rc() {
 expect_in() { grep -Eq -- "$1" "$T/out" || { tail -20 "$T/out"; fail "output lacks /$1/"; }; }
 expect_not_in() { ! grep -Eq -- "$1" "$T/out" || { grep -E -- "$1" "$T/out" | head -5; fail "output has /$1/"; }; }
 PROB="n=2,c=3,sp=4x4"
+# validate_json FILE...: each is a bncheck JSON report as docs/json-schema.json says
+# (python3-jsonschema, JSON Schema 2020-12).
+validate_json() {
+  python3 - "$SRC/docs/json-schema.json" "$@" <<'PY' || fail "a JSON report does not validate against docs/json-schema.json"
+import json, sys, jsonschema
+v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))
+for f in sys.argv[2:]:
+    errors = list(v.iter_errors(json.load(open(f))))
+    assert not errors, (f, [e.message for e in errors[:3]])
+PY
+}

@@ -53,6 +53,7 @@ done
 expect_rc 2 env BNCHECK_RESULTS="$T/none" ci/shard.sh --cases 1;  expect_in "no shard index"
 cd "$T"
 "$B" fuzz --seed 7 --cases 16 --max-elements 4096 --json unsharded.json >/dev/null 2>&1
+validate_json unsharded.json "$T"/gh/*.json "$T"/k8/campaign.json
 python3 - unsharded.json gh gl sl k8 <<'PY' || fail "a scheduler's merged campaign differs from the unsharded one"
 import json, sys
 key = lambda c: (c["case_index"], c["backend"])

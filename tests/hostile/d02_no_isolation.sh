@@ -20,6 +20,7 @@ expect_in "summary: 1 PASS"
 expect_in "incomplete: the plugin called exit"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['complete'] is False and len(d['cases'])==1" "$T/r.json" \
   || fail "exit(0) in-process: the JSON is missing or not marked incomplete"
+validate_json "$T/r.json"
 ok "exit(0) in a plugin: exit 1, summary and incomplete JSON"
 expect_rc 2 "$B" run --no-isolation --timeout 5 --plugin "$P/bn_example.so" --problem "$PROB"
 expect_in "cannot be honoured"

@@ -17,6 +17,7 @@ d = json.load(open(sys.argv[1]))
 assert d["complete"] is False and d["incomplete_reason"] == "interrupted by SIGINT", d
 assert [c["verdict"] for c in d["cases"]] == ["PASS", "SKIPPED"], d["cases"]
 PY
+validate_json "$T/r.json"
 ok "run: interrupted results kept"
 "$B" fuzz --backend cpu_two_pass,bad_hang --plugin "$P/bad_hang.so" --timeout 600 --cases 50 --seed 3 >"$T/out" 2>&1 &
 pid=$!

@@ -12,4 +12,5 @@ raw = open(sys.argv[1], "rb").read()
 d = json.loads(raw.decode("utf-8", errors="strict"))
 assert "\x1b" not in raw.decode() and len(d["cases"]) == 2
 PY
+validate_json "$T/r.json"
 ok "JSON valid, terminal clean, plugin stdout kept out of the report"

@@ -24,3 +24,17 @@ cmake -S "$src/examples/consumer" -B "$T/consumer" -DCMAKE_PREFIX_PATH="$T/prefi
   ${torch_dir:+-DTorch_DIR="$torch_dir"} -DCMAKE_CXX_COMPILER="$cxx" >"$T/configure.log" 2>&1 || { cat "$T/configure.log"; exit 1; }
 cmake --build "$T/consumer" >"$T/build.log" 2>&1 || { cat "$T/build.log"; exit 1; }
 "$T/consumer/check_my_bn"
+# Its GoogleTest binary (EXPECT_BN_ACCURATE, the invariants as RapidCheck properties)
+# passes on its BN and fails on the planted one, each failure with a rerun line.
+export RC_PARAMS="seed=20261125 max_success=25"
+"$T/consumer/test_my_bn" >"$T/good.out" 2>&1 || { tail -40 "$T/good.out"; echo "FAILED: test_my_bn fails on a correct BN"; exit 1; }
+grep -q "PASSED.* 13 tests" "$T/good.out" || { tail "$T/good.out"; echo "FAILED: not 13 tests passed"; exit 1; }
+if MY_BN_PLANTED=1 "$T/consumer/test_my_bn" >"$T/bad.out" 2>&1; then
+  echo "FAILED: test_my_bn passes on the planted one-pass variance"; exit 1
+fi
+grep -q "MyBN.AccurateOnIllConditionedData" "$T/bad.out" && grep -q "is not accurate on n=4,c=8,sp=14x14" "$T/bad.out" &&
+  grep -q "rerun: .*test_my_bn --gtest_filter='MyBN.AccurateOnIllConditionedData'" "$T/bad.out" ||
+  { tail -40 "$T/bad.out"; echo "FAILED: EXPECT_BN_ACCURATE did not report the planted bug with a rerun line"; exit 1; }
+grep -q "Falsifiable" "$T/bad.out" && grep -q "rerun: .*--gtest_filter='MyBNProperties\." "$T/bad.out" ||
+  { tail -40 "$T/bad.out"; echo "FAILED: no RapidCheck property caught the planted bug"; exit 1; }
+echo "ok: the consumer's GoogleTest and RapidCheck tests pass on its BN and catch the planted one"

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "bncheck/rapidcheck.hpp"
 #include "harness/suites.hpp"
 #include "properties/driver.hpp"
 #include "properties/generators.hpp"
@@ -245,3 +246,31 @@ TEST(PlantedFaultShift, OnePassBaselineFailsShiftInvariance) {
   const props::Campaign c = catch_with("shift_invariance", *weak);
   EXPECT_TRUE(c.failed) << "the one-pass baseline passed shift invariance in " << c.applicable << " cases";
 }
+
+// The public API (bncheck/properties.hpp, bncheck/rapidcheck.hpp) on one of our backends:
+// BNCHECK_RC_PROPERTIES names every property `bncheck props --list` has.
+TEST(PublicProperties, TheMacroListsEveryProperty) {
+  const std::vector<std::string> listed{"zero_mean_unit_variance",
+                                        "dmu_cancellation",
+                                        "scale_invariance",
+                                        "shift_invariance",
+                                        "affine_recovery",
+                                        "inference_folding",
+                                        "equivariance_independence",
+                                        "running_statistics",
+                                        "gradient_central_differences",
+                                        "determinism"};
+  EXPECT_EQ(property_names(), listed) << "update BNCHECK_RC_PROPERTIES in include/bncheck/rapidcheck.hpp";
+  EXPECT_THROW(check_property("no_such_property", nullptr, Problem{}, 0), std::invalid_argument);
+}
+
+Backend& two_pass() {
+  static auto b = [] {
+    for (auto& x : make_builtin_backends())
+      if (x->name() == "cpu_two_pass") return std::move(x);
+    return std::unique_ptr<Backend>();
+  }();
+  return *b;
+}
+
+BNCHECK_RC_PROPERTIES(PublicProperties, two_pass())
