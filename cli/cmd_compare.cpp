@@ -20,15 +20,6 @@ namespace bncheck::cli {
 
 namespace {
 
-std::pair<report::RunSummary, std::vector<report::CaseResult>> load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw UsageError("cannot read " + printable(path));
-  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto r = report::read_run_json(text);
-  if (!r) throw UsageError(printable(path) + ": " + r.error());
-  return std::move(*r);
-}
-
 // A case is the same case in both reports when backend and problem (and, for a fuzz
 // campaign, the case number) agree.
 std::string key(const report::CaseResult& c) {
@@ -37,15 +28,6 @@ std::string key(const report::CaseResult& c) {
 }
 
 bool failing(const report::CaseResult& c) { return is_failure(c.report.verdict) && c.known.empty(); }
-
-json::Value load_json(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw UsageError("cannot read " + printable(path));
-  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto v = json::parse(text);
-  if (!v) throw UsageError(printable(path) + ": " + v.error());
-  return std::move(*v);
-}
 
 // Quantile q of sorted samples (linear between neighbours).
 double quantile(const std::vector<double>& s, double q) {
@@ -132,13 +114,13 @@ int cmd_compare(Args& a) {
   }
   if (files.size() != 2) throw UsageError("compare needs two JSON reports: BASE NEW");
   {
-    const json::Value b = load_json(files[0]), n = load_json(files[1]);
+    const json::Value b = read_json_file(files[0]), n = read_json_file(files[1]);
     const std::string cb = b.get_string("command").value_or(""), cn = n.get_string("command").value_or("");
     if ((cb == "bench") != (cn == "bench"))
       throw UsageError("compare takes two bench reports, or two reports of run or fuzz");
     if (cb == "bench") return compare_bench(b, n, files, speed);
   }
-  const auto base = load(files[0]), now = load(files[1]);
+  const auto base = read_report_file(files[0]), now = read_report_file(files[1]);
   std::map<std::string, const report::CaseResult*> before;
   for (const auto& c : base.second) before[key(c)] = &c;
   int new_failures = 0, fixed = 0, regressions = 0, compared = 0, only_new = 0;

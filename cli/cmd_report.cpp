@@ -27,12 +27,8 @@ struct Loaded {
 };
 
 Loaded load_report(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw UsageError("cannot read " + printable(path));
-  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto r = report::read_run_json(text);
-  if (!r) throw UsageError(printable(path) + ": " + r.error());
-  return {path, std::move(r->first), std::move(r->second)};
+  auto r = read_report_file(path);
+  return {path, std::move(r.first), std::move(r.second)};
 }
 
 // The shards must come from one campaign (seed, bounds, generator) and together hold

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -159,6 +160,28 @@ void ProgressLine::clear() {
   if (!shown_) return;
   std::printf("\r\033[K");
   shown_ = false;
+}
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw UsageError("cannot read " + printable(path));
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+std::pair<report::RunSummary, std::vector<report::CaseResult>> read_report_file(const std::string& path) {
+  auto r = report::read_run_json(read_text(path));
+  if (!r) throw UsageError(printable(path) + ": " + r.error());
+  return std::move(*r);
+}
+
+json::Value read_json_file(const std::string& path) {
+  auto v = json::parse(read_text(path));
+  if (!v) throw UsageError(printable(path) + ": " + v.error());
+  return std::move(*v);
 }
 
 }  // namespace bncheck::cli

@@ -4,11 +4,13 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bncheck/backend.hpp"
 #include "cli/options.hpp"
 #include "harness/check.hpp"
+#include "harness/json_read.hpp"
 #include "harness/report.hpp"
 #include "harness/suites.hpp"
 #include "plugin/isolation.hpp"
@@ -65,6 +67,12 @@ class ProgressLine {
  private:
   bool on_, shown_ = false;
 };
+
+// A JSON report (`run`, `fuzz`, written by run_json) read back; a file that cannot be
+// read or is not such a report is a usage error naming the file.
+std::pair<report::RunSummary, std::vector<report::CaseResult>> read_report_file(const std::string& path);
+// Any JSON file, parsed; the same errors.
+json::Value read_json_file(const std::string& path);
 
 // Writes a report file (nothing when path is empty); false, said on stderr, when it fails.
 bool write_report(const std::string& path, const std::string& text);
