@@ -100,9 +100,18 @@ int cmd_bench(Args& a) {
         if (!runner) runner.emplace(p);
         if (host_copy_gbps == 0) host_copy_gbps = host_copy_bandwidth(moved / 2, warmup, reps);
         bw = host_copy_gbps;
-        for (int i = 0; i < warmup + reps; ++i) {
+        std::string not_timed;
+        for (int i = 0; i < warmup + reps && not_timed.empty(); ++i) {
           const CaseReport r = runner->run(*be);  // seconds_backend times the call alone
-          if (i >= warmup) ts.push_back(r.seconds_backend);
+          if (r.verdict != Verdict::pass)         // a call that failed or did not run has no time to report
+            not_timed = std::string(to_string(r.verdict)) + (r.message.empty() ? "" : ": " + r.message);
+          else if (i >= warmup)
+            ts.push_back(r.seconds_backend);
+        }
+        if (!not_timed.empty()) {
+          std::printf("%-18s %-10s not timed (%s)  %s\n", be->name().c_str(), where.c_str(),
+                      printable(not_timed, 200).c_str(), to_string(p).c_str());
+          continue;
         }
         sec = median(ts);
       }

@@ -123,7 +123,7 @@ int cmd_compare(Args& a) {
   const auto base = read_report_file(files[0]), now = read_report_file(files[1]);
   std::map<std::string, const report::CaseResult*> before;
   for (const auto& c : base.second) before[key(c)] = &c;
-  int new_failures = 0, fixed = 0, regressions = 0, compared = 0, only_new = 0;
+  int new_failures = 0, fixed = 0, regressions = 0, compared = 0, only_new = 0, lost = 0;
   // Errors below this fraction of the budget are not compared: a factor between two
   // errors that small says nothing about the implementation.
   constexpr double kFloor = 1.0 / 64;
@@ -138,16 +138,23 @@ int cmd_compare(Args& a) {
     const report::CaseResult& b = *it->second;
     before.erase(it);
     ++compared;
+    const std::string backend = printable(c.report.backend, 60);
+    if (checked(b.report.verdict) && !checked(c.report.verdict)) {  // e.g. a device gone: nothing was checked
+      ++lost;
+      std::printf("LOST %s: was %s, now %s (%s): %s\n", backend.c_str(), to_string(b.report.verdict),
+                  to_string(c.report.verdict), printable(c.report.message, 200).c_str(),
+                  printable(to_string(c.report.problem)).c_str());
+      continue;
+    }
     if (failing(c) && !failing(b)) {
       ++new_failures;
-      std::printf("NEW FAILURE %s %s (was %s): %s\n  repro: %s\n", c.report.backend.c_str(),
-                  to_string(c.report.verdict), to_string(b.report.verdict), printable(c.report.message).c_str(),
-                  printable(c.repro).c_str());
+      std::printf("NEW FAILURE %s %s (was %s): %s\n  repro: %s\n", backend.c_str(), to_string(c.report.verdict),
+                  to_string(b.report.verdict), printable(c.report.message).c_str(), printable(c.repro).c_str());
       continue;
     }
     if (failing(b) && !failing(c)) {
       ++fixed;
-      std::printf("FIXED %s %s (now %s): %s\n", c.report.backend.c_str(), to_string(b.report.verdict),
+      std::printf("FIXED %s %s (now %s): %s\n", backend.c_str(), to_string(b.report.verdict),
                   to_string(c.report.verdict), printable(to_string(c.report.problem)).c_str());
       continue;
     }
@@ -159,8 +166,8 @@ int cmd_compare(Args& a) {
       const double r0 = j->second->max_ratio, r1 = t.max_ratio;
       if (r1 > std::max(factor * r0, kFloor)) {
         ++regressions;
-        std::printf("ACCURACY %s %s: err/budget %s -> %s (x%s), max ulp %s -> %s: %s\n  repro: %s\n",
-                    c.report.backend.c_str(), t.name.c_str(), report::number(r0).c_str(), report::number(r1).c_str(),
+        std::printf("ACCURACY %s %s: err/budget %s -> %s (x%s), max ulp %s -> %s: %s\n  repro: %s\n", backend.c_str(),
+                    printable(t.name, 40).c_str(), report::number(r0).c_str(), report::number(r1).c_str(),
                     report::number(r0 > 0 ? r1 / r0 : HUGE_VAL).c_str(), report::number(j->second->max_ulp).c_str(),
                     report::number(t.max_ulp).c_str(), printable(to_string(c.report.problem)).c_str(),
                     printable(c.repro).c_str());
@@ -168,14 +175,14 @@ int cmd_compare(Args& a) {
     }
   }
   std::printf(
-      "summary: %d cases compared, %d new failures, %d fixed, %d accuracy regressions (factor %g); %d only "
-      "in the new report, %zu only in the base\n",
-      compared, new_failures, fixed, regressions, factor, only_new, before.size());
+      "summary: %d cases compared, %d new failures, %d fixed, %d accuracy regressions (factor %g), %d no longer "
+      "checked; %d only in the new report, %zu only in the base\n",
+      compared, new_failures, fixed, regressions, factor, lost, only_new, before.size());
   if (compared == 0) {
     std::printf("nothing was compared: no case is in both reports (exit %d)\n", kExitNothingChecked);
     return kExitNothingChecked;
   }
-  return new_failures + regressions > 0 ? kExitFail : kExitOk;
+  return new_failures + regressions + lost > 0 ? kExitFail : kExitOk;
 }
 
 }  // namespace bncheck::cli

@@ -104,9 +104,12 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   rs.command = "fuzz";
   rs.complete = interrupted() == 0;
   if (!rs.complete) rs.incomplete_reason = "interrupted by " + signal_text(interrupted());
-  rs.cases_planned = static_cast<int>(sum.cases);
+  // Planned: the shard's cases when bounded by cases (a short shard shows), else those run.
+  rs.cases_planned = static_cast<int>(o.cases >= 0 ? fuzz::case_indices(o).size() : static_cast<size_t>(sum.cases));
+  std::string names;
+  for (Backend* b : backends) names += (names.empty() ? "" : ",") + b->name();
   rs.campaign = report::RunSummary::Campaign{
-      o.seed, o.shard, o.shards, o.cases, o.seconds, "max_elements=" + std::to_string(o.limits.max_elements)};
+      o.seed, o.shard, o.shards, o.cases, o.seconds, "max_elements=" + std::to_string(o.limits.max_elements), names};
   std::vector<report::CaseResult> results = sum.results;
   for (auto& r : results) {
     if (bl.strict) r.known.clear();

@@ -40,10 +40,11 @@ void check_partition(const std::vector<Loaded>& in) {
     const auto& c = l.summary.campaign;
     if (!c) throw UsageError(printable(l.path) + ": a fuzz report without its campaign");
     if (c->seed != c0->seed || c->shards != c0->shards || c->cases != c0->cases || c->seconds != c0->seconds ||
-        c->generator != c0->generator)
+        c->generator != c0->generator || c->backends != c0->backends)
       throw UsageError(printable(l.path) + ": another campaign (seed " + std::to_string(c->seed) + ", shards " +
-                       std::to_string(c->shards) + ") than " + printable(in[0].path) + " (seed " +
-                       std::to_string(c0->seed) + ", shards " + std::to_string(c0->shards) + ")");
+                       std::to_string(c->shards) + ", backends " + printable(c->backends, 200) + ") than " +
+                       printable(in[0].path) + " (seed " + std::to_string(c0->seed) + ", shards " +
+                       std::to_string(c0->shards) + ", backends " + printable(c0->backends, 200) + ")");
     if (!shards.insert(c->shard).second)
       throw UsageError(printable(l.path) + ": shard " + std::to_string(c->shard) + "/" + std::to_string(c->shards) +
                        " given twice");
@@ -96,13 +97,13 @@ int cmd_report(Args& a) {
   for (const auto& l : in) {
     sum.complete &= l.summary.complete;
     if (!l.summary.complete)
-      sum.incomplete_reason +=
-          (sum.incomplete_reason.empty() ? "" : "; ") + printable(l.path) + ": " + l.summary.incomplete_reason;
+      sum.incomplete_reason += (sum.incomplete_reason.empty() ? "" : "; ") + printable(l.path) + ": " +
+                               printable(l.summary.incomplete_reason, 200);
     sum.cases_planned += l.summary.cases_planned;
     for (const auto& c : l.cases) {
       if (!seen.insert({c.case_index, c.report.backend, to_string(c.report.problem)}).second)
         throw UsageError(printable(l.path) + ": the case " + printable(to_string(c.report.problem), 200) + " on " +
-                         c.report.backend + " is in two reports");
+                         printable(c.report.backend, 100) + " is in two reports");
       cases.push_back(c);
       ++sum.counts[c.report.verdict];
     }
@@ -128,20 +129,21 @@ int cmd_report(Args& a) {
   std::printf("bncheck report: %zu %s report(s), %zu cases%s\n", in.size(), command.c_str(), cases.size(),
               command == "fuzz" ? (", shards 0.." + std::to_string(in.size() - 1) + " of one campaign").c_str() : "");
   for (const auto& [b, counts] : per) {
-    std::printf("  %-20s", b.c_str());
+    std::printf("  %-20s", printable(b, 60).c_str());
     for (const auto& [v, n] : counts) std::printf(" %d %s", n, to_string(v));
     std::printf("\n");
   }
   for (const auto& c : cases)
     if (is_failure(c.report.verdict))
-      std::printf("%s %s%s: %s\n  repro: %s\n", to_string(c.report.verdict), c.report.backend.c_str(),
-                  c.known.empty() ? "" : (" (known: " + c.known + ")").c_str(), printable(c.report.message).c_str(),
-                  printable(c.repro).c_str());
-  if (!sum.complete) std::printf("incomplete: %s\n", sum.incomplete_reason.c_str());
+      std::printf("%s %s%s: %s\n  repro: %s\n", to_string(c.report.verdict), printable(c.report.backend, 60).c_str(),
+                  c.known.empty() ? "" : (" (known: " + printable(c.known, 60) + ")").c_str(),
+                  printable(c.report.message).c_str(), printable(c.repro).c_str());
+  // A report cut short (an interrupted shard) is not the campaign it belongs to.
+  if (!sum.complete) std::printf("incomplete: %s (exit %d)\n", sum.incomplete_reason.c_str(), kExitFail);
   std::printf("summary: %d unknown failures\n", unknown);
   bool ok = write_report(json_path, report::run_json(sum, cases) + "\n");
   ok &= write_report(junit_path, report::run_junit(sum, cases));
-  const int st = exit_status(unknown > 0, any_checked);
+  const int st = exit_status(unknown > 0 || !sum.complete, any_checked);
   return st == kExitOk && !ok ? kExitFail : st;
 }
 

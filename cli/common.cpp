@@ -150,8 +150,8 @@ void ProgressLine::show(int done, int total, int failures, double seconds) {
   if (!on_) return;
   const double rate = seconds > 0 ? done / seconds : 0;
   const double left = rate > 0 ? (total - done) / rate : 0;
-  std::printf("\r[%d/%d] %d failure%s, %.1f cases/s, ~%.0f s left", done, total, failures, failures == 1 ? "" : "s",
-              rate, left);
+  std::printf("\r[%d/%d] %d failure%s, %.1f cases/s, ~%.0f s left\033[K", done, total, failures,
+              failures == 1 ? "" : "s", rate, left);
   std::fflush(stdout);
   shown_ = true;
 }

@@ -3,8 +3,8 @@
 // buffers are wrapped in place (from_blob with the layout's strides), moved to the
 // backend's device (same strides) and the results copied back into them.
 // Conventions: PyTorch's (unbiased running variance, r <- (1-m) r + m s, saves the
-// inverse std; invstd = 0 where var = 0 and eps = 0, in both the CPU and the CUDA
-// kernels). Which dtype pairings the found version implements is probed once.
+// inverse std; the CPU kernel's invstd = 0 where var = 0 and eps = 0, which the CUDA
+// backend overrides). Which dtype pairings the found version implements is probed once.
 #pragma once
 
 #include <ATen/ATen.h>

@@ -126,9 +126,10 @@ __global__ void stats_finalize(Welford* partial, int B, int64_t C, int64_t M, fl
   for (int step = 1; step < B; step *= 2)
     for (int i = 0; i + step < B; i += 2 * step) p[i] = welford_merge(p[i], p[i + step]);
   const float mean = p[0].mean, var = p[0].m2 / p[0].n;
-  // Likewise a variance below f32's normal range at eps = 0 (data near 1e-37): var + eps
-  // underflows and the inverse std would be +Inf where the exact one is finite.
-  rescue[c] = isfinite(mean) && (!isfinite(var) || (eps == 0 && var < FLT_MIN));
+  // Likewise a variance below f32's normal range where eps does not dominate it (data
+  // near 1e-37): var + eps lost its digits, or is 0 and the inverse std +Inf, where the
+  // exact one is finite.
+  rescue[c] = isfinite(mean) && (!isfinite(var) || (var < FLT_MIN && eps < 0x1p24f * FLT_MIN));
   if (rescue[c]) return;
   save_mean[c] = mean;
   save_invstd[c] = 1.0f / sqrtf(var + eps);
@@ -568,7 +569,9 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
 }
 
 std::optional<CudaBN::DeviceTiming> CudaBN::time_on_device(const Problem& p, int warmup, int reps) {
-  if (!availability().available || !supports(p).supported) return std::nullopt;
+  if (!availability().available || !supports(p).supported ||
+      p.dir == Direction::fwd_infer)  // timed: the training forward and the backward
+    return std::nullopt;
   switch (p.dtype) {
     case Dtype::f32: return timed<float>(p, warmup, reps);
     case Dtype::f16: return timed<__half>(p, warmup, reps);

@@ -70,7 +70,7 @@ class CudnnBN final : public Backend {
     n.deterministic = mode_ == CUDNN_BATCHNORM_SPATIAL;  // persistent mode may use atomics
     // Observed on an H200 (docs/gpu-results.md): channels-last inference gives
     // y = -1.5e-8 at x = running mean, i.e. it computes x s + (beta - rm s).
-    n.folds_inference = true;
+    n.folds_inference = p.layout == Layout::channels_last;
     return n;
   }
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
@@ -118,7 +118,9 @@ class CudnnBN final : public Backend {
   // The training forward or the backward on device-resident buffers (zeros: cuDNN's
   // time does not depend on the values), against a device copy of the data.
   std::optional<DeviceTiming> time_on_device(const Problem& p, int warmup, int reps) override {
-    if (!availability().available || !supports(p).supported) return std::nullopt;
+    if (!availability().available || !supports(p).supported ||
+        p.dir == Direction::fwd_infer)  // timed: the training forward and the backward
+      return std::nullopt;
     Desc d;
     if (!describe(p, &d).ok()) return std::nullopt;
     const size_t db = data_bytes(p), pb = param_bytes(p);

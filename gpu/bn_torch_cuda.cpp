@@ -47,7 +47,9 @@ class TorchCuda final : public torch_adapter::TorchBN {
   // The training forward or the backward on device tensors (zeros), against a device
   // copy of the data; the same events and stream as the other device backends.
   std::optional<DeviceTiming> time_on_device(const Problem& p, int warmup, int reps) override {
-    if (!availability().available || !supports(p).supported) return std::nullopt;
+    if (!availability().available || !supports(p).supported ||
+        p.dir == Direction::fwd_infer)  // timed: the training forward and the backward
+      return std::nullopt;
     try {
       const auto sizes = torch_adapter::sizes_of(p), strides = torch_adapter::strides_of(p);
       const auto dopt = at::TensorOptions().dtype(torch_adapter::scalar_type(p.dtype)).device(at::kCUDA);

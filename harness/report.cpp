@@ -155,6 +155,7 @@ std::string run_json(const RunSummary& s, const std::vector<CaseResult>& cases) 
     j.key("cases").value(static_cast<long long>(s.campaign->cases));
     j.key("seconds").value(s.campaign->seconds);
     j.key("generator").value(s.campaign->generator);
+    j.key("backends").value(s.campaign->backends);
     j.end_object();
   }
   j.key("summary").begin_object();
@@ -296,6 +297,14 @@ double num(const json::Value* v) {
 
 std::string str(const json::Value& o, const char* key) { return o.get_string(key).value_or(""); }
 
+// An integer field within [lo, hi] (a whole number), or nullopt: report files come from
+// other machines and are read as data.
+std::optional<int64_t> integer(const json::Value* v, double lo, double hi) {
+  if (!v || v->kind != json::Value::Kind::number || !(v->num >= lo && v->num <= hi) || v->num != std::floor(v->num))
+    return std::nullopt;
+  return static_cast<int64_t>(v->num);
+}
+
 // Conventions as to_string(Conventions) writes them: the descriptor's rvar, momdir and
 // save tokens, and running=none, zero_var_invstd=0.
 Conventions conventions_named(const std::string& s) {
@@ -334,7 +343,9 @@ Result<std::pair<RunSummary, std::vector<CaseResult>>> read_run_json(const std::
   const json::Value* complete = d.get("complete");
   s.complete = complete && complete->b;
   s.incomplete_reason = str(d, "incomplete_reason");
-  s.cases_planned = static_cast<int>(num(d.get("cases_planned")));
+  const auto planned = integer(d.get("cases_planned"), 0, 2e9);
+  if (!planned) return R::failure("cases_planned is not a count");
+  s.cases_planned = static_cast<int>(*planned);
   if (const json::Value* c = d.get("campaign")) {
     RunSummary::Campaign k;
     const std::string seed = str(*c, "seed");
@@ -345,11 +356,18 @@ Result<std::pair<RunSummary, std::vector<CaseResult>>> read_run_json(const std::
     } catch (const std::exception&) {
       return R::failure("campaign.seed is not an unsigned integer");
     }
-    k.shard = static_cast<int>(num(c->get("shard")));
-    k.shards = static_cast<int>(num(c->get("shards")));
-    k.cases = static_cast<int64_t>(num(c->get("cases")));
-    k.seconds = num(c->get("seconds"));
+    const auto shards = integer(c->get("shards"), 1, 1e9);
+    const auto shard = shards ? integer(c->get("shard"), 0, static_cast<double>(*shards - 1)) : std::nullopt;
+    const auto bound = integer(c->get("cases"), -1, 9.2e18);
+    const json::Value* secs = c->get("seconds");
+    if (!shards || !shard || !bound || !secs || secs->kind != json::Value::Kind::number)
+      return R::failure("campaign: shard I of N (0 <= I < N), cases and seconds are not numbers in range");
+    k.shard = static_cast<int>(*shard);
+    k.shards = static_cast<int>(*shards);
+    k.cases = *bound;
+    k.seconds = secs->num;
     k.generator = str(*c, "generator");
+    k.backends = str(*c, "backends");
     s.campaign = k;
   }
   std::vector<CaseResult> cases;
@@ -374,18 +392,26 @@ Result<std::pair<RunSummary, std::vector<CaseResult>>> read_run_json(const std::
     c.repro = str(v, "repro");
     c.known = str(v, "known");
     c.minimal = str(v, "minimal");
-    c.case_index = v.get("case_index") ? static_cast<int64_t>(num(v.get("case_index"))) : -1;
+    if (v.get("case_index")) {
+      const auto i = integer(v.get("case_index"), 0, 9.2e18);
+      if (!i) return R::failure("a case_index is not a case number");
+      c.case_index = *i;
+    }
     if (const json::Value* ts = v.get("tensors"))
       for (const json::Value& t : ts->items) {
         TensorReport tr;
         tr.name = str(t, "name");
-        tr.count = static_cast<size_t>(num(t.get("count")));
-        tr.failures = static_cast<size_t>(num(t.get("failures")));
-        tr.unwritten = static_cast<size_t>(num(t.get("unwritten")));
+        const auto count = integer(t.get("count"), 0, 9e15), fails = integer(t.get("failures"), 0, 9e15),
+                   unwritten = integer(t.get("unwritten"), 0, 9e15), worst = integer(t.get("worst_index"), 0, 9e15);
+        if (!count || !fails || !unwritten || !worst)
+          return R::failure("a tensor's count, failures, unwritten or worst_index is not a count");
+        tr.count = static_cast<size_t>(*count);
+        tr.failures = static_cast<size_t>(*fails);
+        tr.unwritten = static_cast<size_t>(*unwritten);
         tr.max_ulp = num(t.get("max_ulp"));
         tr.median_ulp = num(t.get("median_ulp"));
         tr.max_ratio = num(t.get("max_err_over_budget"));
-        tr.worst = static_cast<size_t>(num(t.get("worst_index")));
+        tr.worst = static_cast<size_t>(*worst);
         tr.worst_ref = num(t.get("worst_ref"));
         tr.worst_got = num(t.get("worst_got"));
         tr.worst_err = num(t.get("worst_err"));

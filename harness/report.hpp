@@ -51,6 +51,7 @@ struct RunSummary {
     int64_t cases = -1;     // the case bound, -1 when time-bounded
     double seconds = -1;    // the time bound, -1 when bounded by cases
     std::string generator;  // the generator's limits, which decide the cases
+    std::string backends;   // the backends that ran, comma-separated
   };
   std::optional<Campaign> campaign;
 };

@@ -21,6 +21,18 @@
 
 namespace bncheck::testing {
 
+// The shell line that reruns the current GoogleTest test (path quoted).
+inline std::string rerun_line() {
+  char exe[PATH_MAX] = {};
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  std::string q = "'";
+  for (const char ch : std::string(n > 0 ? exe : "test-binary"))
+    q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  q += "'";
+  const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
+  return q + " --gtest_filter='" + (t ? std::string(t->test_suite_name()) + "." + t->name() : std::string("*")) + "'";
+}
+
 // A predicate-formatter for EXPECT_PRED_FORMAT2: impl (a bncheck::Backend) is accurate
 // on the problem `descriptor` describes.
 inline ::testing::AssertionResult AccurateOn(const char* impl_text, const char* desc_text, Backend& impl,
@@ -47,11 +59,7 @@ inline ::testing::AssertionResult AccurateOn(const char* impl_text, const char* 
                   t.worst_budget);
     out << line;
   }
-  char exe[PATH_MAX] = {};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  const ::testing::TestInfo* ti = ::testing::UnitTest::GetInstance()->current_test_info();
-  out << "\n  rerun: " << (n > 0 ? exe : "<test binary>") << " --gtest_filter='"
-      << (ti ? std::string(ti->test_suite_name()) + "." + ti->name() : std::string("*")) << "'";
+  out << "\n  rerun: " << rerun_line();
   return out;
 }
 

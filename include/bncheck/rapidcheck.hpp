@@ -8,16 +8,14 @@
 // Problems come from bncheck's generator (shapes, dtypes, layouts, fills from benign to
 // ill-conditioned, poisoned channels), shrunk by RapidCheck to a minimal failing one; a
 // failure names the property, the minimal problem and its seed, and the line that
-// reruns the test. A backend wrapped from plain functions: bncheck/callable_backend.hpp.
+// reruns the test.
 #pragma once
 
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
-#include <unistd.h>
-
-#include <climits>
 #include <string>
 
+#include "bncheck/gtest.hpp"
 #include "bncheck/problem.hpp"
 #include "bncheck/properties.hpp"
 
@@ -28,15 +26,6 @@ rc::Gen<Problem> property_problems();
 
 namespace rc_detail {
 
-// The command that reruns the current GoogleTest test (RapidCheck adds RC_PARAMS).
-inline std::string rerun_line() {
-  char exe[PATH_MAX] = {};
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  const ::testing::TestInfo* t = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(n > 0 ? exe : "<test binary>") + " --gtest_filter='" +
-         (t ? std::string(t->test_suite_name()) + "." + t->name() : std::string("*")) + "'";
-}
-
 inline void holds(const char* property, Backend& b, const Problem& generated, uint64_t aux) {
   const Problem p = property_problem(property, generated);
   RC_LOG() << "problem: " << to_string(p) << "  aux: " << aux << "\n";
@@ -44,7 +33,7 @@ inline void holds(const char* property, Backend& b, const Problem& generated, ui
   if (!r.applicable) return;  // the case says nothing about this property
   if (!r.holds)
     RC_FAIL(std::string(property) + " on " + b.name() + ": " + r.message + "\n  problem: " + to_string(p) +
-            "\n  aux: " + std::to_string(aux) + "\n  rerun: " + rerun_line());
+            "\n  aux: " + std::to_string(aux) + "\n  rerun: " + ::bncheck::testing::rerun_line());
 }
 
 }  // namespace rc_detail

@@ -33,8 +33,8 @@ if MY_BN_PLANTED=1 "$T/consumer/test_my_bn" >"$T/bad.out" 2>&1; then
   echo "FAILED: test_my_bn passes on the planted one-pass variance"; exit 1
 fi
 grep -q "MyBN.AccurateOnIllConditionedData" "$T/bad.out" && grep -q "is not accurate on n=4,c=8,sp=14x14" "$T/bad.out" &&
-  grep -q "rerun: .*test_my_bn --gtest_filter='MyBN.AccurateOnIllConditionedData'" "$T/bad.out" ||
+  grep -q "rerun: '.*test_my_bn' --gtest_filter='MyBN.AccurateOnIllConditionedData'" "$T/bad.out" ||
   { tail -40 "$T/bad.out"; echo "FAILED: EXPECT_BN_ACCURATE did not report the planted bug with a rerun line"; exit 1; }
-grep -q "Falsifiable" "$T/bad.out" && grep -q "rerun: .*--gtest_filter='MyBNProperties\." "$T/bad.out" ||
+grep -q "Falsifiable" "$T/bad.out" && grep -q "rerun: '.*test_my_bn' --gtest_filter='MyBNProperties\." "$T/bad.out" ||
   { tail -40 "$T/bad.out"; echo "FAILED: no RapidCheck property caught the planted bug"; exit 1; }
 echo "ok: the consumer's GoogleTest and RapidCheck tests pass on its BN and catch the planted one"
