@@ -100,7 +100,8 @@ if [ -n "$ncu" ]; then
   done >"$RAW/profile.txt" 2>&1
 fi
 step "tests, run, props and fuzz (backends in parallel)"
-(timeout $((FUZZ_SECONDS + 120)) ctest --test-dir "$BUILD" -j 4 --timeout 300 --output-on-failure >"$RAW/ctest.txt" 2>&1) &
+(timeout $((FUZZ_SECONDS + 120)) ctest --test-dir "$BUILD" -j 4 --timeout 300 --output-on-failure >"$RAW/ctest.txt" 2>&1
+ echo "(exit $?)" >>"$RAW/ctest.txt") &
 for be in $BACKENDS; do
   (
     for suite in default ill-conditioned resnet50; do
@@ -119,5 +120,5 @@ for be in $BACKENDS; do
 done
 wait
 step "report"
-python3 ci/gpu-report.py "$RAW" docs/gpu-results.md --keep docs/gpu-run 2>&1 | tail -3
+python3 ci/gpu-report.py "$RAW" docs/gpu-results.md --keep docs/gpu-run || { step "REPORT FAILED"; exit 1; }
 step "done: raw outputs in $RAW, report in docs/gpu-results.md"

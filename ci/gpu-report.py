@@ -324,7 +324,8 @@ def main():
             if line.strip() and not line.startswith("#"):
                 name, _, reason = line.partition(" ")
                 why[name] = reason.strip()
-        for name, how in re.findall(r"^\s+\d+ - (\S+) \((Failed|SEGFAULT|Timeout|Subprocess aborted)\)", ct, re.M):
+        failed = ct[ct.find("The following tests FAILED:"):] if "The following tests FAILED:" in ct else ""
+        for name, how in re.findall(r"^\s+\d+ - (\S+)(?:  #.*)? \(([^)]+)\)\s*$", failed, re.M):
             w("- `%s` (%s): %s" % (name, how, md(why.get(name, "UNCLASSIFIED"))))
         w("")
     with open(a.out, "w", encoding="utf-8") as f:

@@ -56,7 +56,7 @@ class TorchBN : public Backend {
 
   Support supports(const Problem& p) const override {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto key = std::make_tuple(p.dtype, p.pdtype, p.dir, p.affine);
+    const auto key = std::make_tuple(p.dtype, p.pdtype, p.dir, p.affine, p.layout);
     auto it = probed_.find(key);
     if (it == probed_.end()) it = probed_.emplace(key, probe(p)).first;
     return it->second;
@@ -162,7 +162,7 @@ class TorchBN : public Backend {
   }
 
   mutable std::mutex mu_;
-  mutable std::map<std::tuple<Dtype, Dtype, Direction, bool>, Support> probed_;
+  mutable std::map<std::tuple<Dtype, Dtype, Direction, bool, Layout>, Support> probed_;
 };
 
 }  // namespace bncheck::torch_adapter

@@ -22,6 +22,7 @@ PROB="n=2,c=3,sp=4x4"
 # validate_json FILE...: each is a bncheck JSON report as docs/json-schema.json says
 # (python3-jsonschema, JSON Schema 2020-12).
 validate_json() {
+  python3 -c "import jsonschema" 2>/dev/null || fail "python3-jsonschema is missing (ci/setup.sh installs it)"
   python3 - "$SRC/docs/json-schema.json" "$@" <<'PY' || fail "a JSON report does not validate against docs/json-schema.json"
 import json, sys, jsonschema
 v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))

@@ -8,6 +8,7 @@
 # unsharded one, case by case.
 . "$(dirname "$0")/../lib.sh"
 ex="$SRC/examples/ci"
+python3 -c "import yaml" 2>/dev/null || fail "python3-yaml is missing (ci/setup.sh installs it)"
 python3 - "$ex" >yaml.out 2>&1 <<'PY' || { cat yaml.out; fail "a scheduler recipe is malformed"; }
 import sys, yaml, re
 d = sys.argv[1]

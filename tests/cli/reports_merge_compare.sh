@@ -7,6 +7,7 @@
 # accurate (a planted plugin) and raises no alarm on an unchanged rerun.
 . "$(dirname "$0")/../lib.sh"
 schema="$SRC/docs/json-schema.json"
+python3 -c "import jsonschema" 2>/dev/null || fail "python3-jsonschema is missing (ci/setup.sh installs it)"
 camp=(fuzz --backend cpu_welford,cpu_one_pass_naive --no-baseline --seed 5 --cases 24 --max-elements 4096)
 for i in 0 1 2 3; do
   "$B" "${camp[@]}" --shard $i/4 --json s$i.json --junit s$i.xml >s$i.out 2>&1
