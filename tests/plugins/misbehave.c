@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <xmmintrin.h>
 
@@ -36,7 +35,7 @@
 #define STDOUT_ 19    /* prints on stdout */
 #define BAD_BYTES 20  /* fails with a message of invalid UTF-8 and terminal escapes */
 #define OK 21         /* behaves; only its name is hostile (HOSTILE_NAME) */
-#define PERTURB 22    /* y off by BNCHECK_PLANT_SCALE x 2^-24, its forward BNCHECK_PLANT_SLOW_MS slower */
+#define PERTURB 22    /* y off by BNCHECK_PLANT_SCALE x 2^-24 */
 
 #define NAME_INJECT 1
 #define NAME_TRAVERSAL 2
@@ -100,13 +99,6 @@ static int misbehave_forward_training(const bncheck_problem_t* p, const void* x,
       break;
     case BAD_BYTES: g_error = "bad \xff\xfe bytes \x1b[2J\x1b]0;pwned\x07 end"; return 9;
     case PERTURB: {
-      const char* slow = getenv("BNCHECK_PLANT_SLOW_MS");
-      if (slow) {
-        struct timespec t0, t;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        do clock_gettime(CLOCK_MONOTONIC, &t);
-        while ((double)(t.tv_sec - t0.tv_sec) * 1e3 + (double)(t.tv_nsec - t0.tv_nsec) * 1e-6 < atof(slow));
-      }
       const char* s = getenv("BNCHECK_PLANT_SCALE");
       const double k = (s ? atof(s) : 1.0) * ldexp(1.0, -24);
       for (int64_t i = 0; i < E; ++i) {
