@@ -43,6 +43,31 @@ BNCHECK_HD WelfordT<A> welford_merge(WelfordT<A> a, WelfordT<A> b) {
   return r;
 }
 
+// Folds K values into w: the chunk's mean and M2 by two passes over the values, then
+// one Chan merge: one division per K values instead of one per value (the kernels'
+// statistics passes are otherwise bound by Welford's divisions). K is a power of two, so
+// the mean is the rounded sum scaled exactly. A chunk whose sum is not finite (Inf,
+// NaN, or values near the overflow threshold) takes Welford's updates instead, which
+// keep the mean finite where it is.
+template <int K, class A>
+BNCHECK_HD WelfordT<A> welford_add_chunk(WelfordT<A> w, const A (&v)[K]) {
+  static_assert(K > 0 && (K & (K - 1)) == 0, "chunks of a power of two");
+  A s = 0;
+  for (int j = 0; j < K; ++j) s += v[j];
+  if (!(s - s == A(0))) {  // s is Inf or NaN
+    for (int j = 0; j < K; ++j) w = welford_add(w, v[j]);
+    return w;
+  }
+  WelfordT<A> b;
+  b.n = A(K);
+  b.mean = s * (A(1) / A(K));
+  for (int j = 0; j < K; ++j) {
+    const A d = v[j] - b.mean;
+    b.m2 += d * d;
+  }
+  return welford_merge(w, b);
+}
+
 // Element (n, c, s) of an (N, C, S) problem in either layout, with 64-bit indices.
 BNCHECK_HD int64_t element_index(bool channels_last, int64_t C, int64_t S, int64_t n, int64_t c, int64_t s) {
   return channels_last ? (n * S + s) * C + c : (n * C + c) * S + s;

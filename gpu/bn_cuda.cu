@@ -1,6 +1,7 @@
-// Our CUDA batch norm: Welford statistics per block, merged with Chan's formula (two
-// launches, fixed order: deterministic), normalisation and backward as elementwise
-// grid-stride kernels with 64-bit indices. Channels-first reduces along contiguous
+// Our CUDA batch norm: Welford statistics per block (chunks of values folded in with
+// Chan's formula), merged with Chan's formula (two launches, fixed order:
+// deterministic), normalisation and backward as elementwise grid-stride kernels with
+// 64-bit indices and 16-byte accesses where the shape allows. Channels-first reduces along contiguous
 // runs; channels-last puts 32 channels on the threads of a warp (coalesced). Data
 // f32, f16 or bf16; statistics, gamma and beta f32. PyTorch's conventions.
 #include <cuda_bf16.h>
@@ -9,6 +10,8 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "bncheck/backend.hpp"
@@ -54,30 +57,57 @@ __device__ __forceinline__ void st<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, f
   p[i] = __float2bfloat16_rn(v);
 }
 
+// V elements in one 16-byte access (V = 1: one element). The callers use V > 1 only
+// where every access is aligned: the pointer from cudaMalloc and the index a multiple of V.
+template <class T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T e[V];
+};
+template <class T>
+constexpr int kVec = 16 / sizeof(T);
+template <class T, int V>
+__device__ __forceinline__ void ldv(const T* p, int64_t i, float* out) {
+  const Pack<T, V> q = *reinterpret_cast<const Pack<T, V>*>(p + i);
+#pragma unroll
+  for (int j = 0; j < V; ++j) out[j] = ld(q.e, j);
+}
+template <class T, int V>
+__device__ __forceinline__ void stv(T* p, int64_t i, const float* in) {
+  Pack<T, V> q;
+#pragma unroll
+  for (int j = 0; j < V; ++j) st(q.e, j, in[j]);
+  *reinterpret_cast<Pack<T, V>*>(p + i) = q;
+}
+
 constexpr int kThreads = 256;
 constexpr int kClChannels = 32, kClRows = 8;
 // Loads each thread issues before it consumes them: enough bytes in flight to cover
 // the memory latency (one load at a time leaves the kernels latency-bound).
 constexpr int kUnroll = 4;
 
-// Channels-first statistics: block (c, b) reduces a strided share of channel c.
-template <class T>
+// Channels-first statistics: block (c, b) reduces a strided share of channel c, in
+// accesses of V elements (V > 1 when S is a multiple of V), kUnroll accesses in flight,
+// folded into the thread's Welford state kUnroll V values at a time.
+template <class T, int V>
 __global__ void stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* partial) {
   __shared__ Welford sh[kThreads];
-  const int64_t c = blockIdx.x;
+  const int64_t c = blockIdx.x, Sv = S / V, Mv = M / V;
   Welford w;
   const int64_t k0 = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x,
                 step = static_cast<int64_t>(gridDim.y) * blockDim.x;
-  ChannelWalk at(k0, step, S);
+  ChannelWalk at(k0, step, Sv);
   int64_t k = k0;
-  for (; k + (kUnroll - 1) * step < M; k += kUnroll * step) {
-    float v[kUnroll];
+  for (; k + (kUnroll - 1) * step < Mv; k += kUnroll * step) {
+    float v[kUnroll * V];
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j, at.next()) v[j] = ld(x, element_index(false, C, S, at.n, c, at.s));
-#pragma unroll
-    for (int j = 0; j < kUnroll; ++j) w = welford_add(w, v[j]);
+    for (int j = 0; j < kUnroll; ++j, at.next()) ldv<T, V>(x, element_index(false, C, S, at.n, c, at.s * V), v + j * V);
+    w = welford_add_chunk(w, v);
   }
-  for (; k < M; k += step, at.next()) w = welford_add(w, ld(x, element_index(false, C, S, at.n, c, at.s)));
+  for (; k < Mv; k += step, at.next()) {
+    float v[V];
+    ldv<T, V>(x, element_index(false, C, S, at.n, c, at.s * V), v);
+    w = welford_add_chunk(w, v);
+  }
   sh[threadIdx.x] = w;
   __syncthreads();
   for (int h = blockDim.x / 2; h > 0; h /= 2) {
@@ -100,8 +130,7 @@ __global__ void stats_cl(const T* x, int64_t C, int64_t M, Welford* partial) {
       float v[kUnroll];
 #pragma unroll
       for (int j = 0; j < kUnroll; ++j) v[j] = ld(x, (row + j * step) * C + c);
-#pragma unroll
-      for (int j = 0; j < kUnroll; ++j) w = welford_add(w, v[j]);
+      w = welford_add_chunk(w, v);
     }
     for (; row < M; row += step) w = welford_add(w, ld(x, row * C + c));
   }
@@ -115,17 +144,33 @@ __global__ void stats_cl(const T* x, int64_t C, int64_t M, Welford* partial) {
   if (threadIdx.y == 0 && c < C) partial[c * gridDim.y + blockIdx.y] = sh[0][threadIdx.x];
 }
 
-// One thread per channel: merge the partials pairwise (a fixed tree), save the
-// statistics, update the running ones. A channel whose sum of squares overflowed f32
-// while its mean did not (data beyond ~1.8e19) is left to stats_rescue.
-__global__ void stats_finalize(Welford* partial, int B, int64_t C, int64_t M, float eps, float momentum,
+constexpr int kFinalizeWarps = 4;  // channels per block of the finalize kernels
+
+// A warp per channel: lane l merges partials l, l + 32, ... in order, then the lanes
+// merge down a fixed tree (deterministic); lane 0 holds the result.
+__device__ __forceinline__ Welford warp_merge(const Welford* p, int B) {
+  const int lane = threadIdx.x % 32;
+  Welford w;
+  for (int i = lane; i < B; i += 32) w = welford_merge(w, p[i]);
+  for (int o = 16; o > 0; o /= 2) {
+    Welford q;
+    q.n = __shfl_down_sync(0xffffffffu, w.n, o);
+    q.mean = __shfl_down_sync(0xffffffffu, w.mean, o);
+    q.m2 = __shfl_down_sync(0xffffffffu, w.m2, o);
+    if (lane + o < 32) w = welford_merge(w, q);
+  }
+  return w;
+}
+
+// Save the statistics, update the running ones. A channel whose sum of squares
+// overflowed f32 while its mean did not (data beyond ~1.8e19) is left to stats_rescue.
+__global__ void stats_finalize(const Welford* partial, int B, int64_t C, int64_t M, float eps, float momentum,
                                float* save_mean, float* save_invstd, float* rm, float* rv, int* rescue) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  Welford* p = partial + c * B;
-  for (int step = 1; step < B; step *= 2)
-    for (int i = 0; i + step < B; i += 2 * step) p[i] = welford_merge(p[i], p[i + step]);
-  const float mean = p[0].mean, var = p[0].m2 / p[0].n;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kFinalizeWarps + threadIdx.x / 32;
+  if (c >= C) return;  // the whole warp
+  const Welford w = warp_merge(partial + c * B, B);
+  if (threadIdx.x % 32 != 0) return;
+  const float mean = w.mean, var = w.m2 / w.n;
   // Likewise a variance below f32's normal range where eps does not dominate it (data
   // near 1e-37): var + eps lost its digits, or is 0 and the inverse std +Inf, where the
   // exact one is finite.
@@ -182,62 +227,83 @@ __global__ void stats_rescue(const T* x, int64_t C, int64_t S, int64_t M, bool c
     if (rescue[c]) rescue_channel(x, C, S, M, cl, eps, momentum, save_mean, save_invstd, rm, rv, c, amax, sh);
 }
 
+// The elementwise kernels walk the tensor in accesses of V elements: V > 1 where no
+// access straddles channels (channels-first: S a multiple of V; channels-last: C a
+// multiple of V, so the V elements are V consecutive channels). Each thread issues
+// kElemUnroll(V) accesses, a grid stride apart (coalesced), before computing.
+template <int V>
+constexpr int kElemUnroll = V == 1 ? kUnroll : 2;
+__device__ __forceinline__ int64_t channel_in_access(const ChannelOf& channel, int64_t c0, int e) {
+  return channel.cl ? c0 + e : c0;
+}
+
 // y = (x - mean) * (gamma invstd) + beta, for training (batch statistics) and
-// inference (running statistics, invstd computed here). Each thread loads kUnroll
-// elements, a grid stride apart (coalesced), before computing.
-template <class T>
-__global__ void normalize(const T* x, T* y, int64_t E, ChannelOf channel, const float* mean, const float* invstd_or_var,
-                          bool is_var, float eps, const float* gamma, const float* beta) {
+// inference (running statistics, invstd computed here). Ev = E / V accesses.
+template <class T, int V>
+__global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, const float* mean,
+                          const float* invstd_or_var, bool is_var, float eps, const float* gamma, const float* beta) {
+  constexpr int U = kElemUnroll<V>;
   const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < E; base += kUnroll * G) {
-    float v[kUnroll];
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < Ev; base += U * G) {
+    float v[U][V];
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j)
-      if (base + j * G < E) v[j] = ld(x, base + j * G);
+    for (int j = 0; j < U; ++j)
+      if (base + j * G < Ev) ldv<T, V>(x, (base + j * G) * V, v[j]);
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j) {
-      const int64_t i = base + j * G;
-      if (i >= E) break;
-      const int64_t c = channel(i);
-      const float r = is_var ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
-      const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-      st(y, i, (v[j] - mean[c]) * (g * r) + b);
+    for (int j = 0; j < U; ++j) {
+      const int64_t a = base + j * G;
+      if (a >= Ev) break;
+      const int64_t c0 = channel(a * V);
+      float out[V];
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const int64_t c = channel_in_access(channel, c0, e);
+        const float r = is_var ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
+        const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+        out[e] = (v[j][e] - mean[c]) * (g * r) + b;
+      }
+      stv<T, V>(y, a * V, out);
     }
   }
 }
 
 // Backward sums per block: dbeta = sum dy, dgamma = sum dy xhat (f32, tree within the
 // block). Channels-first: block (c, b) reduces a strided share of channel c.
-template <class T>
+template <class T, int V>
 __global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int64_t M, const float* mean,
                               const float* invstd, float2* partial) {
   __shared__ float2 sh[kThreads];
-  const int64_t c = blockIdx.x;
+  const int64_t c = blockIdx.x, Sv = S / V, Mv = M / V;
   const float m = mean[c], r = invstd[c];
   float2 acc = make_float2(0, 0);
   const int64_t k0 = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x,
                 step = static_cast<int64_t>(gridDim.y) * blockDim.x;
-  ChannelWalk at(k0, step, S);
+  ChannelWalk at(k0, step, Sv);
   int64_t k = k0;
-  for (; k + (kUnroll - 1) * step < M; k += kUnroll * step) {
-    float xv[kUnroll], dv[kUnroll];
+  for (; k + (kUnroll - 1) * step < Mv; k += kUnroll * step) {
+    float xv[kUnroll * V], dv[kUnroll * V];
 #pragma unroll
     for (int j = 0; j < kUnroll; ++j, at.next()) {
-      const int64_t i = element_index(false, C, S, at.n, c, at.s);
-      xv[j] = ld(x, i);
-      dv[j] = ld(dy, i);
+      const int64_t i = element_index(false, C, S, at.n, c, at.s * V);
+      ldv<T, V>(x, i, xv + j * V);
+      ldv<T, V>(dy, i, dv + j * V);
     }
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j) {
+    for (int j = 0; j < kUnroll * V; ++j) {
       acc.x += dv[j];
       acc.y += dv[j] * ((xv[j] - m) * r);
     }
   }
-  for (; k < M; k += step, at.next()) {
-    const int64_t i = element_index(false, C, S, at.n, c, at.s);
-    const float d = ld(dy, i);
-    acc.x += d;
-    acc.y += d * ((ld(x, i) - m) * r);
+  for (; k < Mv; k += step, at.next()) {
+    float xv[V], dv[V];
+    const int64_t i = element_index(false, C, S, at.n, c, at.s * V);
+    ldv<T, V>(x, i, xv);
+    ldv<T, V>(dy, i, dv);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      acc.x += dv[j];
+      acc.y += dv[j] * ((xv[j] - m) * r);
+    }
   }
   sh[threadIdx.x] = acc;
   __syncthreads();
@@ -294,52 +360,107 @@ __global__ void backward_sums_cl(const T* x, const T* dy, int64_t C, int64_t M, 
   if (threadIdx.y == 0 && c < C) partial[c * gridDim.y + blockIdx.y] = sh[0][threadIdx.x];
 }
 
-__global__ void backward_finalize(float2* partial, int B, int64_t C, float* dbeta, float* dgamma, float* sums) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  float2* p = partial + c * B;
-  for (int step = 1; step < B; step *= 2)
-    for (int i = 0; i + step < B; i += 2 * step) {
-      p[i].x += p[i + step].x;
-      p[i].y += p[i + step].y;
+// A warp per channel, as stats_finalize: lane l sums partials l, l + 32, ..., then a
+// fixed tree over the lanes.
+__global__ void backward_finalize(const float2* partial, int B, int64_t C, float* dbeta, float* dgamma, float* sums) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kFinalizeWarps + threadIdx.x / 32;
+  if (c >= C) return;  // the whole warp
+  const int lane = threadIdx.x % 32;
+  const float2* p = partial + c * B;
+  float2 a = make_float2(0, 0);
+  for (int i = lane; i < B; i += 32) {
+    a.x += p[i].x;
+    a.y += p[i].y;
+  }
+  for (int o = 16; o > 0; o /= 2) {
+    const float qx = __shfl_down_sync(0xffffffffu, a.x, o), qy = __shfl_down_sync(0xffffffffu, a.y, o);
+    if (lane + o < 32) {
+      a.x += qx;
+      a.y += qy;
     }
-  sums[2 * c] = p[0].x;
-  sums[2 * c + 1] = p[0].y;
-  if (dbeta) dbeta[c] = p[0].x;
-  if (dgamma) dgamma[c] = p[0].y;
+  }
+  if (lane != 0) return;
+  sums[2 * c] = a.x;
+  sums[2 * c + 1] = a.y;
+  if (dbeta) dbeta[c] = a.x;
+  if (dgamma) dgamma[c] = a.y;
 }
 
-template <class T>
-__global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t E, ChannelOf channel, float M,
+template <class T, int V>
+__global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t Ev, ChannelOf channel, float M,
                                    const float* mean, const float* invstd, const float* gamma, const float* sums) {
+  constexpr int U = kElemUnroll<V>;
   const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < E; base += kUnroll * G) {
-    float xv[kUnroll], dv[kUnroll];
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < Ev; base += U * G) {
+    float xv[U][V], dv[U][V];
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j)
-      if (base + j * G < E) {
-        xv[j] = ld(x, base + j * G);
-        dv[j] = ld(dy, base + j * G);
+    for (int j = 0; j < U; ++j)
+      if (base + j * G < Ev) {
+        ldv<T, V>(x, (base + j * G) * V, xv[j]);
+        ldv<T, V>(dy, (base + j * G) * V, dv[j]);
       }
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j) {
-      const int64_t i = base + j * G;
-      if (i >= E) break;
-      const int64_t c = channel(i);
-      st(dx, i,
-         backward_dx(xv[j], dv[j], mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c], sums[2 * c + 1], M));
+    for (int j = 0; j < U; ++j) {
+      const int64_t a = base + j * G;
+      if (a >= Ev) break;
+      const int64_t c0 = channel(a * V);
+      float out[V];
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        const int64_t c = channel_in_access(channel, c0, e);
+        out[e] = backward_dx(xv[j][e], dv[j][e], mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c],
+                             sums[2 * c + 1], M);
+      }
+      stv<T, V>(dx, a * V, out);
     }
   }
 }
 
+// Blocks per channel (channels-first) or per group of 32 channels (channels-last) of
+// the reductions: about 2048 blocks in all (a few waves on the largest GPUs), each
+// with at least a few thousand elements, at most 512 partials per channel (merged by
+// a warp in the finalize kernels).
 int blocks_per_channel(int64_t M, int64_t C, bool cl) {
   const int64_t per = cl ? kClRows * 64 : kThreads * 8;  // elements each block should at least handle
   const int64_t want = std::max<int64_t>(1, (M + per - 1) / per);
   const int64_t cap = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, cl ? (C + kClChannels - 1) / kClChannels : C));
-  return static_cast<int>(std::min<int64_t>({want, cap, 128}));
+  return static_cast<int>(std::min<int64_t>({want, cap, 512}));
 }
 
 int grid_for(int64_t E) { return static_cast<int>(std::min<int64_t>((E + kThreads - 1) / kThreads, 65535)); }
+
+// Whether accesses of kVec<T> elements fit: the run they go along (S, or C for the
+// channels-last elementwise kernels) a multiple of kVec<T>, every pointer 16-byte aligned.
+template <class T>
+bool vector_access(int64_t run, std::initializer_list<const void*> ptrs) {
+  if (run % kVec<T> != 0) return false;
+  for (const void* q : ptrs)
+    if (reinterpret_cast<uintptr_t>(q) % 16 != 0) return false;
+  return true;
+}
+
+template <class T>
+void launch_stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* partial, int B) {
+  const dim3 grid(static_cast<unsigned>(C), B);
+  if (vector_access<T>(S, {x}))
+    stats_cf<T, kVec<T>><<<grid, kThreads>>>(x, C, S, M, partial);
+  else
+    stats_cf<T, 1><<<grid, kThreads>>>(x, C, S, M, partial);
+}
+
+template <class T>
+void launch_normalize(const Problem& p, const T* x, T* y, const float* mean, const float* invstd_or_var, bool is_var,
+                      float eps, const float* g, const float* b) {
+  const int64_t C = p.c, S = p.spatial_size(), E = p.elements();
+  const bool cl = p.layout == Layout::channels_last;
+  const ChannelOf channel(cl, C, S, E);
+  if (vector_access<T>(cl ? C : S, {x, y})) {
+    constexpr int V = kVec<T>;
+    normalize<T, V><<<grid_for(E / V), kThreads>>>(x, y, E / V, channel, mean, invstd_or_var, is_var, eps, g, b);
+  } else {
+    normalize<T, 1><<<grid_for(E), kThreads>>>(x, y, E, channel, mean, invstd_or_var, is_var, eps, g, b);
+  }
+}
 
 using DeviceBuf = DeviceBuffer;
 
@@ -353,7 +474,8 @@ class CudaBN final : public Backend {
  public:
   std::string name() const override { return "cuda_welford"; }
   std::string description() const override {
-    return "ours (CUDA): block Welford + Chan pairwise merges in f32, f32 elementwise; deterministic; no fast-math";
+    return "ours (CUDA): Welford over chunks of 4-32 values + Chan merges in f32, f32 elementwise, 16-byte accesses; "
+           "deterministic; no fast-math, no FMA contraction";
   }
   Availability availability() const override { return cuda_availability(); }
   Support supports(const Problem& p) const override {
@@ -401,13 +523,13 @@ class CudaBN final : public Backend {
       stats_cl<T><<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(
           x, C, M, partial);
     else
-      stats_cf<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, C, S, M, partial);
+      launch_stats_cf<T>(x, C, S, M, partial, B);
     int* rescue = reinterpret_cast<int*>(partial + C * B);  // after the partials (rescue_bytes)
-    stats_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(
+    stats_finalize<<<static_cast<unsigned>((C + kFinalizeWarps - 1) / kFinalizeWarps), 32 * kFinalizeWarps>>>(
         partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, rescue);
     stats_rescue<T><<<static_cast<unsigned>(std::min<int64_t>(C, 64)), kThreads>>>(
         x, C, S, M, cl, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, rescue);
-    normalize<T><<<grid_for(E), kThreads>>>(x, y, E, ChannelOf(cl, C, S, E), mean, invstd, false, 0.0f, g, b);
+    launch_normalize<T>(p, x, y, mean, invstd, false, 0.0f, g, b);
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }
@@ -465,10 +587,9 @@ class CudaBN final : public Backend {
       BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
       BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice));
     }
-    normalize<T><<<grid_for(E), kThreads>>>(
-        static_cast<T*>(x.p), static_cast<T*>(y.p), E,
-        ChannelOf(p.layout == Layout::channels_last, C, p.spatial_size(), E), static_cast<float*>(rm.p),
-        static_cast<float*>(rv.p), true, static_cast<float>(p.eps), static_cast<float*>(g.p), static_cast<float*>(b.p));
+    launch_normalize<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(rm.p),
+                        static_cast<float*>(rv.p), true, static_cast<float>(p.eps), static_cast<float*>(g.p),
+                        static_cast<float*>(b.p));
     BN_CUDA_TRY(cudaGetLastError());
     BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
     return Status::success();
@@ -483,11 +604,21 @@ class CudaBN final : public Backend {
       backward_sums_cl<T>
           <<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(
               x, dy, C, M, mean, inv, part);
+    else if (vector_access<T>(S, {x, dy}))
+      backward_sums<T, kVec<T>><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
     else
-      backward_sums<T><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
-    backward_finalize<<<static_cast<unsigned>((C + 127) / 128), 128>>>(part, B, C, dbeta, dgamma, sums);
-    backward_dx_kernel<T>
-        <<<grid_for(E), kThreads>>>(x, dy, dx, E, ChannelOf(cl, C, S, E), static_cast<float>(M), mean, inv, g, sums);
+      backward_sums<T, 1><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
+    backward_finalize<<<static_cast<unsigned>((C + kFinalizeWarps - 1) / kFinalizeWarps), 32 * kFinalizeWarps>>>(
+        part, B, C, dbeta, dgamma, sums);
+    const ChannelOf channel(cl, C, S, E);
+    if (vector_access<T>(cl ? C : S, {x, dy, dx})) {
+      constexpr int V = kVec<T>;
+      backward_dx_kernel<T, V>
+          <<<grid_for(E / V), kThreads>>>(x, dy, dx, E / V, channel, static_cast<float>(M), mean, inv, g, sums);
+    } else {
+      backward_dx_kernel<T, 1>
+          <<<grid_for(E), kThreads>>>(x, dy, dx, E, channel, static_cast<float>(M), mean, inv, g, sums);
+    }
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }

@@ -35,6 +35,44 @@ TEST(GpuMath, WelfordMatchesTwoPassAndMergesAreOrderFree) {
   EXPECT_EQ(welford_merge(Welford{}, a).mean, a.mean);
 }
 
+// The kernels fold chunks of 4, 16 or 32 values (welford_add_chunk); the result stays
+// inside the same statistics budget as Welford's per-value updates, and a chunk whose
+// sum overflows keeps a finite mean.
+TEST(GpuMath, ChunkedWelfordWithinTheBudgetAndOverflowSafe) {
+  std::vector<float> x;
+  for (int i = 0; i < 1024; ++i) x.push_back(1000.0f + 0.5f * std::sin(0.37f * i) + (i % 7 == 0 ? 3.0f : 0.0f));
+  double s = 0, q = 0;
+  for (float v : x) s += v;
+  const double mean = s / x.size();
+  for (float v : x) q += (v - mean) * (v - mean);
+  const double var = q / x.size();
+  const double u = 0x1p-24, cM = bncheck::summation_factor(1024), R = std::sqrt(mean * mean + var);
+  const double e_mu = cM * u * R + u * std::fabs(mean);
+  const double e_var = u * (cM + 3) * var + 2 * cM * u * R * std::sqrt(var) + e_mu * e_mu;
+  Welford w4, w32;
+  for (size_t i = 0; i < x.size(); i += 32) {
+    float c32[32];
+    for (int j = 0; j < 32; ++j) c32[j] = x[i + j];
+    w32 = welford_add_chunk(w32, c32);
+    for (int h = 0; h < 32; h += 4) {
+      float c4[4] = {x[i + h], x[i + h + 1], x[i + h + 2], x[i + h + 3]};
+      w4 = welford_add_chunk(w4, c4);
+    }
+  }
+  for (const Welford& w : {w4, w32}) {
+    EXPECT_EQ(w.n, 1024.0f);
+    EXPECT_NEAR(w.mean, mean, e_mu);
+    EXPECT_NEAR(w.m2 / w.n, var, e_var);
+  }
+  // 3e38 + 3e38 overflows f32; the chunk's mean 3e38 does not.
+  float big[4] = {3e38f, 3e38f, 3e38f, 3e38f};
+  const Welford b = welford_add_chunk(Welford{}, big);
+  EXPECT_EQ(b.mean, 3e38f);
+  EXPECT_EQ(b.m2, 0.0f);
+  float with_nan[4] = {1, NAN, 2, 3};
+  EXPECT_TRUE(std::isnan(welford_add_chunk(Welford{}, with_nan).mean));
+}
+
 TEST(GpuMath, IndexingBothLayoutsAnd64Bit) {
   const int64_t C = 3, S = 5;
   EXPECT_EQ(element_index(false, C, S, 1, 2, 4), (1 * 3 + 2) * 5 + 4);
