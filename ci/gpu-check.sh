@@ -49,6 +49,11 @@ if ls .carry/debs/*.deb >/dev/null 2>&1; then
   mkdir -p .carry/root
   for f in .carry/debs/*.deb; do dpkg -x "$f" .carry/root; done
   cmake_args+=(-DCMAKE_PREFIX_PATH="$PWD/.carry/root/usr" -DCMAKE_CXX_FLAGS="-isystem $PWD/.carry/root/usr/include")
+  # python3-jsonschema and python3-yaml for the tests, where the machine lacks them.
+  for m in jsonschema yaml; do
+    python3 -c "import $m" 2>/dev/null ||
+      export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD/.carry/root/usr/lib/python3/dist-packages"
+  done
 fi
 torch_dir=$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "share/cmake/Torch"))' 2>/dev/null)
 [ -n "$torch_dir" ] && cmake_args+=(-DTorch_DIR="$torch_dir")

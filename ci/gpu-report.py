@@ -139,7 +139,7 @@ def parse_profile(text):
         if line.startswith("## "):
             shape = line[3:].strip()
             continue
-        m = re.match(r"^\s+(?:void )?(?:\S*::)?(\w+)(?:<\w+>)?\(.*\) \(([\d, ]+)\)x\(([\d, ]+)\)", line)
+        m = re.match(r"^\s+(?:void )?(?:\S*::)?(\w+)(?:<[^>]*>)?\(.*\) \(([\d, ]+)\)x\(([\d, ]+)\)", line)
         if m:
             kernel, vals = m.group(1), {"grid": m.group(2).replace(" ", ""), "block": m.group(3).replace(" ", "")}
             continue

@@ -118,6 +118,25 @@ struct ChannelOf {
     const uint32_t q = cl ? static_cast<uint32_t>(i) : by_s.div(static_cast<uint32_t>(i));
     return static_cast<int64_t>(q - by_c.div(q) * static_cast<uint32_t>(C));
   }
+
+  // The channels of the consecutive indices i, i + 1, ...: divides once for i, then
+  // steps (an access of several elements that may straddle channels).
+  struct Walk {
+    int64_t c, s;  // channel, and (channels-first) position in the channel's run of S
+    bool cl;
+    int64_t C, S;
+    BNCHECK_HD void next() {
+      if (!cl && ++s < S) return;
+      s = 0;
+      if (++c == C) c = 0;
+    }
+  };
+  BNCHECK_HD Walk walk(int64_t i) const {
+    if (cl) return Walk{(*this)(i), 0, cl, C, S};
+    const int64_t q = small ? static_cast<int64_t>(by_s.div(static_cast<uint32_t>(i))) : i / S;
+    const int64_t c = small ? q - static_cast<int64_t>(by_c.div(static_cast<uint32_t>(q))) * C : q % C;
+    return Walk{c, i - q * S, cl, C, S};
+  }
 };
 
 // Walks the indices k = k0, k0 + step, ... (k < M = N S) of one channel's elements as
@@ -145,11 +164,11 @@ BNCHECK_HD void running_update(float* rm, float* rv, float mean, float var, floa
 }
 
 // dx = gamma r (M dy - dbeta - xhat dgamma) / M, in the order that keeps gamma r / M
-// from going subnormal.
-BNCHECK_HD float backward_dx(float x, float dy, float mean, float invstd, float gamma, float dbeta, float dgamma,
-                             float M) {
+// from going subnormal; gamma_invstd is the f32 product gamma r (computed once per channel).
+BNCHECK_HD float backward_dx(float x, float dy, float mean, float invstd, float gamma_invstd, float dbeta,
+                             float dgamma, float M) {
   const float xhat = (x - mean) * invstd;
-  return (gamma * invstd) * ((M * dy - dbeta - xhat * dgamma) / M);
+  return gamma_invstd * ((M * dy - dbeta - xhat * dgamma) / M);
 }
 
 }  // namespace bncheck::gpu

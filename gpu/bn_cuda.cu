@@ -12,6 +12,7 @@
 #include <cfloat>
 #include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 #include <vector>
 
 #include "bncheck/backend.hpp"
@@ -86,10 +87,14 @@ constexpr int kClChannels = 32, kClRows = 8;
 constexpr int kUnroll = 4;
 
 // Channels-first statistics: block (c, b) reduces a strided share of channel c, in
-// accesses of V elements (V > 1 when S is a multiple of V), kUnroll accesses in flight,
-// folded into the thread's Welford state kUnroll V values at a time.
+// accesses of V elements (V > 1 when S is a multiple of V), kReduceUnroll accesses in
+// flight, folded into the thread's Welford state all at once.
+template <int V>
+constexpr int kReduceUnroll = V == 1 ? 2 * kUnroll : kUnroll;  // accesses in flight per thread
+
 template <class T, int V>
 __global__ void stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* partial) {
+  constexpr int U = kReduceUnroll<V>;
   __shared__ Welford sh[kThreads];
   const int64_t c = blockIdx.x, Sv = S / V, Mv = M / V;
   Welford w;
@@ -97,10 +102,10 @@ __global__ void stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* p
                 step = static_cast<int64_t>(gridDim.y) * blockDim.x;
   ChannelWalk at(k0, step, Sv);
   int64_t k = k0;
-  for (; k + (kUnroll - 1) * step < Mv; k += kUnroll * step) {
-    float v[kUnroll * V];
+  for (; k + (U - 1) * step < Mv; k += U * step) {
+    float v[U * V];
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j, at.next()) ldv<T, V>(x, element_index(false, C, S, at.n, c, at.s * V), v + j * V);
+    for (int j = 0; j < U; ++j, at.next()) ldv<T, V>(x, element_index(false, C, S, at.n, c, at.s * V), v + j * V);
     w = welford_add_chunk(w, v);
   }
   for (; k < Mv; k += step, at.next()) {
@@ -117,31 +122,48 @@ __global__ void stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* p
   if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = sh[0];
 }
 
-// Channels-last statistics: threadIdx.x over 32 channels, threadIdx.y over rows.
-template <class T>
+// Channels-last statistics: threadIdx.x over groups of P consecutive channels (one
+// access of P elements; C a multiple of P), threadIdx.y over rows.
+template <class T, int P>
 __global__ void stats_cl(const T* x, int64_t C, int64_t M, Welford* partial) {
-  __shared__ Welford sh[kClRows][kClChannels];
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x;
-  Welford w;
-  if (c < C) {
+  __shared__ Welford sh[kClRows][kClChannels * P];
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x) * P;
+  Welford w[P];
+  if (c0 < C) {
     const int64_t step = static_cast<int64_t>(gridDim.y) * kClRows;
     int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y;
     for (; row + (kUnroll - 1) * step < M; row += kUnroll * step) {
-      float v[kUnroll];
+      float v[kUnroll][P];
 #pragma unroll
-      for (int j = 0; j < kUnroll; ++j) v[j] = ld(x, (row + j * step) * C + c);
-      w = welford_add_chunk(w, v);
+      for (int j = 0; j < kUnroll; ++j) ldv<T, P>(x, (row + j * step) * C + c0, v[j]);
+#pragma unroll
+      for (int q = 0; q < P; ++q) {
+        float col[kUnroll];
+#pragma unroll
+        for (int j = 0; j < kUnroll; ++j) col[j] = v[j][q];
+        w[q] = welford_add_chunk(w[q], col);
+      }
     }
-    for (; row < M; row += step) w = welford_add(w, ld(x, row * C + c));
+    for (; row < M; row += step) {
+      float v[P];
+      ldv<T, P>(x, row * C + c0, v);
+#pragma unroll
+      for (int q = 0; q < P; ++q) w[q] = welford_add(w[q], v[q]);
+    }
   }
-  sh[threadIdx.y][threadIdx.x] = w;
+#pragma unroll
+  for (int q = 0; q < P; ++q) sh[threadIdx.y][threadIdx.x * P + q] = w[q];
   __syncthreads();
   for (int h = kClRows / 2; h > 0; h /= 2) {
     if (threadIdx.y < h)
-      sh[threadIdx.y][threadIdx.x] = welford_merge(sh[threadIdx.y][threadIdx.x], sh[threadIdx.y + h][threadIdx.x]);
+      for (int q = 0; q < P; ++q) {
+        Welford& a = sh[threadIdx.y][threadIdx.x * P + q];
+        a = welford_merge(a, sh[threadIdx.y + h][threadIdx.x * P + q]);
+      }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && c < C) partial[c * gridDim.y + blockIdx.y] = sh[0][threadIdx.x];
+  if (threadIdx.y == 0 && c0 < C)
+    for (int q = 0; q < P; ++q) partial[(c0 + q) * gridDim.y + blockIdx.y] = sh[0][threadIdx.x * P + q];
 }
 
 constexpr int kFinalizeWarps = 4;  // channels per block of the finalize kernels
@@ -217,31 +239,45 @@ __device__ void rescue_channel(const T* x, int64_t C, int64_t S, int64_t M, bool
   __syncthreads();
 }
 
-// Blocks over the channels; only those stats_finalize flagged do any work.
+// The per-channel constants of the normalisation, {mean, gamma invstd, beta, 0}: one
+// 16-byte load per element instead of four, the same f32 product as computed per element.
+__device__ __forceinline__ float4 affine_of(float mean, float invstd, const float* gamma, const float* beta,
+                                           int64_t c) {
+  return make_float4(mean, (gamma ? gamma[c] : 1.0f) * invstd, beta ? beta[c] : 0.0f, 0.0f);
+}
+
+// Blocks over the channels: rescue those stats_finalize flagged, then write every
+// channel's normalisation constants.
 template <class T>
 __global__ void stats_rescue(const T* x, int64_t C, int64_t S, int64_t M, bool cl, float eps, float momentum,
-                             float* save_mean, float* save_invstd, float* rm, float* rv, const int* rescue) {
+                             float* save_mean, float* save_invstd, float* rm, float* rv, const int* rescue,
+                             const float* gamma, const float* beta, float4* affine) {
   __shared__ float amax[kThreads];
   __shared__ Welford sh[kThreads];
-  for (int64_t c = blockIdx.x; c < C; c += gridDim.x)
+  for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     if (rescue[c]) rescue_channel(x, C, S, M, cl, eps, momentum, save_mean, save_invstd, rm, rv, c, amax, sh);
+    if (threadIdx.x == 0) affine[c] = affine_of(save_mean[c], save_invstd[c], gamma, beta, c);
+  }
 }
 
-// The elementwise kernels walk the tensor in accesses of V elements: V > 1 where no
-// access straddles channels (channels-first: S a multiple of V; channels-last: C a
-// multiple of V, so the V elements are V consecutive channels). Each thread issues
-// kElemUnroll(V) accesses, a grid stride apart (coalesced), before computing.
+// Inference: the constants from the running statistics, invstd = 1 / sqrt(var + eps).
+__global__ void inference_affine(int64_t C, const float* rm, const float* rv, float eps, const float* gamma,
+                                 const float* beta, float4* affine) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < C) affine[c] = affine_of(rm[c], 1.0f / sqrtf(rv[c] + eps), gamma, beta, c);
+}
+
+// The elementwise kernels walk the tensor in accesses of V elements (V > 1 where the
+// element count is a multiple of V), the channels of an access's elements found by one
+// division and steps (ChannelOf::walk). Each thread issues kElemUnroll(V) accesses, a
+// grid stride apart (coalesced), before computing.
 template <int V>
 constexpr int kElemUnroll = V == 1 ? kUnroll : 2;
-__device__ __forceinline__ int64_t channel_in_access(const ChannelOf& channel, int64_t c0, int e) {
-  return channel.cl ? c0 + e : c0;
-}
 
 // y = (x - mean) * (gamma invstd) + beta, for training (batch statistics) and
-// inference (running statistics, invstd computed here). Ev = E / V accesses.
+// inference (running statistics), the constants from affine_of. Ev = E / V accesses.
 template <class T, int V>
-__global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, const float* mean,
-                          const float* invstd_or_var, bool is_var, float eps, const float* gamma, const float* beta) {
+__global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, const float4* affine) {
   constexpr int U = kElemUnroll<V>;
   const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < Ev; base += U * G) {
@@ -253,14 +289,12 @@ __global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, const
     for (int j = 0; j < U; ++j) {
       const int64_t a = base + j * G;
       if (a >= Ev) break;
-      const int64_t c0 = channel(a * V);
+      ChannelOf::Walk at = channel.walk(a * V);
       float out[V];
 #pragma unroll
-      for (int e = 0; e < V; ++e) {
-        const int64_t c = channel_in_access(channel, c0, e);
-        const float r = is_var ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
-        const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-        out[e] = (v[j][e] - mean[c]) * (g * r) + b;
+      for (int e = 0; e < V; ++e, at.next()) {
+        const float4 k = affine[at.c];
+        out[e] = (v[j][e] - k.x) * k.y + k.z;
       }
       stv<T, V>(y, a * V, out);
     }
@@ -272,6 +306,7 @@ __global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, const
 template <class T, int V>
 __global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int64_t M, const float* mean,
                               const float* invstd, float2* partial) {
+  constexpr int U = kReduceUnroll<V>;
   __shared__ float2 sh[kThreads];
   const int64_t c = blockIdx.x, Sv = S / V, Mv = M / V;
   const float m = mean[c], r = invstd[c];
@@ -280,16 +315,16 @@ __global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int
                 step = static_cast<int64_t>(gridDim.y) * blockDim.x;
   ChannelWalk at(k0, step, Sv);
   int64_t k = k0;
-  for (; k + (kUnroll - 1) * step < Mv; k += kUnroll * step) {
-    float xv[kUnroll * V], dv[kUnroll * V];
+  for (; k + (U - 1) * step < Mv; k += U * step) {
+    float xv[U * V], dv[U * V];
 #pragma unroll
-    for (int j = 0; j < kUnroll; ++j, at.next()) {
+    for (int j = 0; j < U; ++j, at.next()) {
       const int64_t i = element_index(false, C, S, at.n, c, at.s * V);
       ldv<T, V>(x, i, xv + j * V);
       ldv<T, V>(dy, i, dv + j * V);
     }
 #pragma unroll
-    for (int j = 0; j < kUnroll * V; ++j) {
+    for (int j = 0; j < U * V; ++j) {
       acc.x += dv[j];
       acc.y += dv[j] * ((xv[j] - m) * r);
     }
@@ -317,52 +352,79 @@ __global__ void backward_sums(const T* x, const T* dy, int64_t C, int64_t S, int
   if (threadIdx.x == 0) partial[c * gridDim.y + blockIdx.y] = sh[0];
 }
 
-// The same for channels-last: threadIdx.x over 32 channels (coalesced), threadIdx.y
-// over rows, as stats_cl.
-template <class T>
+// The same for channels-last: threadIdx.x over groups of P channels (coalesced),
+// threadIdx.y over rows, as stats_cl.
+template <class T, int P>
 __global__ void backward_sums_cl(const T* x, const T* dy, int64_t C, int64_t M, const float* mean, const float* invstd,
                                  float2* partial) {
-  __shared__ float2 sh[kClRows][kClChannels];
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x;
-  float2 acc = make_float2(0, 0);
-  if (c < C) {
-    const float m = mean[c], r = invstd[c];
+  __shared__ float2 sh[kClRows][kClChannels * P];
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * kClChannels + threadIdx.x) * P;
+  float2 acc[P];
+#pragma unroll
+  for (int q = 0; q < P; ++q) acc[q] = make_float2(0, 0);
+  if (c0 < C) {
+    float m[P], r[P];
+#pragma unroll
+    for (int q = 0; q < P; ++q) {
+      m[q] = mean[c0 + q];
+      r[q] = invstd[c0 + q];
+    }
     const int64_t step = static_cast<int64_t>(gridDim.y) * kClRows;
     int64_t row = static_cast<int64_t>(blockIdx.y) * kClRows + threadIdx.y;
     for (; row + (kUnroll - 1) * step < M; row += kUnroll * step) {
-      float xv[kUnroll], dv[kUnroll];
+      float xv[kUnroll][P], dv[kUnroll][P];
 #pragma unroll
       for (int j = 0; j < kUnroll; ++j) {
-        xv[j] = ld(x, (row + j * step) * C + c);
-        dv[j] = ld(dy, (row + j * step) * C + c);
+        ldv<T, P>(x, (row + j * step) * C + c0, xv[j]);
+        ldv<T, P>(dy, (row + j * step) * C + c0, dv[j]);
       }
 #pragma unroll
-      for (int j = 0; j < kUnroll; ++j) {
-        acc.x += dv[j];
-        acc.y += dv[j] * ((xv[j] - m) * r);
-      }
+      for (int j = 0; j < kUnroll; ++j)
+#pragma unroll
+        for (int q = 0; q < P; ++q) {
+          acc[q].x += dv[j][q];
+          acc[q].y += dv[j][q] * ((xv[j][q] - m[q]) * r[q]);
+        }
     }
     for (; row < M; row += step) {
-      const float d = ld(dy, row * C + c);
-      acc.x += d;
-      acc.y += d * ((ld(x, row * C + c) - m) * r);
+      float xv[P], dv[P];
+      ldv<T, P>(x, row * C + c0, xv);
+      ldv<T, P>(dy, row * C + c0, dv);
+#pragma unroll
+      for (int q = 0; q < P; ++q) {
+        acc[q].x += dv[q];
+        acc[q].y += dv[q] * ((xv[q] - m[q]) * r[q]);
+      }
     }
   }
-  sh[threadIdx.y][threadIdx.x] = acc;
+#pragma unroll
+  for (int q = 0; q < P; ++q) sh[threadIdx.y][threadIdx.x * P + q] = acc[q];
   __syncthreads();
   for (int h = kClRows / 2; h > 0; h /= 2) {
-    if (threadIdx.y < h) {
-      sh[threadIdx.y][threadIdx.x].x += sh[threadIdx.y + h][threadIdx.x].x;
-      sh[threadIdx.y][threadIdx.x].y += sh[threadIdx.y + h][threadIdx.x].y;
-    }
+    if (threadIdx.y < h)
+      for (int q = 0; q < P; ++q) {
+        float2& a = sh[threadIdx.y][threadIdx.x * P + q];
+        a.x += sh[threadIdx.y + h][threadIdx.x * P + q].x;
+        a.y += sh[threadIdx.y + h][threadIdx.x * P + q].y;
+      }
     __syncthreads();
   }
-  if (threadIdx.y == 0 && c < C) partial[c * gridDim.y + blockIdx.y] = sh[0][threadIdx.x];
+  if (threadIdx.y == 0 && c0 < C)
+    for (int q = 0; q < P; ++q) partial[(c0 + q) * gridDim.y + blockIdx.y] = sh[0][threadIdx.x * P + q];
 }
+
+// The per-channel constants of dx: {mean, invstd, gamma invstd, dbeta} and dgamma.
+struct BackwardConstants {
+  float4* k;
+  float* dgamma;
+  static size_t bytes(int64_t C) { return static_cast<size_t>(C) * (sizeof(float4) + sizeof(float)); }
+  explicit BackwardConstants(void* p, int64_t C) : k(static_cast<float4*>(p)), dgamma(reinterpret_cast<float*>(k + C)) {}
+};
 
 // A warp per channel, as stats_finalize: lane l sums partials l, l + 32, ..., then a
 // fixed tree over the lanes.
-__global__ void backward_finalize(const float2* partial, int B, int64_t C, float* dbeta, float* dgamma, float* sums) {
+__global__ void backward_finalize(const float2* partial, int B, int64_t C, float* dbeta, float* dgamma,
+                                  const float* mean, const float* invstd, const float* gamma, BackwardConstants out) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kFinalizeWarps + threadIdx.x / 32;
   if (c >= C) return;  // the whole warp
   const int lane = threadIdx.x % 32;
@@ -380,15 +442,15 @@ __global__ void backward_finalize(const float2* partial, int B, int64_t C, float
     }
   }
   if (lane != 0) return;
-  sums[2 * c] = a.x;
-  sums[2 * c + 1] = a.y;
+  out.k[c] = make_float4(mean[c], invstd[c], (gamma ? gamma[c] : 1.0f) * invstd[c], a.x);
+  out.dgamma[c] = a.y;
   if (dbeta) dbeta[c] = a.x;
   if (dgamma) dgamma[c] = a.y;
 }
 
 template <class T, int V>
 __global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t Ev, ChannelOf channel, float M,
-                                   const float* mean, const float* invstd, const float* gamma, const float* sums) {
+                                   BackwardConstants bc) {
   constexpr int U = kElemUnroll<V>;
   const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < Ev; base += U * G) {
@@ -403,13 +465,12 @@ __global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t Ev, C
     for (int j = 0; j < U; ++j) {
       const int64_t a = base + j * G;
       if (a >= Ev) break;
-      const int64_t c0 = channel(a * V);
+      ChannelOf::Walk at = channel.walk(a * V);
       float out[V];
 #pragma unroll
-      for (int e = 0; e < V; ++e) {
-        const int64_t c = channel_in_access(channel, c0, e);
-        out[e] = backward_dx(xv[j][e], dv[j][e], mean[c], invstd[c], gamma ? gamma[c] : 1.0f, sums[2 * c],
-                             sums[2 * c + 1], M);
+      for (int e = 0; e < V; ++e, at.next()) {
+        const float4 k = bc.k[at.c];
+        out[e] = backward_dx(xv[j][e], dv[j][e], k.x, k.y, k.z, k.w, bc.dgamma[at.c], M);
       }
       stv<T, V>(dx, a * V, out);
     }
@@ -420,47 +481,83 @@ __global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t Ev, C
 // the reductions: about 2048 blocks in all (a few waves on the largest GPUs), each
 // with at least a few thousand elements, at most 512 partials per channel (merged by
 // a warp in the finalize kernels).
-int blocks_per_channel(int64_t M, int64_t C, bool cl) {
+int blocks_per_channel(int64_t M, int64_t C, bool cl, int pack) {
   const int64_t per = cl ? kClRows * 64 : kThreads * 8;  // elements each block should at least handle
   const int64_t want = std::max<int64_t>(1, (M + per - 1) / per);
-  const int64_t cap = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, cl ? (C + kClChannels - 1) / kClChannels : C));
+  const int64_t groups = cl ? (C + kClChannels * pack - 1) / (kClChannels * pack) : C;
+  const int64_t cap = std::max<int64_t>(1, 2048 / std::max<int64_t>(1, groups));
   return static_cast<int>(std::min<int64_t>({want, cap, 512}));
+}
+
+// Channels per thread of the channels-last reductions: one access of P elements (C a
+// multiple of P), and no more than a warp's share of the channels.
+template <class T>
+int cl_pack(int64_t C) {
+  int P = kVec<T>;
+  while (P > 1 && (C % P != 0 || kClChannels * P > C)) P /= 2;
+  return P;
+}
+template <class T>
+int blocks_for(const Problem& p) {
+  return blocks_per_channel(p.reduction_size(), p.c, p.layout == Layout::channels_last, cl_pack<T>(p.c));
 }
 
 int grid_for(int64_t E) { return static_cast<int>(std::min<int64_t>((E + kThreads - 1) / kThreads, 65535)); }
 
-// Whether accesses of kVec<T> elements fit: the run they go along (S, or C for the
-// channels-last elementwise kernels) a multiple of kVec<T>, every pointer 16-byte aligned.
-template <class T>
-bool vector_access(int64_t run, std::initializer_list<const void*> ptrs) {
-  if (run % kVec<T> != 0) return false;
+// Whether accesses of V elements fit: the count they divide (S for the channels-first
+// reductions, the element count for the elementwise kernels) a multiple of V, every
+// pointer aligned to the access.
+template <class T, int V>
+bool vector_access(int64_t count, std::initializer_list<const void*> ptrs) {
+  if (count % V != 0) return false;
   for (const void* q : ptrs)
-    if (reinterpret_cast<uintptr_t>(q) % 16 != 0) return false;
+    if (reinterpret_cast<uintptr_t>(q) % (sizeof(T) * V) != 0) return false;
   return true;
+}
+
+// Calls f with the widest access (16 bytes, 8, ..., one element; at most max_width
+// elements) that fits.
+template <class T, int V = kVec<T>, class F>
+void with_access(int64_t count, std::initializer_list<const void*> ptrs, F&& f, int max_width = kVec<T>) {
+  if constexpr (V == 1)
+    f(std::integral_constant<int, 1>{});
+  else if (V <= max_width && vector_access<T, V>(count, ptrs))
+    f(std::integral_constant<int, V>{});
+  else
+    with_access<T, V / 2>(count, ptrs, std::forward<F>(f), max_width);
 }
 
 template <class T>
 void launch_stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* partial, int B) {
-  const dim3 grid(static_cast<unsigned>(C), B);
-  if (vector_access<T>(S, {x}))
-    stats_cf<T, kVec<T>><<<grid, kThreads>>>(x, C, S, M, partial);
-  else
-    stats_cf<T, 1><<<grid, kThreads>>>(x, C, S, M, partial);
+  with_access<T>(S, {x}, [&](auto v) {
+    stats_cf<T, decltype(v)::value><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, C, S, M, partial);
+  });
 }
 
 template <class T>
-void launch_normalize(const Problem& p, const T* x, T* y, const float* mean, const float* invstd_or_var, bool is_var,
-                      float eps, const float* g, const float* b) {
-  const int64_t C = p.c, S = p.spatial_size(), E = p.elements();
-  const bool cl = p.layout == Layout::channels_last;
-  const ChannelOf channel(cl, C, S, E);
-  if (vector_access<T>(cl ? C : S, {x, y})) {
-    constexpr int V = kVec<T>;
-    normalize<T, V><<<grid_for(E / V), kThreads>>>(x, y, E / V, channel, mean, invstd_or_var, is_var, eps, g, b);
-  } else {
-    normalize<T, 1><<<grid_for(E), kThreads>>>(x, y, E, channel, mean, invstd_or_var, is_var, eps, g, b);
-  }
+void launch_normalize(const Problem& p, const T* x, T* y, const float4* affine) {
+  const int64_t E = p.elements();
+  const ChannelOf channel(p.layout == Layout::channels_last, p.c, p.spatial_size(), E);
+  with_access<T>(E, {x, y}, [&](auto v) {
+    constexpr int V = decltype(v)::value;
+    normalize<T, V><<<grid_for(E / V), kThreads>>>(x, y, E / V, channel, affine);
+  });
 }
+
+// The training forward's scratch buffer: the normalisation constants, the reductions'
+// partials, the rescue flags.
+struct TrainScratch {
+  float4* affine;
+  Welford* partial;
+  int* rescue;
+  static size_t bytes(int64_t C, int B) {
+    return static_cast<size_t>(C) * (sizeof(float4) + sizeof(int)) + static_cast<size_t>(C) * B * sizeof(Welford);
+  }
+  TrainScratch(void* p, int64_t C, int B)
+      : affine(static_cast<float4*>(p)),
+        partial(reinterpret_cast<Welford*>(affine + C)),
+        rescue(reinterpret_cast<int*>(partial + C * B)) {}
+};
 
 using DeviceBuf = DeviceBuffer;
 
@@ -516,20 +613,28 @@ class CudaBN final : public Backend {
   // Launches on device pointers; timing, when non-null, receives the kernel-only time.
   template <class T>
   static Status launch_train(const Problem& p, const T* x, T* y, const float* g, const float* b, float* mean,
-                             float* invstd, float* rm, float* rv, Welford* partial, int B) {
-    const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size(), E = p.elements();
+                             float* invstd, float* rm, float* rv, void* scratch, int B) {
+    const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size();
     const bool cl = p.layout == Layout::channels_last;
+    const TrainScratch t(scratch, C, B);
+    Welford* partial = t.partial;
     if (cl)
-      stats_cl<T><<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(
-          x, C, M, partial);
+      with_access<T>(
+          C, {x},
+          [&](auto v) {
+            constexpr int P = decltype(v)::value;
+            stats_cl<T, P><<<dim3(static_cast<unsigned>((C + kClChannels * P - 1) / (kClChannels * P)), B),
+                             dim3(kClChannels, kClRows)>>>(x, C, M, partial);
+          },
+          cl_pack<T>(C));
     else
       launch_stats_cf<T>(x, C, S, M, partial, B);
-    int* rescue = reinterpret_cast<int*>(partial + C * B);  // after the partials (rescue_bytes)
     stats_finalize<<<static_cast<unsigned>((C + kFinalizeWarps - 1) / kFinalizeWarps), 32 * kFinalizeWarps>>>(
-        partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, rescue);
+        partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, t.rescue);
     stats_rescue<T><<<static_cast<unsigned>(std::min<int64_t>(C, 64)), kThreads>>>(
-        x, C, S, M, cl, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, rescue);
-    launch_normalize<T>(p, x, y, mean, invstd, false, 0.0f, g, b);
+        x, C, S, M, cl, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, t.rescue, g,
+        b, t.affine);
+    launch_normalize<T>(p, x, y, t.affine);
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }
@@ -537,8 +642,7 @@ class CudaBN final : public Backend {
   template <class T>
   Status train(const Problem& p, const ForwardTrainingArgs& a, double*) {
     const int64_t C = p.c, E = p.elements();
-    const bool cl = p.layout == Layout::channels_last;
-    const int B = blocks_per_channel(p.reduction_size(), C, cl);
+    const int B = blocks_for<T>(p);
     const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
     DeviceBuf x, y, g, b, mean, inv, rm, rv, part;
     BN_CUDA_TRY(x.alloc(db));
@@ -547,7 +651,7 @@ class CudaBN final : public Backend {
     BN_CUDA_TRY(inv.alloc(pb));
     BN_CUDA_TRY(rm.alloc(pb));
     BN_CUDA_TRY(rv.alloc(pb));
-    BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(Welford) + static_cast<size_t>(C) * sizeof(int)));
+    BN_CUDA_TRY(part.alloc(TrainScratch::bytes(C, B)));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
@@ -559,7 +663,7 @@ class CudaBN final : public Backend {
     }
     Status s = launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
                                static_cast<float*>(b.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
-                               static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+                               static_cast<float*>(rm.p), static_cast<float*>(rv.p), part.p, B);
     if (!s.ok()) return s;
     BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
     BN_CUDA_TRY(cudaMemcpy(a.save_mean, mean.p, pb, cudaMemcpyDeviceToHost));
@@ -573,11 +677,12 @@ class CudaBN final : public Backend {
   Status infer(const Problem& p, const ForwardInferenceArgs& a) {
     const int64_t C = p.c, E = p.elements();
     const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
-    DeviceBuf x, y, g, b, rm, rv;
+    DeviceBuf x, y, g, b, rm, rv, affine;
     BN_CUDA_TRY(x.alloc(db));
     BN_CUDA_TRY(y.alloc(db));
     BN_CUDA_TRY(rm.alloc(pb));
     BN_CUDA_TRY(rv.alloc(pb));
+    BN_CUDA_TRY(affine.alloc(static_cast<size_t>(C) * sizeof(float4)));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
@@ -587,9 +692,10 @@ class CudaBN final : public Backend {
       BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
       BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice));
     }
-    launch_normalize<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(rm.p),
-                        static_cast<float*>(rv.p), true, static_cast<float>(p.eps), static_cast<float*>(g.p),
-                        static_cast<float*>(b.p));
+    inference_affine<<<static_cast<unsigned>((C + kThreads - 1) / kThreads), kThreads>>>(
+        C, static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float>(p.eps), static_cast<float*>(g.p),
+        static_cast<float*>(b.p), static_cast<float4*>(affine.p));
+    launch_normalize<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float4*>(affine.p));
     BN_CUDA_TRY(cudaGetLastError());
     BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
     return Status::success();
@@ -597,28 +703,31 @@ class CudaBN final : public Backend {
 
   template <class T>
   static Status launch_bwd(const Problem& p, const T* x, const T* dy, T* dx, const float* g, const float* mean,
-                           const float* inv, float* dgamma, float* dbeta, float2* part, float* sums, int B) {
+                           const float* inv, float* dgamma, float* dbeta, float2* part, void* consts, int B) {
     const int64_t C = p.c, S = p.spatial_size(), M = p.reduction_size(), E = p.elements();
     const bool cl = p.layout == Layout::channels_last;
     if (cl)
-      backward_sums_cl<T>
-          <<<dim3(static_cast<unsigned>((C + kClChannels - 1) / kClChannels), B), dim3(kClChannels, kClRows)>>>(
-              x, dy, C, M, mean, inv, part);
-    else if (vector_access<T>(S, {x, dy}))
-      backward_sums<T, kVec<T>><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
+      with_access<T>(
+          C, {x, dy},
+          [&](auto v) {
+            constexpr int P = decltype(v)::value;
+            backward_sums_cl<T, P><<<dim3(static_cast<unsigned>((C + kClChannels * P - 1) / (kClChannels * P)), B),
+                                     dim3(kClChannels, kClRows)>>>(x, dy, C, M, mean, inv, part);
+          },
+          cl_pack<T>(C));
     else
-      backward_sums<T, 1><<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
+      with_access<T>(S, {x, dy}, [&](auto v) {
+        backward_sums<T, decltype(v)::value>
+            <<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
+      });
     backward_finalize<<<static_cast<unsigned>((C + kFinalizeWarps - 1) / kFinalizeWarps), 32 * kFinalizeWarps>>>(
-        part, B, C, dbeta, dgamma, sums);
+        part, B, C, dbeta, dgamma, mean, inv, g, BackwardConstants(consts, C));
     const ChannelOf channel(cl, C, S, E);
-    if (vector_access<T>(cl ? C : S, {x, dy, dx})) {
-      constexpr int V = kVec<T>;
-      backward_dx_kernel<T, V>
-          <<<grid_for(E / V), kThreads>>>(x, dy, dx, E / V, channel, static_cast<float>(M), mean, inv, g, sums);
-    } else {
-      backward_dx_kernel<T, 1>
-          <<<grid_for(E), kThreads>>>(x, dy, dx, E, channel, static_cast<float>(M), mean, inv, g, sums);
-    }
+    with_access<T>(E, {x, dy, dx}, [&](auto v) {
+      constexpr int V = decltype(v)::value;
+      backward_dx_kernel<T, V><<<grid_for(E / V), kThreads>>>(x, dy, dx, E / V, channel, static_cast<float>(M),
+                                                               BackwardConstants(consts, C));
+    });
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }
@@ -626,7 +735,7 @@ class CudaBN final : public Backend {
   template <class T>
   Status bwd(const Problem& p, const BackwardArgs& a, double*) {
     const int64_t C = p.c, E = p.elements();
-    const int B = blocks_per_channel(p.reduction_size(), C, p.layout == Layout::channels_last);
+    const int B = blocks_for<T>(p);
     const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
     DeviceBuf x, dy, dx, g, mean, inv, dg, dbt, part, sums;
     BN_CUDA_TRY(x.alloc(db));
@@ -635,7 +744,7 @@ class CudaBN final : public Backend {
     BN_CUDA_TRY(mean.alloc(pb));
     BN_CUDA_TRY(inv.alloc(pb));
     BN_CUDA_TRY(part.alloc(static_cast<size_t>(C) * B * sizeof(float2)));
-    BN_CUDA_TRY(sums.alloc(2 * pb));
+    BN_CUDA_TRY(sums.alloc(BackwardConstants::bytes(C)));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(dy.p, a.dy, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(mean.p, a.save_mean, pb, cudaMemcpyHostToDevice));
@@ -651,7 +760,7 @@ class CudaBN final : public Backend {
     Status s =
         launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(dx.p), static_cast<float*>(g.p),
                       static_cast<float*>(mean.p), static_cast<float*>(inv.p), static_cast<float*>(dg.p),
-                      static_cast<float*>(dbt.p), static_cast<float2*>(part.p), static_cast<float*>(sums.p), B);
+                      static_cast<float*>(dbt.p), static_cast<float2*>(part.p), sums.p, B);
     if (!s.ok()) return s;
     BN_CUDA_TRY(cudaMemcpy(a.dx, dx.p, db, cudaMemcpyDeviceToHost));
     if (a.dgamma) {
@@ -668,18 +777,16 @@ class CudaBN final : public Backend {
 template <class T>
 std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, int reps) {
   const int64_t C = p.c, E = p.elements();
-  const bool cl = p.layout == Layout::channels_last;
   const size_t db = static_cast<size_t>(E) * sizeof(T), pb = static_cast<size_t>(C) * sizeof(float);
   DeviceBuf x, y, dy, g, b, mean, inv, rm, rv, part, sums;
-  const int B = blocks_per_channel(p.reduction_size(), C, cl);
+  const int B = blocks_for<T>(p);
   for (auto* d : {&x, &y, &dy})
     if (d->alloc(db) != cudaSuccess) return std::nullopt;
   for (auto* d : {&g, &b, &mean, &inv, &rm, &rv})
     if (d->alloc(pb) != cudaSuccess) return std::nullopt;
-  if (part.alloc(static_cast<size_t>(C) * B * std::max(sizeof(Welford), sizeof(float2)) +
-                 static_cast<size_t>(C) * sizeof(int)) != cudaSuccess)
+  if (part.alloc(std::max(TrainScratch::bytes(C, B), static_cast<size_t>(C) * B * sizeof(float2))) != cudaSuccess)
     return std::nullopt;
-  if (sums.alloc(2 * pb) != cudaSuccess) return std::nullopt;
+  if (sums.alloc(BackwardConstants::bytes(C)) != cudaSuccess) return std::nullopt;
   cudaMemset(x.p, 0, db);
   cudaMemset(dy.p, 0, db);
   cudaMemset(g.p, 0, pb);
@@ -690,10 +797,10 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
             ? launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(y.p),
                             static_cast<float*>(g.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
                             static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float2*>(part.p),
-                            static_cast<float*>(sums.p), B)
+                            sums.p, B)
             : launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
                               static_cast<float*>(b.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
-                              static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<Welford*>(part.p), B);
+                              static_cast<float*>(rm.p), static_cast<float*>(rv.p), part.p, B);
     return s.ok();
   };
   return time_against_copy(once, y.p, x.p, db, warmup, reps);

@@ -119,6 +119,12 @@ TEST(GpuMath, ChannelOfAndChannelWalkMatchDivision) {
         ASSERT_EQ(fast(i), channel_of(cl, C, S, i)) << i;
         ASSERT_EQ(wide(i), channel_of(cl, C, S, i)) << i;
       }
+      // Walks of 8 elements (one 16-byte access of 2-byte data) from every start.
+      for (const ChannelOf* of : {&fast, &wide})
+        for (int64_t i0 = 0; i0 + 8 <= E; ++i0) {
+          ChannelOf::Walk w = of->walk(i0);
+          for (int64_t i = i0; i < i0 + 8; ++i, w.next()) ASSERT_EQ(w.c, channel_of(cl, C, S, i)) << i0 << " " << i;
+        }
       for (const int64_t step : {int64_t{1}, S - 1 > 0 ? S - 1 : 1, S, S + 1, 3 * S + 2, int64_t{256} * 17})
         for (const int64_t k0 : {int64_t{0}, int64_t{1}, step - 1, S + 2}) {
           if (k0 < 0) continue;
@@ -144,9 +150,9 @@ TEST(GpuMath, RunningUpdateAndBackward) {
   // dx for M = 2: always 0 (xhat = +-1).
   const float x0 = 0, x1 = 2, mean = 1, r = 1, dy0 = 0.3f, dy1 = -1.1f;
   const float db = dy0 + dy1, dg = dy0 * -1 + dy1 * 1;
-  EXPECT_FLOAT_EQ(backward_dx(x0, dy0, mean, r, 1.5f, db, dg, 2), 0.0f);
-  EXPECT_FLOAT_EQ(backward_dx(x1, dy1, mean, r, 1.5f, db, dg, 2), 0.0f);
+  EXPECT_FLOAT_EQ(backward_dx(x0, dy0, mean, r, 1.5f * r, db, dg, 2), 0.0f);
+  EXPECT_FLOAT_EQ(backward_dx(x1, dy1, mean, r, 1.5f * r, db, dg, 2), 0.0f);
   // No subnormal intermediate for large data: r = 1e-37 in f32.
-  const float dx = backward_dx(3e37f, 1.0f, 1e37f, 1e-37f, 1.0f, 0.0f, 0.0f, 1e6f);
+  const float dx = backward_dx(3e37f, 1.0f, 1e37f, 1e-37f, 1e-37f, 0.0f, 0.0f, 1e6f);
   EXPECT_NEAR(dx, 1e-37f, 4 * 0x1p-24 * 1e-37f);  // four f32 roundings of a normal result
 }
