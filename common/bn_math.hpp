@@ -139,6 +139,22 @@ struct ChannelOf {
   }
 };
 
+// The channels of the V elements of an access starting at linear index i0. Where the
+// access lies within one channel run (channels-first with S a multiple of V,
+// channels-last with C a multiple of V: kRun) they follow from one division with no
+// branches; otherwise by stepping. Computed before the loads that use them, so that
+// those loads issue together.
+template <int V, bool kRun>
+BNCHECK_HD void access_channels(const ChannelOf& channel, int64_t i0, int64_t (&c)[V]) {
+  if constexpr (kRun) {
+    const int64_t c0 = channel(i0);
+    for (int e = 0; e < V; ++e) c[e] = channel.cl ? c0 + e : c0;
+  } else {
+    ChannelOf::Walk w = channel.walk(i0);
+    for (int e = 0; e < V; ++e, w.next()) c[e] = w.c;
+  }
+}
+
 // Walks the indices k = k0, k0 + step, ... (k < M = N S) of one channel's elements as
 // (n, s) with k = n S + s, dividing once at the start instead of at every step.
 struct ChannelWalk {
@@ -165,8 +181,8 @@ BNCHECK_HD void running_update(float* rm, float* rv, float mean, float var, floa
 
 // dx = gamma r (M dy - dbeta - xhat dgamma) / M, in the order that keeps gamma r / M
 // from going subnormal; gamma_invstd is the f32 product gamma r (computed once per channel).
-BNCHECK_HD float backward_dx(float x, float dy, float mean, float invstd, float gamma_invstd, float dbeta,
-                             float dgamma, float M) {
+BNCHECK_HD float backward_dx(float x, float dy, float mean, float invstd, float gamma_invstd, float dbeta, float dgamma,
+                             float M) {
   const float xhat = (x - mean) * invstd;
   return gamma_invstd * ((M * dy - dbeta - xhat * dgamma) / M);
 }

@@ -239,11 +239,19 @@ __device__ void rescue_channel(const T* x, int64_t C, int64_t S, int64_t M, bool
   __syncthreads();
 }
 
-// The per-channel constants of the normalisation, {mean, gamma invstd, beta, 0}: one
-// 16-byte load per element instead of four, the same f32 product as computed per element.
-__device__ __forceinline__ float4 affine_of(float mean, float invstd, const float* gamma, const float* beta,
-                                           int64_t c) {
-  return make_float4(mean, (gamma ? gamma[c] : 1.0f) * invstd, beta ? beta[c] : 0.0f, 0.0f);
+// The per-channel constants of the normalisation, y = (x - mean) scale + shift with
+// scale = gamma invstd (the f32 product, computed once per channel) and shift = beta:
+// three 4-byte loads per element. Separate arrays: a 16-byte struct per channel puts
+// the channels a warp touches in channels-last (a 128-byte stride apart) in the same
+// banks.
+struct Affine {
+  const float* mean;
+  float* scale;
+  float* shift;
+};
+__device__ __forceinline__ void set_affine(Affine a, int64_t c, float invstd, const float* gamma, const float* beta) {
+  a.scale[c] = (gamma ? gamma[c] : 1.0f) * invstd;
+  a.shift[c] = beta ? beta[c] : 0.0f;
 }
 
 // Blocks over the channels: rescue those stats_finalize flagged, then write every
@@ -251,33 +259,33 @@ __device__ __forceinline__ float4 affine_of(float mean, float invstd, const floa
 template <class T>
 __global__ void stats_rescue(const T* x, int64_t C, int64_t S, int64_t M, bool cl, float eps, float momentum,
                              float* save_mean, float* save_invstd, float* rm, float* rv, const int* rescue,
-                             const float* gamma, const float* beta, float4* affine) {
+                             const float* gamma, const float* beta, Affine affine) {
   __shared__ float amax[kThreads];
   __shared__ Welford sh[kThreads];
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     if (rescue[c]) rescue_channel(x, C, S, M, cl, eps, momentum, save_mean, save_invstd, rm, rv, c, amax, sh);
-    if (threadIdx.x == 0) affine[c] = affine_of(save_mean[c], save_invstd[c], gamma, beta, c);
+    if (threadIdx.x == 0) set_affine(affine, c, save_invstd[c], gamma, beta);
   }
 }
 
 // Inference: the constants from the running statistics, invstd = 1 / sqrt(var + eps).
-__global__ void inference_affine(int64_t C, const float* rm, const float* rv, float eps, const float* gamma,
-                                 const float* beta, float4* affine) {
+__global__ void inference_affine(int64_t C, const float* rv, float eps, const float* gamma, const float* beta,
+                                 Affine affine) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < C) affine[c] = affine_of(rm[c], 1.0f / sqrtf(rv[c] + eps), gamma, beta, c);
+  if (c < C) set_affine(affine, c, 1.0f / sqrtf(rv[c] + eps), gamma, beta);
 }
 
 // The elementwise kernels walk the tensor in accesses of V elements (V > 1 where the
-// element count is a multiple of V), the channels of an access's elements found by one
-// division and steps (ChannelOf::walk). Each thread issues kElemUnroll(V) accesses, a
-// grid stride apart (coalesced), before computing.
+// element count is a multiple of V), the channels of an access's elements from
+// access_channels (kRun: the access lies within one channel run). Each thread issues
+// kElemUnroll(V) accesses, a grid stride apart (coalesced), before computing.
 template <int V>
 constexpr int kElemUnroll = V == 1 ? kUnroll : 2;
 
 // y = (x - mean) * (gamma invstd) + beta, for training (batch statistics) and
-// inference (running statistics), the constants from affine_of. Ev = E / V accesses.
-template <class T, int V>
-__global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, const float4* affine) {
+// inference (running statistics), the constants from set_affine. Ev = E / V accesses.
+template <class T, int V, bool kRun>
+__global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, Affine k) {
   constexpr int U = kElemUnroll<V>;
   const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < Ev; base += U * G) {
@@ -289,13 +297,11 @@ __global__ void normalize(const T* x, T* y, int64_t Ev, ChannelOf channel, const
     for (int j = 0; j < U; ++j) {
       const int64_t a = base + j * G;
       if (a >= Ev) break;
-      ChannelOf::Walk at = channel.walk(a * V);
+      int64_t c[V];
+      access_channels<V, kRun>(channel, a * V, c);
       float out[V];
 #pragma unroll
-      for (int e = 0; e < V; ++e, at.next()) {
-        const float4 k = affine[at.c];
-        out[e] = (v[j][e] - k.x) * k.y + k.z;
-      }
+      for (int e = 0; e < V; ++e) out[e] = (v[j][e] - k.mean[c[e]]) * k.scale[c[e]] + k.shift[c[e]];
       stv<T, V>(y, a * V, out);
     }
   }
@@ -413,18 +419,18 @@ __global__ void backward_sums_cl(const T* x, const T* dy, int64_t C, int64_t M, 
     for (int q = 0; q < P; ++q) partial[(c0 + q) * gridDim.y + blockIdx.y] = sh[0][threadIdx.x * P + q];
 }
 
-// The per-channel constants of dx: {mean, invstd, gamma invstd, dbeta} and dgamma.
+// The per-channel constants of dx besides mean and invstd: gamma invstd, dbeta, dgamma
+// (separate arrays, as Affine).
 struct BackwardConstants {
-  float4* k;
-  float* dgamma;
-  static size_t bytes(int64_t C) { return static_cast<size_t>(C) * (sizeof(float4) + sizeof(float)); }
-  explicit BackwardConstants(void* p, int64_t C) : k(static_cast<float4*>(p)), dgamma(reinterpret_cast<float*>(k + C)) {}
+  float *scale, *dbeta, *dgamma;
+  static size_t bytes(int64_t C) { return 3 * static_cast<size_t>(C) * sizeof(float); }
+  BackwardConstants(void* p, int64_t C) : scale(static_cast<float*>(p)), dbeta(scale + C), dgamma(scale + 2 * C) {}
 };
 
 // A warp per channel, as stats_finalize: lane l sums partials l, l + 32, ..., then a
 // fixed tree over the lanes.
 __global__ void backward_finalize(const float2* partial, int B, int64_t C, float* dbeta, float* dgamma,
-                                  const float* mean, const float* invstd, const float* gamma, BackwardConstants out) {
+                                  const float* invstd, const float* gamma, BackwardConstants out) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kFinalizeWarps + threadIdx.x / 32;
   if (c >= C) return;  // the whole warp
   const int lane = threadIdx.x % 32;
@@ -442,15 +448,16 @@ __global__ void backward_finalize(const float2* partial, int B, int64_t C, float
     }
   }
   if (lane != 0) return;
-  out.k[c] = make_float4(mean[c], invstd[c], (gamma ? gamma[c] : 1.0f) * invstd[c], a.x);
+  out.scale[c] = (gamma ? gamma[c] : 1.0f) * invstd[c];
+  out.dbeta[c] = a.x;
   out.dgamma[c] = a.y;
   if (dbeta) dbeta[c] = a.x;
   if (dgamma) dgamma[c] = a.y;
 }
 
-template <class T, int V>
+template <class T, int V, bool kRun>
 __global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t Ev, ChannelOf channel, float M,
-                                   BackwardConstants bc) {
+                                   const float* mean, const float* invstd, BackwardConstants k) {
   constexpr int U = kElemUnroll<V>;
   const int64_t G = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < Ev; base += U * G) {
@@ -465,13 +472,13 @@ __global__ void backward_dx_kernel(const T* x, const T* dy, T* dx, int64_t Ev, C
     for (int j = 0; j < U; ++j) {
       const int64_t a = base + j * G;
       if (a >= Ev) break;
-      ChannelOf::Walk at = channel.walk(a * V);
+      int64_t c[V];
+      access_channels<V, kRun>(channel, a * V, c);
       float out[V];
 #pragma unroll
-      for (int e = 0; e < V; ++e, at.next()) {
-        const float4 k = bc.k[at.c];
-        out[e] = backward_dx(xv[j][e], dv[j][e], k.x, k.y, k.z, k.w, bc.dgamma[at.c], M);
-      }
+      for (int e = 0; e < V; ++e)
+        out[e] =
+            backward_dx(xv[j][e], dv[j][e], mean[c[e]], invstd[c[e]], k.scale[c[e]], k.dbeta[c[e]], k.dgamma[c[e]], M);
       stv<T, V>(dx, a * V, out);
     }
   }
@@ -534,28 +541,36 @@ void launch_stats_cf(const T* x, int64_t C, int64_t S, int64_t M, Welford* parti
   });
 }
 
+// The length of the runs of one channel in memory (S, or C for channels-last): an
+// access of V elements from a multiple of V lies within one run when V divides it.
+int64_t channel_run(const Problem& p) { return p.layout == Layout::channels_last ? p.c : p.spatial_size(); }
+
 template <class T>
-void launch_normalize(const Problem& p, const T* x, T* y, const float4* affine) {
+void launch_normalize(const Problem& p, const T* x, T* y, Affine affine) {
   const int64_t E = p.elements();
   const ChannelOf channel(p.layout == Layout::channels_last, p.c, p.spatial_size(), E);
   with_access<T>(E, {x, y}, [&](auto v) {
     constexpr int V = decltype(v)::value;
-    normalize<T, V><<<grid_for(E / V), kThreads>>>(x, y, E / V, channel, affine);
+    if (channel_run(p) % V == 0)
+      normalize<T, V, true><<<grid_for(E / V), kThreads>>>(x, y, E / V, channel, affine);
+    else
+      normalize<T, V, false><<<grid_for(E / V), kThreads>>>(x, y, E / V, channel, affine);
   });
 }
 
-// The training forward's scratch buffer: the normalisation constants, the reductions'
-// partials, the rescue flags.
+// The training forward's scratch buffer: the normalisation's scale and shift, the
+// reductions' partials, the rescue flags.
 struct TrainScratch {
-  float4* affine;
+  float *scale, *shift;
   Welford* partial;
   int* rescue;
   static size_t bytes(int64_t C, int B) {
-    return static_cast<size_t>(C) * (sizeof(float4) + sizeof(int)) + static_cast<size_t>(C) * B * sizeof(Welford);
+    return static_cast<size_t>(C) * (2 * sizeof(float) + sizeof(int)) + static_cast<size_t>(C) * B * sizeof(Welford);
   }
   TrainScratch(void* p, int64_t C, int B)
-      : affine(static_cast<float4*>(p)),
-        partial(reinterpret_cast<Welford*>(affine + C)),
+      : scale(static_cast<float*>(p)),
+        shift(scale + C),
+        partial(reinterpret_cast<Welford*>(shift + C)),
         rescue(reinterpret_cast<int*>(partial + C * B)) {}
 };
 
@@ -632,9 +647,9 @@ class CudaBN final : public Backend {
     stats_finalize<<<static_cast<unsigned>((C + kFinalizeWarps - 1) / kFinalizeWarps), 32 * kFinalizeWarps>>>(
         partial, B, C, M, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, t.rescue);
     stats_rescue<T><<<static_cast<unsigned>(std::min<int64_t>(C, 64)), kThreads>>>(
-        x, C, S, M, cl, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, t.rescue, g,
-        b, t.affine);
-    launch_normalize<T>(p, x, y, t.affine);
+        x, C, S, M, cl, static_cast<float>(p.eps), static_cast<float>(p.momentum), mean, invstd, rm, rv, t.rescue, g, b,
+        Affine{mean, t.scale, t.shift});
+    launch_normalize<T>(p, x, y, Affine{mean, t.scale, t.shift});
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
   }
@@ -682,7 +697,7 @@ class CudaBN final : public Backend {
     BN_CUDA_TRY(y.alloc(db));
     BN_CUDA_TRY(rm.alloc(pb));
     BN_CUDA_TRY(rv.alloc(pb));
-    BN_CUDA_TRY(affine.alloc(static_cast<size_t>(C) * sizeof(float4)));
+    BN_CUDA_TRY(affine.alloc(2 * pb));
     BN_CUDA_TRY(cudaMemcpy(x.p, a.x, db, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rm.p, a.running_mean, pb, cudaMemcpyHostToDevice));
     BN_CUDA_TRY(cudaMemcpy(rv.p, a.running_var, pb, cudaMemcpyHostToDevice));
@@ -692,10 +707,10 @@ class CudaBN final : public Backend {
       BN_CUDA_TRY(cudaMemcpy(g.p, a.gamma, pb, cudaMemcpyHostToDevice));
       BN_CUDA_TRY(cudaMemcpy(b.p, a.beta, pb, cudaMemcpyHostToDevice));
     }
+    const Affine k{static_cast<float*>(rm.p), static_cast<float*>(affine.p), static_cast<float*>(affine.p) + C};
     inference_affine<<<static_cast<unsigned>((C + kThreads - 1) / kThreads), kThreads>>>(
-        C, static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float>(p.eps), static_cast<float*>(g.p),
-        static_cast<float*>(b.p), static_cast<float4*>(affine.p));
-    launch_normalize<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float4*>(affine.p));
+        C, static_cast<float*>(rv.p), static_cast<float>(p.eps), static_cast<float*>(g.p), static_cast<float*>(b.p), k);
+    launch_normalize<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), k);
     BN_CUDA_TRY(cudaGetLastError());
     BN_CUDA_TRY(cudaMemcpy(a.y, y.p, db, cudaMemcpyDeviceToHost));
     return Status::success();
@@ -721,12 +736,17 @@ class CudaBN final : public Backend {
             <<<dim3(static_cast<unsigned>(C), B), kThreads>>>(x, dy, C, S, M, mean, inv, part);
       });
     backward_finalize<<<static_cast<unsigned>((C + kFinalizeWarps - 1) / kFinalizeWarps), 32 * kFinalizeWarps>>>(
-        part, B, C, dbeta, dgamma, mean, inv, g, BackwardConstants(consts, C));
+        part, B, C, dbeta, dgamma, inv, g, BackwardConstants(consts, C));
     const ChannelOf channel(cl, C, S, E);
+    const BackwardConstants k(consts, C);
     with_access<T>(E, {x, dy, dx}, [&](auto v) {
       constexpr int V = decltype(v)::value;
-      backward_dx_kernel<T, V><<<grid_for(E / V), kThreads>>>(x, dy, dx, E / V, channel, static_cast<float>(M),
-                                                               BackwardConstants(consts, C));
+      if (channel_run(p) % V == 0)
+        backward_dx_kernel<T, V, true>
+            <<<grid_for(E / V), kThreads>>>(x, dy, dx, E / V, channel, static_cast<float>(M), mean, inv, k);
+      else
+        backward_dx_kernel<T, V, false>
+            <<<grid_for(E / V), kThreads>>>(x, dy, dx, E / V, channel, static_cast<float>(M), mean, inv, k);
     });
     BN_CUDA_TRY(cudaGetLastError());
     return Status::success();
@@ -796,8 +816,8 @@ std::optional<CudaBN::DeviceTiming> CudaBN::timed(const Problem& p, int warmup, 
         p.dir == Direction::bwd
             ? launch_bwd<T>(p, static_cast<T*>(x.p), static_cast<T*>(dy.p), static_cast<T*>(y.p),
                             static_cast<float*>(g.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
-                            static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float2*>(part.p),
-                            sums.p, B)
+                            static_cast<float*>(rm.p), static_cast<float*>(rv.p), static_cast<float2*>(part.p), sums.p,
+                            B)
             : launch_train<T>(p, static_cast<T*>(x.p), static_cast<T*>(y.p), static_cast<float*>(g.p),
                               static_cast<float*>(b.p), static_cast<float*>(mean.p), static_cast<float*>(inv.p),
                               static_cast<float*>(rm.p), static_cast<float*>(rv.p), part.p, B);

@@ -110,7 +110,7 @@ TEST(GpuMath, FastDivisionIsExactBelow2To31) {
 
 TEST(GpuMath, ChannelOfAndChannelWalkMatchDivision) {
   for (const bool cl : {false, true})
-    for (const auto& [C, S] : {std::pair<int64_t, int64_t>{3, 5}, {64, 49}, {2048, 1}, {1, 12544}, {7, 3}}) {
+    for (const auto& [C, S] : {std::pair<int64_t, int64_t>{3, 5}, {64, 49}, {2048, 1}, {1, 12544}, {7, 3}, {16, 24}}) {
       const int64_t E = 4 * C * S;
       const ChannelOf fast(cl, C, S, E), wide(cl, C, S, int64_t{1} << 32);
       EXPECT_TRUE(fast.small);
@@ -119,11 +119,16 @@ TEST(GpuMath, ChannelOfAndChannelWalkMatchDivision) {
         ASSERT_EQ(fast(i), channel_of(cl, C, S, i)) << i;
         ASSERT_EQ(wide(i), channel_of(cl, C, S, i)) << i;
       }
-      // Walks of 8 elements (one 16-byte access of 2-byte data) from every start.
+      // Accesses of 8 elements (16 bytes of 2-byte data) from every start, by stepping;
+      // from every multiple of 8 without branches where 8 divides the channel run.
       for (const ChannelOf* of : {&fast, &wide})
         for (int64_t i0 = 0; i0 + 8 <= E; ++i0) {
-          ChannelOf::Walk w = of->walk(i0);
-          for (int64_t i = i0; i < i0 + 8; ++i, w.next()) ASSERT_EQ(w.c, channel_of(cl, C, S, i)) << i0 << " " << i;
+          int64_t c[8];
+          access_channels<8, false>(*of, i0, c);
+          for (int e = 0; e < 8; ++e) ASSERT_EQ(c[e], channel_of(cl, C, S, i0 + e)) << i0 << " " << e;
+          if ((cl ? C : S) % 8 != 0 || i0 % 8 != 0) continue;
+          access_channels<8, true>(*of, i0, c);
+          for (int e = 0; e < 8; ++e) ASSERT_EQ(c[e], channel_of(cl, C, S, i0 + e)) << i0 << " " << e;
         }
       for (const int64_t step : {int64_t{1}, S - 1 > 0 ? S - 1 : 1, S, S + 1, 3 * S + 2, int64_t{256} * 17})
         for (const int64_t k0 : {int64_t{0}, int64_t{1}, step - 1, S + 2}) {
