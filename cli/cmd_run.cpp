@@ -183,8 +183,10 @@ int cmd_run(Args& a, const std::string& argv0) {
   set_emergency_finish([&](const std::string& why) { st.finish(why); });
   if (problems.empty()) std::printf("bncheck run: the suite has no problems\n");
 
-  std::printf("bncheck run: %zu problems x %zu backends (reference: 256-bit Boost.Multiprecision cpp_bin_float)\n",
-              problems.size(), backends.size());
+  std::printf("bncheck run: %zu problems x %zu backends (reference: %s)\n", problems.size(), backends.size(),
+              reference_mode() == ReferenceMode::slow
+                  ? "256-bit Boost.Multiprecision cpp_bin_float throughout"
+                  : "exact sums, double-double with a rounding test, 256 bits where undecided");
   std::fputs(report::table_header().c_str(), stdout);
   // A live line under the table on a terminal: cases done, failures, rate, time left.
   ProgressLine progress(isatty(fileno(stdout)) && !o.quiet);

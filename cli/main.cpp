@@ -1,13 +1,17 @@
 // bncheck: is a batch-normalization implementation numerically right, and by how much
 // not. One file per command (cli/cmd_*.cpp), shared parts in cli/common.*, typed
 // options in cli/options.*.
+#include <malloc.h>
+
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "api/text.hpp"
 #include "cli/common.hpp"
+#include "reference/reference.hpp"
 
 namespace bncheck::cli {
 
@@ -50,6 +54,10 @@ bncheck run [options]
                                  KNOWN without failing the run [inputs/baselines/known-failures.baseline]
   --no-baseline                  no known failures
   --strict                       known failures, and listed failures that now pass, fail the run
+  --reference fast|slow          the reference's path (also for props, fuzz): fast = exact sums,
+                                 double-double outputs kept where a rounding test proves them,
+                                 256 bits elsewhere; slow = 256 bits throughout, the oracle;
+                                 the same rounded outputs either way [fast]
 
 bncheck props [options]
   --backend NAME[,NAME...]|all   backends; 'reference' checks the reference itself;
@@ -128,7 +136,23 @@ int main(int argc, char** argv) {
     std::fputs(kDescriptorHelp, stderr);
     return kExitUsage;
   }
+  // Freed case tensors stay with the process: each case's fresh pages would otherwise
+  // cost a page fault apiece (the reference's outputs alone are 24 bytes per element).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   const std::string cmd = words.front();
+  // --reference fast|slow: for every command that computes references.
+  for (size_t i = 1; i < words.size(); ++i) {
+    if (words[i] != "--reference") continue;
+    const std::string v = i + 1 < words.size() ? words[i + 1] : "";
+    if (v != "fast" && v != "slow") {
+      std::fprintf(stderr, "bncheck: --reference takes fast or slow, not '%s'\n", printable(v, 60).c_str());
+      return kExitUsage;
+    }
+    set_reference_mode(v == "slow" ? ReferenceMode::slow : ReferenceMode::fast);
+    words.erase(words.begin() + static_cast<std::ptrdiff_t>(i), words.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    --i;
+  }
   Args a(std::vector<std::string>(words.begin() + 1, words.end()));
   const bool help = cmd == "help" || cmd == "--help" || cmd == "-h" ||
                     std::find_if(words.begin() + 1, words.end(),

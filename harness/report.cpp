@@ -112,6 +112,8 @@ void write_case(json::Writer& j, const CaseResult& c) {
   j.key("message").value(r.message);
   j.key("seconds_backend").value(r.seconds_backend);
   j.key("seconds_reference").value(r.seconds_reference);
+  j.key("reference_elements").value(static_cast<long long>(r.reference_elements));
+  j.key("reference_slow_elements").value(static_cast<long long>(r.reference_slow_elements));
   j.key("repro").value(repro);
   if (!c.known.empty()) j.key("known").value(c.known);
   if (!c.minimal.empty()) j.key("minimal").value(c.minimal);
@@ -389,6 +391,10 @@ Result<std::pair<RunSummary, std::vector<CaseResult>>> read_run_json(const std::
     r.message = str(v, "message");
     r.seconds_backend = num(v.get("seconds_backend"));
     r.seconds_reference = num(v.get("seconds_reference"));
+    if (const json::Value* e = v.get("reference_elements"); e && e->num >= 0)
+      r.reference_elements = static_cast<uint64_t>(e->num);
+    if (const json::Value* e = v.get("reference_slow_elements"); e && e->num >= 0)
+      r.reference_slow_elements = static_cast<uint64_t>(e->num);
     c.repro = str(v, "repro");
     c.known = str(v, "known");
     c.minimal = str(v, "minimal");

@@ -77,7 +77,7 @@ CaseRunner::Impl::PerConvention& CaseRunner::Impl::get(const Conventions& conv) 
     if (c == conv) return *pc;
   auto pc = std::make_unique<PerConvention>();
   const auto t0 = std::chrono::steady_clock::now();
-  pc->ref = compute_reference(p_, conv, data_);
+  pc->ref = compute_reference_selected(p_, conv, data_);
   pc->seconds = seconds_since(t0);
   pc->data.x = copy_of(data_.x);
   if (!data_.gamma.empty()) {
@@ -173,6 +173,8 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
   rep.conv = bp.conv;
   PerConvention& pc = get(bp.conv);
   rep.seconds_reference = pc.seconds;
+  rep.reference_slow_elements = pc.ref.path.elements_slow;
+  rep.reference_elements = pc.ref.path.elements_slow + pc.ref.path.elements_fast;
   const CaseData& d = pc.data;
   const Reference& ref = pc.ref;
   const Numerics nx = b.numerics(bp);

@@ -43,22 +43,19 @@ namespace bncheck::ref {
 // and the saved mean and statistic. Returns whether the channel is singular: var + eps
 // = 0 under IEEE semantics, or, in backward, statistics that overflow the parameter
 // dtype, so that the backend is handed an infinity: then no value is wrong.
+// mean_sq: sum x^2 / M = mean^2 + var (rounded once from exact sums, like the statistics).
 template <class Real>
-bool compute_channel_statistics(const Problem& p, const Conventions& conv, int64_t c, const ChannelInput<Real>& in,
-                                Stats<Real>& st, Reference& R) {
-  using std::abs;
+bool record_channel_statistics(const Problem& p, const Conventions& conv, int64_t c, const Stats<Real>& st,
+                               const Real& sum_abs_x, const Real& mean_sq, Reference& R) {
   using std::sqrt;
   ChannelRef& cr = R.channel[c];
-  st = channel_stats(in.xs, p.eps, conv);
   cr.mean = to_double(st.mean);
   cr.var = to_double(st.var);
   cr.invstd = st.invstd_inf ? HUGE_VAL : to_double(st.invstd);
-  const Real rms = sqrt(st.mean * st.mean + st.var);
+  const Real rms = sqrt(mean_sq);
   cr.rms = to_double(rms);
   set_scaled(cr, st.mean, st.var, rms, st.invstd_inf ? Real(HUGE_VAL) : st.invstd);
-  Real sabs = 0;
-  for (const Real& v : in.xs) sabs += abs(v);
-  cr.sum_abs_x = to_double(sabs);
+  cr.sum_abs_x = to_double(sum_abs_x);
   put(R.save_mean, c, st.mean);
   if (conv.saved == SavedStat::invstd)
     put(R.save_stat, c, invstd_or_inf(st));
@@ -73,13 +70,28 @@ bool compute_channel_statistics(const Problem& p, const Conventions& conv, int64
 }
 
 template <class Real>
-Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) {
-  if (p.dir == Direction::fwd_infer) return forward_inference<Real>(p, d);
-  Reference R;
+bool compute_channel_statistics(const Problem& p, const Conventions& conv, int64_t c, const ChannelInput<Real>& in,
+                                Stats<Real>& st, Reference& R) {
+  using std::abs;
+  st = channel_stats(in.xs, p.eps, conv);
+  Real sabs = 0, sq = 0;
+  for (const Real& v : in.xs) {
+    sabs += abs(v);
+    sq += v * v;
+  }
+  return record_channel_statistics(p, conv, c, st, sabs, Real(sq / Real(static_cast<double>(in.xs.size()))), R);
+}
+
+// Reference::init for the outputs of p's direction.
+inline void init_outputs(const Problem& p, Reference& R) {
   const int64_t C = p.c;
   const size_t E = static_cast<size_t>(p.elements());
   const Dtype pd = p.pdtype;
   R.channel.resize(static_cast<size_t>(C));
+  if (p.dir == Direction::fwd_infer) {
+    init(R.y, p.dtype, E);
+    return;
+  }
   init(R.save_mean, pd, C);
   init(R.save_stat, pd, C);
   if (p.dir == Direction::fwd_train) {
@@ -93,21 +105,38 @@ Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) 
       init(R.dbeta, pd, C);
     }
   }
+}
+
+// One channel at Real precision throughout (the slow path; the fast path's fallback).
+template <class Real>
+void compute_channel(const Problem& p, const Conventions& conv, const CaseData& d, int64_t c, Reference& R) {
   ChannelInput<Real> in;
-  for (int64_t c = 0; c < C; ++c) {
-    gather_channel(p, d, c, in);
-    R.channel[c].poisoned = in.poisoned;
-    if (in.poisoned) {
-      poisoned_channel(p, conv, d, c, in, R);
-      continue;
-    }
-    Stats<Real> st;
-    const bool singular = compute_channel_statistics(p, conv, c, in, st, R);
-    if (p.dir == Direction::fwd_train)
-      forward_training_channel(p, conv, d, c, in, st, singular, R);
-    else
-      backward_channel(p, d, c, in, st, singular, R);
+  gather_channel(p, d, c, in);
+  R.channel[c].poisoned = in.poisoned;
+  if (in.poisoned) {
+    poisoned_channel(p, conv, d, c, in, R);
+    return;
   }
+  Stats<Real> st;
+  const bool singular = compute_channel_statistics(p, conv, c, in, st, R);
+  if (p.dir == Direction::fwd_train)
+    forward_training_channel(p, conv, d, c, in, st, singular, R);
+  else
+    backward_channel(p, d, c, in, st, singular, R);
+}
+
+template <class Real>
+Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) {
+  Reference R;
+  init_outputs(p, R);
+  for (int64_t c = 0; c < p.c; ++c) {
+    if (p.dir == Direction::fwd_infer)
+      inference_channel<Real>(p, d, c, R);
+    else
+      compute_channel<Real>(p, conv, d, c, R);
+  }
+  R.path.channels_slow = static_cast<uint64_t>(p.c);
+  R.path.elements_slow = static_cast<uint64_t>(p.elements());
   return R;
 }
 

@@ -11,15 +11,22 @@ void backward_channel(const Problem& p, const CaseData& d, int64_t c, const Chan
                       const Stats<Real>& st, bool singular, Reference& R) {
   using std::abs;
   ChannelRef& cr = R.channel[c];
-  Real dbeta = 0, dgamma = 0, sad = 0, sadx = 0;
+  // dgamma = r sum dy (M x - S) / M: the sum exact (moderate ranges), then two roundings.
+  Real dbeta = 0, centred = 0, sad = 0, sadx = 0;
+  const Real Ms(st.m);
   std::vector<Real> xh(in.idx.size()), dys(in.idx.size());
   for (size_t k = 0; k < in.idx.size(); ++k) {
     xh[k] = xhat(in.xs[k], st);
     dys[k] = Real(d.dy.get(in.idx[k]));
     dbeta += dys[k];
-    dgamma += dys[k] * xh[k];
+    centred += dys[k] * (Ms * in.xs[k] - st.sum);
     sad += abs(dys[k]);
     sadx += abs(dys[k] * xh[k]);
+  }
+  Real dgamma = st.invstd * (centred / Ms);
+  if (st.invstd_inf) {  // IEEE semantics of the sum of dy xhat (xhat infinite or NaN); marked below
+    dgamma = 0;
+    for (size_t k = 0; k < in.idx.size(); ++k) dgamma += dys[k] * xh[k];
   }
   cr.dbeta = to_double(dbeta);
   cr.dgamma = to_double(dgamma);

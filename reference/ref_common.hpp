@@ -49,10 +49,16 @@ double to_double(const Real& v) {
 // Exact statistics of one channel.
 template <class Real>
 struct Stats {
-  Real mean, var, invstd;
+  Real sum, mean, var, invstd;  // sum x exactly (data spanning < ~200 bits), the rest rounded once
+  double m = 1;                 // M
   bool invstd_inf = false;
 };
 
+// mean = S / M and var = sum (M x - S)^2 / M^3 with S = sum x: for data whose values
+// span fewer than ~200 bits (all f32-representable data short of mixing 2^100 with
+// 2^-100) S, every M x - S and the sum of squares are exact at 256 bits, so each
+// statistic is rounded once; the textbook (x - mean)^2 would carry the rounding of
+// mean into var, enough to round an exact tie of f64 the wrong way.
 template <class Real>
 Stats<Real> channel_stats(const std::vector<Real>& x, double eps, const Conventions& conv) {
   using std::sqrt;
@@ -60,13 +66,15 @@ Stats<Real> channel_stats(const std::vector<Real>& x, double eps, const Conventi
   const Real M(static_cast<double>(x.size()));
   Real sum = 0;
   for (const Real& v : x) sum += v;
+  s.sum = sum;
+  s.m = static_cast<double>(x.size());
   s.mean = sum / M;
   Real q = 0;
   for (const Real& v : x) {
-    Real d = v - s.mean;
+    const Real d = M * v - sum;
     q += d * d;
   }
-  s.var = q / M;
+  s.var = q / (M * M * M);
   const Real denom = s.var + Real(eps);
   if (denom == 0) {
     s.invstd_inf = !conv.zero_var_invstd_is_zero;
@@ -76,11 +84,13 @@ Stats<Real> channel_stats(const std::vector<Real>& x, double eps, const Conventi
   return s;
 }
 
-// xhat for one element; IEEE semantics when r is infinite.
+// xhat for one element, (M x - S) r / M: M x - S is exact where x - mean would carry
+// mean's rounding. IEEE semantics when r is infinite.
 template <class Real>
 Real xhat(const Real& x, const Stats<Real>& s) {
-  if (!s.invstd_inf) return (x - s.mean) * s.invstd;
-  const Real d = x - s.mean;
+  const Real M(s.m);
+  if (!s.invstd_inf) return (M * x - s.sum) * s.invstd / M;
+  const Real d = M * x - s.sum;
   if (d == 0) return Real(std::numeric_limits<double>::quiet_NaN());
   return Real(d > 0 ? HUGE_VAL : -HUGE_VAL);
 }

@@ -1,17 +1,22 @@
 #include "reference/reference.hpp"
 
-#include <boost/multiprecision/cpp_bin_float.hpp>
+#include <atomic>
 
 #include "reference/bnorm_ref.hpp"
+#include "reference/ref_real.hpp"
 
 namespace bncheck {
 
-// 256 significand bits: every intermediate of the definitions above carries ~2^-256
-// relative error, far below the 2^-54 needed to round f64 results correctly except
-// for values within 2^-200 of a rounding boundary.
-using Real256 =
-    boost::multiprecision::number<boost::multiprecision::cpp_bin_float<256, boost::multiprecision::digit_base_2>,
-                                  boost::multiprecision::et_off>;
+namespace {
+std::atomic<ReferenceMode> g_mode{ReferenceMode::fast};
+}  // namespace
+
+void set_reference_mode(ReferenceMode m) { g_mode = m; }
+ReferenceMode reference_mode() { return g_mode; }
+Reference compute_reference_selected(const Problem& p, const Conventions& conv, const CaseData& d) {
+  return reference_mode() == ReferenceMode::slow ? compute_reference(p, conv, d) : compute_reference_fast(p, conv, d);
+}
+
 using Real512 =
     boost::multiprecision::number<boost::multiprecision::cpp_bin_float<512, boost::multiprecision::digit_base_2>,
                                   boost::multiprecision::et_off>;

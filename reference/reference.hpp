@@ -44,16 +44,38 @@ struct ChannelRef {
   double mean_s = 0, var_s = 0, rms_s = 0, invstd_s = 0;
 };
 
+// Which path produced a reference's elementwise outputs (y or dx): the fast path's
+// rounding test, or the 256-bit evaluation (for a whole channel, or one element whose
+// rounding the fast path could not decide).
+struct ReferencePath {
+  uint64_t elements_fast = 0, elements_slow = 0, channels_slow = 0;
+};
+
 struct Reference {
   RefTensor y, save_mean, save_stat, running_mean, running_var;  // forward
   RefTensor dx, dgamma, dbeta;                                   // backward
   std::vector<ChannelRef> channel;
+  ReferencePath path;
 };
 
 // Reference at 256 bits (Boost.Multiprecision cpp_bin_float), under conventions conv.
 // For backward, the statistics are recomputed exactly from x; save_mean/save_stat
 // are filled too (rounded to pdtype) so the harness can hand them to the backend.
+// The slow path: the oracle of the fast one.
 Reference compute_reference(const Problem& p, const Conventions& conv, const CaseData& d);
+
+// The same outputs by the fast path (docs/error-model.md, "The fast reference"): exact
+// per-channel sums in integer bins, the statistics from them at 256 bits, each
+// elementwise output in double-double with a proven error bound, kept when every value
+// within the bound rounds to the same value of its dtype, else evaluated at 256 bits.
+// Bitwise the rounded outputs of compute_reference. f64 data take the slow path.
+Reference compute_reference_fast(const Problem& p, const Conventions& conv, const CaseData& d);
+
+// The path the harness uses (compute_reference_fast unless set to slow: `--reference`).
+enum class ReferenceMode { fast, slow };
+void set_reference_mode(ReferenceMode m);
+ReferenceMode reference_mode();
+Reference compute_reference_selected(const Problem& p, const Conventions& conv, const CaseData& d);
 
 // Backward written with the full chain rule, keeping the term
 // dl/dvar * sum(-2 (x_i - mu)) / M inside dl/dmu (which vanishes mathematically),

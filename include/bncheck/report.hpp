@@ -50,6 +50,9 @@ struct CaseReport {
   std::string message;  // reason for non-pass verdicts
   std::vector<TensorReport> tensors;
   double seconds_backend = 0, seconds_reference = 0;
+  // Elementwise reference outputs the fast path left to the 256-bit evaluation (or all
+  // of them, with --reference slow), of reference_elements.
+  uint64_t reference_slow_elements = 0, reference_elements = 0;
   // The worst tensor by ratio (index into tensors), or -1.
   int worst_tensor() const;
 };

@@ -1,0 +1,181 @@
+// Double-double arithmetic for the fast reference, and the rounding test that decides
+// when a double-double result with a known error bound gives the correctly rounded
+// value of a dtype. The error bounds (u = 2^-53, no underflow) are those proven by
+// Joldes, Muller & Popescu, "Tight and rigorous error bounds for basic building blocks
+// of double-word arithmetic" (ACM TOMS 44(2), 2017); docs/error-model.md ("The fast
+// reference") adds them up for the outputs. Products use Dekker's exact product
+// (Veltkamp splitting), which needs no FMA instruction and is exact for operands below
+// 2^995 in magnitude whose product does not underflow; callers keep to that range.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "bncheck/dtype.hpp"
+
+namespace bncheck::ref::dd {
+
+struct DD {
+  double h = 0, l = 0;
+};
+
+// s + e = a + b exactly (Knuth's TwoSum).
+inline DD two_sum(double a, double b) {
+  const double s = a + b, bb = s - a;
+  return {s, (a - (s - bb)) + (b - bb)};
+}
+// The same when |a| >= |b| or a = 0 (Dekker's Fast2Sum).
+inline DD fast_two_sum(double a, double b) {
+  const double s = a + b;
+  return {s, b - (s - a)};
+}
+
+// a = hi + lo with hi holding the top 26 bits (Veltkamp).
+struct Split {
+  double hi = 0, lo = 0;
+};
+inline Split split(double a) {
+  const double t = 134217729.0 * a;  // 2^27 + 1
+  const double hi = t - (t - a);
+  return {hi, a - hi};
+}
+
+// p + e = a b exactly (Dekker), a given split.
+inline DD two_prod(double a, const Split& as, double b) {
+  const double p = a * b;
+  const Split bs = split(b);
+  const double e = ((as.hi * bs.hi - p) + as.hi * bs.lo + as.lo * bs.hi) + as.lo * bs.lo;
+  return {p, e};
+}
+
+// x + y for a double-double x and a double y: relative error <= 2u^2 (JMP Alg. 4).
+inline DD add(const DD& x, double y) {
+  const DD s = two_sum(x.h, y);
+  return fast_two_sum(s.h, x.l + s.l);
+}
+
+// x + y for two double-doubles: relative error <= 3u^2 + 13u^3 (JMP Alg. 6).
+inline DD add(const DD& x, const DD& y) {
+  const DD s = two_sum(x.h, y.h), t = two_sum(x.l, y.l);
+  const DD v = fast_two_sum(s.h, s.l + t.h);
+  return fast_two_sum(v.h, t.l + v.l);
+}
+
+// x y for a double-double x (its high part split) and a double y: relative error
+// <= 3u^2 (JMP Alg. 9 proves 2u^2 with an FMA folding x.l y into the low part; here
+// Dekker's exact product stands in for the FMA and x.l y is rounded on its own, one
+// more rounding of a term below u |x y|).
+struct Factor {
+  DD v;
+  Split hs;
+  explicit Factor(const DD& x) : v(x), hs(split(x.h)) {}
+};
+inline DD mul(const Factor& x, double y) {
+  const DD c = two_prod(x.v.h, x.hs, y);
+  return fast_two_sum(c.h, c.l + x.v.l * y);
+}
+
+// The value t of dt nearest h (ties to even) and its neighbours in magnitude, as
+// doubles; false where t is zero, infinite or the largest finite value, or h is not
+// finite (rounding boundaries the callers leave to the slow path).
+// An f16 value from its bits (finite values only), exactly.
+inline double f16_value(uint32_t b) {
+  const uint32_t e = (b >> 10) & 0x1fu, m = b & 0x3ffu;
+  double v;
+  if (e == 0) {
+    v = static_cast<double>(m) * 0x1p-24;
+  } else {
+    const uint64_t d = (static_cast<uint64_t>(e + 1008) << 52) | (static_cast<uint64_t>(m) << 42);  // bias 1023 - 15
+    std::memcpy(&v, &d, sizeof v);
+  }
+  return (b & 0x8000u) ? -v : v;
+}
+// A bf16 value from its bits, exactly.
+inline double bf16_value(uint32_t b) {
+  const uint32_t x = b << 16;
+  float f;
+  std::memcpy(&f, &x, sizeof f);
+  return f;
+}
+
+struct Candidate {
+  uint64_t bits;
+  double t, below, above;  // |t| and the representable magnitudes either side
+};
+inline bool candidate(double h, Dtype dt, Candidate* c) {
+  if (!std::isfinite(h)) return false;
+  if (dt == Dtype::f64) {
+    uint64_t b;
+    std::memcpy(&b, &h, sizeof b);
+    const uint64_t mag = b & ~(uint64_t{1} << 63);
+    if (mag == 0 || mag >= 0x7fefffffffffffffull) return false;
+    double below, above;
+    const uint64_t bm = mag - 1, am = mag + 1;
+    std::memcpy(&below, &bm, sizeof below);
+    std::memcpy(&above, &am, sizeof above);
+    *c = {b, std::fabs(h), below, above};
+    return true;
+  }
+  if (dt == Dtype::f32) {
+    const float f = static_cast<float>(h);  // rounds to nearest even, subnormals included
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    const uint32_t mag = b & 0x7fffffffu;
+    if (mag == 0 || mag >= 0x7f7fffffu) return false;
+    float below, above;
+    const uint32_t bm = mag - 1, am = mag + 1;
+    std::memcpy(&below, &bm, sizeof below);
+    std::memcpy(&above, &am, sizeof above);
+    *c = {b, std::fabs(static_cast<double>(f)), below, above};
+    return true;
+  }
+  // f16 and bf16: h rounded to f32, then to the format. The double rounding can miss
+  // the nearest value only for h next to a midpoint, where the test below fails anyway
+  // (it checks that h lies within half a spacing of the candidate).
+  const float f = static_cast<float>(h);
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  uint64_t b;
+  if (dt == Dtype::bf16) {
+    if ((x & 0x7fffffffu) >= 0x7f7f8000u) return false;  // rounds to infinity, or is the largest finite
+    b = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;          // to nearest even
+  } else {
+    const uint32_t sign = (x >> 16) & 0x8000u, a = x & 0x7fffffffu;
+    if (a >= 0x477fe000u) return false;  // 65504 and beyond: the largest finite, or infinity
+    if (a < 0x38800000u) {               // below 2^-14: a subnormal of f16, m 2^-24
+      float m;
+      std::memcpy(&m, &a, sizeof m);
+      m = (m * 16777216.0f + 12582912.0f) - 12582912.0f;  // to the nearest integer, ties to even
+      b = sign | static_cast<uint32_t>(m);
+    } else {
+      b = sign | ((a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u) >> 13);
+    }
+  }
+  const uint32_t mag = static_cast<uint32_t>(b) & 0x7fffu;
+  if (mag == 0) return false;
+  const auto value = dt == Dtype::bf16 ? bf16_value : f16_value;  // mag + 1 stays finite (checked above)
+  *c = {b, value(mag), value(mag - 1), value(mag + 1)};
+  return true;
+}
+
+// Whether every real within err of h + l rounds to the same value of dt (see
+// candidate for the values left out); if so, its bits go to *bits. The test: h + l -
+// err and h + l + err lie strictly between the midpoints of t = the rounding of h with
+// its neighbours, with a margin of 2^-50 of the terms compared, which covers the
+// rounding of the comparison itself.
+inline bool rounds_uniquely(double h, double l, double err, Dtype dt, uint64_t* bits) {
+  Candidate c;
+  if (!std::isfinite(l) || !(err < 0x1p1000) || !candidate(h, dt, &c)) return false;
+  const double half_below = (c.t - c.below) * 0.5, half_above = (c.above - c.t) * 0.5;
+  const bool neg = h < 0;
+  const double dh = (neg ? -h : h) - c.t;  // exact: h is within half a spacing of t (Sterbenz)
+  const double dl = neg ? -l : l;
+  const double lo_margin = (dh + half_below) + dl - err, hi_margin = (half_above - dh) - dl - err;
+  const double slack = 0x1p-50 * (std::fabs(dh) + half_below + half_above + std::fabs(dl) + err);
+  if (!(lo_margin > slack && hi_margin > slack)) return false;
+  *bits = c.bits;
+  return true;
+}
+
+}  // namespace bncheck::ref::dd

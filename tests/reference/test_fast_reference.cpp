@@ -1,0 +1,221 @@
+// The fast reference against the 256-bit one: the same rounded outputs, bit for bit,
+// the same marks, and ChannelRef magnitudes within their stated accuracy.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iomanip>
+#include <limits>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "bncheck/runner.hpp"
+#include "harness/case_data.hpp"
+#include "reference/reference.hpp"
+
+using namespace bncheck;
+
+namespace {
+
+// The number of elements and channel values where fast and slow differ (each printed).
+size_t compare_tensor(const RefTensor& a, const RefTensor& b, const std::string& what, const std::string& desc) {
+  size_t bad = 0;
+  if (a.size() != b.size()) {
+    ADD_FAILURE() << desc << " " << what << ": sizes " << a.size() << " " << b.size();
+    return 1;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    const uint8_t ma = a.any_nonfinite.empty() ? 0 : a.any_nonfinite[i],
+                  mb = b.any_nonfinite.empty() ? 0 : b.any_nonfinite[i];
+    const bool same_hi = a.hi[i] == b.hi[i] || (std::isnan(a.hi[i]) && std::isnan(b.hi[i]));
+    // An exact zero (dx for M = 2, say): both paths evaluate it at 2^-256 and may keep a
+    // residue of that order, of either sign; the rounded zeros then agree as numbers.
+    const double ra = a.rounded_value(i), rb = b.rounded_value(i);
+    const bool zero = ra == 0 && rb == 0 && std::fabs(a.hi[i] - b.hi[i]) <= 0x1p-200 * (1 + std::fabs(b.hi[i]));
+    if (zero) continue;
+    if (a.rounded[i] != b.rounded[i] || ma != mb || !same_hi) {
+      if (bad++ < 5)
+        ADD_FAILURE() << desc << " " << what << "[" << i << "]: fast " << a.rounded_value(i) << " (hi " << a.hi[i]
+                      << ", mark " << int(ma) << ") slow " << b.rounded_value(i) << " (hi " << b.hi[i] << ", mark "
+                      << int(mb) << ")";
+    }
+  }
+  return bad;
+}
+
+bool close(double a, double b, double rel) {
+  if (a == b || (std::isnan(a) && std::isnan(b))) return true;
+  return std::fabs(a - b) <= rel * std::max(std::fabs(a), std::fabs(b));
+}
+
+}  // namespace
+
+// Exported for the property campaign too: every output tensor and ChannelRef compared.
+size_t fast_reference_differences(const Problem& p, const Conventions& conv, const CaseData& d, ReferencePath* path) {
+  const Reference f = compute_reference_fast(p, conv, d), s = compute_reference(p, conv, d);
+  if (path) *path = f.path;
+  const std::string desc = to_string(p);
+  size_t bad = 0;
+  bad += compare_tensor(f.y, s.y, "y", desc);
+  bad += compare_tensor(f.dx, s.dx, "dx", desc);
+  bad += compare_tensor(f.save_mean, s.save_mean, "save_mean", desc);
+  bad += compare_tensor(f.save_stat, s.save_stat, "save_stat", desc);
+  bad += compare_tensor(f.running_mean, s.running_mean, "running_mean", desc);
+  bad += compare_tensor(f.running_var, s.running_var, "running_var", desc);
+  bad += compare_tensor(f.dgamma, s.dgamma, "dgamma", desc);
+  bad += compare_tensor(f.dbeta, s.dbeta, "dbeta", desc);
+  for (size_t c = 0; c < s.channel.size(); ++c) {
+    const ChannelRef &a = f.channel[c], &b = s.channel[c];
+    // Exact quantities rounded once agree exactly; sum |dy xhat| is a double sum (~M 2^-53);
+    // an exact zero dgamma may keep a 2^-256 residue (see compare_tensor).
+    const bool ok = close(a.mean, b.mean, 0) && close(a.var, b.var, 0) && close(a.invstd, b.invstd, 0) &&
+                    close(a.rms, b.rms, 0) && close(a.sum_abs_x, b.sum_abs_x, 0) && close(a.dbeta, b.dbeta, 0) &&
+                    (close(a.dgamma, b.dgamma, 0) || std::fabs(a.dgamma - b.dgamma) <= 0x1p-200 * b.sum_abs_dy_xhat) &&
+                    close(a.sum_abs_dy, b.sum_abs_dy, 0) && close(a.sum_abs_dy_xhat, b.sum_abs_dy_xhat, 1e-9) &&
+                    a.exp2 == b.exp2 && close(a.mean_s, b.mean_s, 0) && close(a.var_s, b.var_s, 0) &&
+                    a.poisoned == b.poisoned;
+    if (!ok) {
+      ++bad;
+      ADD_FAILURE() << std::setprecision(17) << desc << " channel " << c << ": mean " << a.mean << "/" << b.mean
+                    << " var " << a.var << "/" << b.var << " invstd " << a.invstd << "/" << b.invstd << " rms " << a.rms
+                    << "/" << b.rms << " sum|x| " << a.sum_abs_x << "/" << b.sum_abs_x << " dbeta " << a.dbeta << "/"
+                    << b.dbeta << " dgamma " << a.dgamma << "/" << b.dgamma << " sum|dy| " << a.sum_abs_dy << "/"
+                    << b.sum_abs_dy << " sum|dy xhat| " << a.sum_abs_dy_xhat << "/" << b.sum_abs_dy_xhat << " scaled "
+                    << a.exp2 << " " << a.mean_s << " " << a.var_s << " / " << b.exp2 << " " << b.mean_s << " "
+                    << b.var_s;
+      if (std::getenv("DUMPX"))
+        for (int64_t n = 0; n < p.n; ++n)
+          for (int64_t sp = 0; sp < p.spatial_size(); ++sp)
+            std::printf("%.17g\n", d.x.get(static_cast<size_t>(p.index(n, static_cast<int64_t>(c), sp))));
+    }
+  }
+  return bad;
+}
+
+TEST(FastReference, MatchesTheSlowOneOnTheBuiltInSuites) {
+  uint64_t fast = 0, slow = 0;
+  size_t cases = 0;
+  for (const char* suite : {"default", "ill-conditioned", "regressions"})
+    for (const Problem& p : load_suite(suite, 1)) {
+      ReferencePath path;
+      EXPECT_EQ(fast_reference_differences(p, p.conv, make_case_data(p), &path), 0u) << to_string(p);
+      fast += path.elements_fast;
+      slow += path.elements_slow;
+      ++cases;
+    }
+  EXPECT_GT(cases, 100u);
+  EXPECT_GT(fast, 10 * slow) << "the fast path decided too few elements";
+}
+
+namespace {
+
+// Adversarial cases: small problems whose values land on or beside rounding boundaries
+// of the output dtype (dyadic data, gamma and beta: with eps = 0 and a square variance,
+// outputs are exact midpoints), huge kappa, eps = 0, constant channels, M = 1,
+// subnormals, signed zeros, infinities and NaN.
+struct Generator {
+  std::mt19937_64 rng;
+  explicit Generator(uint64_t seed) : rng(seed) {}
+  int64_t pick(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); }
+  double unit() { return std::uniform_real_distribution<double>(0, 1)(rng); }
+
+  double value(int mode, double centre, double spread, Dtype dt) {
+    switch (mode) {
+      case 0: return centre + spread * std::normal_distribution<double>(0, 1)(rng);
+      case 1: return std::ldexp(static_cast<double>(pick(-64, 64)), static_cast<int>(pick(-4, 2)));  // dyadic
+      case 2: return centre;                                                                         // constant
+      case 3: {  // subnormal and tiny values of the dtype
+        const FormatInfo F = format_info(dt);
+        return std::ldexp(static_cast<double>(pick(-8, 8)), F.emin - F.p + 1 + static_cast<int>(pick(0, 30)));
+      }
+      default: {  // specials now and then
+        const double r = unit();
+        if (r < 0.05) return std::numeric_limits<double>::infinity() * (pick(0, 1) ? 1 : -1);
+        if (r < 0.08) return std::numeric_limits<double>::quiet_NaN();
+        if (r < 0.3) return pick(0, 1) ? 0.0 : -0.0;
+        return centre + spread * std::normal_distribution<double>(0, 1)(rng);
+      }
+    }
+  }
+
+  std::pair<Problem, CaseData> next(Dtype dt) {
+    Problem p;
+    p.n = pick(1, 4);
+    p.c = pick(1, 3);
+    p.rank = 1;
+    p.spatial = {pick(1, 6), 1, 1};
+    p.layout = pick(0, 1) ? Layout::channels_last : Layout::channels_first;
+    p.dtype = dt;
+    p.pdtype = pick(0, 3) == 0 ? dt : Dtype::f32;
+    if (p.pdtype == Dtype::f64 && dt != Dtype::f64) p.pdtype = Dtype::f32;
+    const int dir = static_cast<int>(pick(0, 2));
+    p.dir = dir == 0 ? Direction::fwd_train : dir == 1 ? Direction::bwd : Direction::fwd_infer;
+    const double epss[] = {0, 1e-5, 1e-3, std::ldexp(1.0, -40)};
+    p.eps = epss[pick(0, 3)];
+    p.affine = pick(0, 3) != 0;
+    p.conv.running_var = pick(0, 1) ? RunningVar::unbiased : RunningVar::biased;
+    p.conv.saved = pick(0, 1) ? SavedStat::invstd : SavedStat::variance;
+    const int mode = static_cast<int>(pick(0, 4));
+    const double centre = pick(0, 1) ? std::ldexp(1.0, static_cast<int>(pick(-10, 20))) * (pick(0, 1) ? 1 : -1) : 0.0;
+    const double spread = std::ldexp(1.0, static_cast<int>(pick(-30, 5)));
+    const size_t E = static_cast<size_t>(p.elements());
+    CaseData d;
+    d.x = Tensor(dt, E);
+    for (size_t i = 0; i < E; ++i) d.x.set(i, value(mode, centre, spread, dt));
+    if (p.dir == Direction::bwd) {
+      d.dy = Tensor(dt, E);
+      const int dmode = static_cast<int>(pick(0, 4));
+      for (size_t i = 0; i < E; ++i) d.dy.set(i, value(dmode == 2 ? 1 : dmode, 0, 1, dt));
+    }
+    if (p.affine) {
+      d.gamma = Tensor(p.pdtype, static_cast<size_t>(p.c));
+      d.beta = Tensor(p.pdtype, static_cast<size_t>(p.c));
+      for (int64_t c = 0; c < p.c; ++c) {
+        d.gamma.set(c, std::ldexp(static_cast<double>(pick(-16, 16)), -3));
+        d.beta.set(c, std::ldexp(static_cast<double>(pick(-64, 64)), static_cast<int>(pick(-12, 0))));
+      }
+    }
+    d.running_mean = Tensor(p.pdtype, static_cast<size_t>(p.c));
+    d.running_var = Tensor(p.pdtype, static_cast<size_t>(p.c));
+    for (int64_t c = 0; c < p.c; ++c) {
+      d.running_mean.set(c, value(mode == 4 ? 4 : 1, 0, 1, p.pdtype));
+      d.running_var.set(c, pick(0, 5) == 0 ? 0.0 : std::ldexp(static_cast<double>(pick(1, 64)), -4));
+    }
+    return {p, d};
+  }
+};
+
+// Cases per dtype: BNCHECK_FAST_REF_CASES, else 3000 (the test command); 100000 in the
+// documented campaign (docs/error-model.md).
+int64_t cases_per_dtype() {
+  const char* e = std::getenv("BNCHECK_FAST_REF_CASES");
+  return e ? std::max<int64_t>(1, std::atoll(e)) : 3000;
+}
+
+}  // namespace
+
+TEST(FastReference, MatchesTheSlowOneBitwiseOnAdversarialCases) {
+  for (const Dtype dt : {Dtype::f16, Dtype::bf16, Dtype::f32}) {
+    Generator gen(0x5eed + static_cast<uint64_t>(dt));
+    uint64_t fast = 0, slow = 0, slow_channels = 0;
+    size_t bad = 0;
+    const int64_t n = cases_per_dtype();
+    for (int64_t k = 0; k < n && bad < 10; ++k) {
+      auto [p, d] = gen.next(dt);
+      ReferencePath path;
+      bad += fast_reference_differences(p, p.conv, d, &path) != 0;
+      fast += path.elements_fast;
+      slow += path.elements_slow;
+      slow_channels += path.channels_slow;
+    }
+    EXPECT_EQ(bad, 0u) << dtype_name(dt);
+    // Both paths are exercised: most elements by the rounding test, some by the fallback.
+    EXPECT_GT(fast, slow) << dtype_name(dt);
+    EXPECT_GT(slow, 0u) << dtype_name(dt);
+    std::printf("%s: %lld cases, %llu elements fast, %llu slow (%llu whole channels)\n", dtype_name(dt),
+                static_cast<long long>(n), static_cast<unsigned long long>(fast), static_cast<unsigned long long>(slow),
+                static_cast<unsigned long long>(slow_channels));
+  }
+}
