@@ -76,14 +76,16 @@ void host_copy(benchmark::State& st, size_t bytes) {
 }
 
 // The reference (fast or slow path) on one case.
-void reference_call(benchmark::State& st, const Problem& p, bool fast) {
+void reference_call(benchmark::State& st, const Problem& p, bool fast, int threads) {
   CaseRunner runner(p);
   const CaseData& d = runner.impl().data_for(p.conv);
+  set_reference_threads(threads);
   for (auto _ : st) {
     Reference r = fast ? compute_reference_fast(p, p.conv, d) : compute_reference(p, p.conv, d);
     benchmark::DoNotOptimize(r.channel.data());
     st.counters["slow_elements"] = static_cast<double>(r.path.elements_slow);
   }
+  set_reference_threads(0);
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations() * p.elements()));
 }
 
@@ -150,9 +152,13 @@ int main(int argc, char** argv) {
     for (const Problem& p : load_suite(suite, 1)) {
       const std::string desc = to_string(p);
       benchmark::RegisterBenchmark(("double_two_pass/" + desc).c_str(), double_two_pass, p);
-      benchmark::RegisterBenchmark(("reference_fast/" + desc).c_str(), reference_call, p, true);
+      benchmark::RegisterBenchmark(("reference_fast/" + desc).c_str(), reference_call, p, true, 1);
+      if (reference_threads() > 1)
+        benchmark::RegisterBenchmark(
+            ("reference_fast_threads_" + std::to_string(reference_threads()) + "/" + desc).c_str(), reference_call, p,
+            true, reference_threads());
       if (p.elements() <= (int64_t{1} << 21))
-        benchmark::RegisterBenchmark(("reference_slow/" + desc).c_str(), reference_call, p, false);
+        benchmark::RegisterBenchmark(("reference_slow/" + desc).c_str(), reference_call, p, false, 1);
     }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

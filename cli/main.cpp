@@ -54,6 +54,8 @@ bncheck run [options]
                                  KNOWN without failing the run [inputs/baselines/known-failures.baseline]
   --no-baseline                  no known failures
   --strict                       known failures, and listed failures that now pass, fail the run
+  --threads N                    threads of the reference's fast path (also for props, fuzz);
+                                 the same results for any N [every core]
   --reference fast|slow          the reference's path (also for props, fuzz): fast = exact sums,
                                  double-double outputs kept where a rounding test proves them,
                                  256 bits elsewhere; slow = 256 bits throughout, the oracle;
@@ -150,6 +152,19 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     set_reference_mode(v == "slow" ? ReferenceMode::slow : ReferenceMode::fast);
+    words.erase(words.begin() + static_cast<std::ptrdiff_t>(i), words.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+    --i;
+  }
+  // --threads N: the reference's fast path.
+  for (size_t i = 1; i < words.size(); ++i) {
+    if (words[i] != "--threads") continue;
+    const std::string v = i + 1 < words.size() ? words[i + 1] : "";
+    const bool digits = !v.empty() && v.size() <= 4 && v.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoi(v) < 1) {
+      std::fprintf(stderr, "bncheck: --threads takes a count from 1 to 9999, not '%s'\n", printable(v, 60).c_str());
+      return kExitUsage;
+    }
+    set_reference_threads(std::stoi(v));
     words.erase(words.begin() + static_cast<std::ptrdiff_t>(i), words.begin() + static_cast<std::ptrdiff_t>(i) + 2);
     --i;
   }

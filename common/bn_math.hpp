@@ -54,7 +54,8 @@ BNCHECK_HD WelfordT<A> welford_add_chunk(WelfordT<A> w, const A (&v)[K]) {
   static_assert(K > 0 && (K & (K - 1)) == 0, "chunks of a power of two");
   A s = 0;
   for (int j = 0; j < K; ++j) s += v[j];
-  if (!(s - s == A(0))) {  // s is Inf or NaN
+  // s - s is NaN exactly when s is Inf or NaN (a test the CUDA device code can use).
+  if (!(s - s == A(0))) {  // NOLINT(misc-redundant-expression)
     for (int j = 0; j < K; ++j) w = welford_add(w, v[j]);
     return w;
   }

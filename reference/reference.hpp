@@ -71,6 +71,11 @@ Reference compute_reference(const Problem& p, const Conventions& conv, const Cas
 // Bitwise the rounded outputs of compute_reference. f64 data take the slow path.
 Reference compute_reference_fast(const Problem& p, const Conventions& conv, const CaseData& d);
 
+// Threads of the fast path (`--threads`; 0: every core). Channels go to threads as they
+// free up; the result is the same for any count.
+void set_reference_threads(int n);
+int reference_threads();
+
 // The path the harness uses (compute_reference_fast unless set to slow: `--reference`).
 enum class ReferenceMode { fast, slow };
 void set_reference_mode(ReferenceMode m);

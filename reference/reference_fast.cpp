@@ -8,9 +8,19 @@
 // test (double_double.hpp) proves its rounding, else evaluated at 256 bits. Channels
 // the fast path does not handle (non-finite inputs, var + eps = 0, statistics beyond
 // the parameter dtype) and f64 data take the 256-bit path whole.
+// GCC 12 reports Boost.Multiprecision's cpp_int -> cpp_bin_float conversion
+// (generic_interconvert) as reading an uninitialised limb pointer: a false positive of
+// -Wmaybe-uninitialized on Boost's union of inline and allocated limbs.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "reference/bnorm_ref.hpp"
@@ -139,27 +149,27 @@ ref::Stats<Real256> stats_from(const cpp_int& i1, const cpp_int& i2, int64_t M, 
   return s;
 }
 
-class FastReference {
+// One worker: channels one at a time, its own scratch and counts. Workers write
+// disjoint parts of R (a channel's elements and statistics), so any number of them
+// give the same Reference.
+class ChannelWorker {
  public:
-  FastReference(const Problem& p, const Conventions& conv, const CaseData& d) : p_(p), conv_(conv), d_(d) {
-    ref::init_outputs(p_, R_);
-  }
+  ChannelWorker(const Problem& p, const Conventions& conv, const CaseData& d, Reference& R)
+      : p_(p), conv_(conv), d_(d), R_(R) {}
 
-  Reference run() {
-    for (int64_t c = 0; c < p_.c; ++c) {
-      if (p_.dir == Direction::fwd_infer)
-        inference(c);
-      else
-        training_or_backward(c);
-    }
-    return std::move(R_);
+  void channel(int64_t c) {
+    if (p_.dir == Direction::fwd_infer)
+      inference(c);
+    else
+      training_or_backward(c);
   }
+  const ReferencePath& path() const { return path_; }
 
  private:
   void slow_channel(int64_t c) {
     ref::compute_channel<Real256>(p_, conv_, d_, c, R_);
-    R_.path.channels_slow++;
-    R_.path.elements_slow += static_cast<uint64_t>(p_.reduction_size());
+    path_.channels_slow++;
+    path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
   }
 
   void training_or_backward(int64_t c) {
@@ -207,12 +217,12 @@ class FastReference {
         const DD t = ref::dd::mul(Af, static_cast<double>(xs_[k]));
         const DD y = ref::dd::add(t, Kd);
         if (put_fast(R_.y, i, y, kForwardBound * (std::fabs(t.h) + std::fabs(Kd.h)) + k_err)) {
-          R_.path.elements_fast++;
+          path_.elements_fast++;
           continue;
         }
       }
       ref::put(R_.y, i, Real256(g) * ref::xhat(Real256(xs_[k]), st) + Real256(b));
-      R_.path.elements_slow++;
+      path_.elements_slow++;
     }
     ref::running_statistics(p_, conv_, d_, c, st, R_);
   }
@@ -255,12 +265,12 @@ class FastReference {
         const DD t1 = ref::dd::mul(Af, dy), t2 = ref::dd::mul(Cf, x);
         const DD v = ref::dd::add(ref::dd::add(t1, DD{-t2.h, -t2.l}), Kd);
         if (put_fast(R_.dx, i, v, kBackwardBound * (std::fabs(t1.h) + std::fabs(t2.h) + std::fabs(Kd.h)) + k_err)) {
-          R_.path.elements_fast++;
+          path_.elements_fast++;
           continue;
         }
       }
       ref::put(R_.dx, i, scale * (Mr * Real256(dy) - dbeta - ref::xhat(Real256(x), st) * dgamma));
-      R_.path.elements_slow++;
+      path_.elements_slow++;
     }
     cr.sum_abs_dy_xhat = sadx;
   }
@@ -278,7 +288,7 @@ class FastReference {
     const double k_err = special ? 0 : kRealBound * magnitude(Real256(b), Am) + kTiny;
     const bool fast =
         !special && usable_factor(Ad) && std::isfinite(Kd.h) && std::isfinite(Kd.l) && std::isfinite(k_err);
-    if (special) R_.path.channels_slow++;
+    if (special) path_.channels_slow++;
     const Factor Af(Ad);
     const int64_t N = p_.n, S = p_.spatial_size();
     for (int64_t n = 0; n < N; ++n)
@@ -288,19 +298,20 @@ class FastReference {
         if (fast && std::isfinite(x)) {
           const DD t = ref::dd::mul(Af, x);
           if (put_fast(R_.y, i, ref::dd::add(t, Kd), kForwardBound * (std::fabs(t.h) + std::fabs(Kd.h)) + k_err)) {
-            R_.path.elements_fast++;
+            path_.elements_fast++;
             continue;
           }
         }
         ref::inference_element(p_, d_, i, g, b, rm, rv, r, r_inf, R_);
-        R_.path.elements_slow++;
+        path_.elements_slow++;
       }
   }
 
   const Problem& p_;
   const Conventions& conv_;
   const CaseData& d_;
-  Reference R_;
+  Reference& R_;
+  ReferencePath path_;
   std::vector<float> xs_, dys_;
   std::vector<size_t> idx_;
   Sums sums_;
@@ -308,9 +319,59 @@ class FastReference {
 
 }  // namespace
 
+namespace {
+
+// The special-value marks of every output, allocated before the workers start (mark()
+// would allocate them lazily, a race between workers), dropped again where all zero.
+std::vector<RefTensor*> outputs(Reference& R) {
+  return {&R.y, &R.save_mean, &R.save_stat, &R.running_mean, &R.running_var, &R.dx, &R.dgamma, &R.dbeta};
+}
+
+std::atomic<int> g_threads{0};
+
+}  // namespace
+
+void set_reference_threads(int n) { g_threads = std::max(0, n); }
+int reference_threads() {
+  const int n = g_threads;
+  return n > 0 ? n : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 Reference compute_reference_fast(const Problem& p, const Conventions& conv, const CaseData& d) {
   if (p.dtype == Dtype::f64) return compute_reference(p, conv, d);
-  return FastReference(p, conv, d).run();
+  Reference R;
+  ref::init_outputs(p, R);
+  // Threads only where they pay for their start: many elements and several channels.
+  const int threads =
+      p.elements() >= (int64_t{1} << 16) ? static_cast<int>(std::min<int64_t>(reference_threads(), p.c)) : 1;
+  if (threads <= 1) {
+    ChannelWorker w(p, conv, d, R);
+    for (int64_t c = 0; c < p.c; ++c) w.channel(c);
+    R.path = w.path();
+    return R;
+  }
+  for (RefTensor* t : outputs(R))
+    if (!t->empty()) t->any_nonfinite.assign(t->size(), 0);
+  std::atomic<int64_t> next{0};
+  std::vector<ChannelWorker> workers;
+  workers.reserve(static_cast<size_t>(threads));
+  for (int k = 0; k < threads; ++k) workers.emplace_back(p, conv, d, R);
+  auto work = [&](ChannelWorker& w) {
+    for (int64_t c = next++; c < p.c; c = next++) w.channel(c);
+  };
+  std::vector<std::thread> pool;
+  for (int k = 1; k < threads; ++k) pool.emplace_back(work, std::ref(workers[static_cast<size_t>(k)]));
+  work(workers[0]);
+  for (std::thread& t : pool) t.join();
+  for (const ChannelWorker& w : workers) {
+    R.path.elements_fast += w.path().elements_fast;
+    R.path.elements_slow += w.path().elements_slow;
+    R.path.channels_slow += w.path().channels_slow;
+  }
+  for (RefTensor* t : outputs(R))
+    if (std::all_of(t->any_nonfinite.begin(), t->any_nonfinite.end(), [](uint8_t m) { return m == 0; }))
+      std::vector<uint8_t>().swap(t->any_nonfinite);
+  return R;
 }
 
 }  // namespace bncheck

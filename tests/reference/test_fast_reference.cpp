@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iomanip>
 #include <limits>
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bncheck/runner.hpp"
 #include "harness/case_data.hpp"
@@ -195,6 +197,43 @@ int64_t cases_per_dtype() {
 }
 
 }  // namespace
+
+namespace {
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+}  // namespace
+
+// Channels on several threads: the same Reference, bit for bit, as on one.
+TEST(FastReference, AnyThreadCountGivesTheSameResult) {
+  for (const char* desc : {"n=4,c=37,sp=24x24,dt=f16,dir=fwd_train,fill=normal:3:0.001",
+                           "n=8,c=5,sp=64x33,layout=cl,dir=bwd,poison=nan@2", "n=2,c=300,sp=11x11,dir=fwd_infer"}) {
+    const Problem p = parse_problem(desc);
+    const CaseData d = make_case_data(p);
+    set_reference_threads(1);
+    const Reference one = compute_reference_fast(p, p.conv, d);
+    set_reference_threads(3);
+    const Reference three = compute_reference_fast(p, p.conv, d);
+    set_reference_threads(0);
+    ASSERT_GE(p.elements(), int64_t{1} << 16) << desc;  // large enough to be split
+    for (const auto& [a, b] : {std::pair{&one.y, &three.y},
+                               {&one.dx, &three.dx},
+                               {&one.save_stat, &three.save_stat},
+                               {&one.dgamma, &three.dgamma},
+                               {&one.running_var, &three.running_var}}) {
+      EXPECT_EQ(a->rounded, b->rounded) << desc;
+      EXPECT_TRUE(same_bits(a->hi, b->hi)) << desc;  // NaN included
+      EXPECT_TRUE(same_bits(a->lo, b->lo)) << desc;
+      EXPECT_EQ(a->any_nonfinite, b->any_nonfinite) << desc;
+    }
+    EXPECT_EQ(one.path.elements_fast, three.path.elements_fast) << desc;
+    EXPECT_EQ(one.path.elements_slow, three.path.elements_slow) << desc;
+    for (size_t c = 0; c < one.channel.size(); ++c)
+      EXPECT_TRUE(
+          same_bits({one.channel[c].var, one.channel[c].dgamma}, {three.channel[c].var, three.channel[c].dgamma}))
+          << desc;
+  }
+}
 
 TEST(FastReference, MatchesTheSlowOneBitwiseOnAdversarialCases) {
   for (const Dtype dt : {Dtype::f16, Dtype::bf16, Dtype::f32}) {
