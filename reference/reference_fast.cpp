@@ -8,6 +8,7 @@
 // test (double_double.hpp) proves its rounding, else evaluated at 256 bits. Channels
 // the fast path does not handle (non-finite inputs, var + eps = 0, statistics beyond
 // the parameter dtype) and f64 data take the 256-bit path whole.
+
 // GCC 12 reports Boost.Multiprecision's cpp_int -> cpp_bin_float conversion
 // (generic_interconvert) as reading an uninitialised limb pointer: a false positive of
 // -Wmaybe-uninitialized on Boost's union of inline and allocated limbs.
@@ -75,7 +76,7 @@ inline bool put_fast(RefTensor& t, size_t i, const DD& v, double err) {
 }
 
 // An f16 infinity or NaN from its bits.
-double t_nonfinite(uint32_t b) {
+double f16_nonfinite(uint32_t b) {
   if (b & 0x3ffu) return std::numeric_limits<double>::quiet_NaN();
   return (b & 0x8000u) ? -HUGE_VAL : HUGE_VAL;
 }
@@ -117,7 +118,7 @@ bool gather_floats(const Problem& p, const Tensor& t, int64_t c, std::vector<flo
     const uint16_t* h = static_cast<const uint16_t*>(t.data());
     return gather_with(p, c, v, idx, [h](size_t i) {
       const uint32_t b = h[i];
-      if ((b & 0x7c00u) == 0x7c00u) return static_cast<float>(t_nonfinite(b));
+      if ((b & 0x7c00u) == 0x7c00u) return static_cast<float>(f16_nonfinite(b));
       return static_cast<float>(ref::dd::f16_value(b));
     });
   }

@@ -87,10 +87,6 @@ size_t fast_reference_differences(const Problem& p, const Conventions& conv, con
                     << b.sum_abs_dy << " sum|dy xhat| " << a.sum_abs_dy_xhat << "/" << b.sum_abs_dy_xhat << " scaled "
                     << a.exp2 << " " << a.mean_s << " " << a.var_s << " / " << b.exp2 << " " << b.mean_s << " "
                     << b.var_s;
-      if (std::getenv("DUMPX"))
-        for (int64_t n = 0; n < p.n; ++n)
-          for (int64_t sp = 0; sp < p.spatial_size(); ++sp)
-            std::printf("%.17g\n", d.x.get(static_cast<size_t>(p.index(n, static_cast<int64_t>(c), sp))));
     }
   }
   return bad;
