@@ -52,9 +52,8 @@ bool close(double a, double b, double rel) {
   return std::fabs(a - b) <= rel * std::max(std::fabs(a), std::fabs(b));
 }
 
-}  // namespace
-
-// Exported for the property campaign too: every output tensor and ChannelRef compared.
+// Fast against slow on one case: every output tensor and ChannelRef compared; the
+// number of differences.
 size_t fast_reference_differences(const Problem& p, const Conventions& conv, const CaseData& d, ReferencePath* path) {
   const Reference f = compute_reference_fast(p, conv, d), s = compute_reference(p, conv, d);
   if (path) *path = f.path;
@@ -91,6 +90,8 @@ size_t fast_reference_differences(const Problem& p, const Conventions& conv, con
   }
   return bad;
 }
+
+}  // namespace
 
 TEST(FastReference, MatchesTheSlowOneOnTheBuiltInSuites) {
   uint64_t fast = 0, slow = 0;
