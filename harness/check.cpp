@@ -16,7 +16,7 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
   ulps.reserve(r.count);
   double worst_key = -1;
   for (size_t i = 0; i < r.count; ++i) {
-    const double want = ref.rounded_value(i), hi = ref.hi[i], lo = ref.lo[i];
+    const double want = ref.rounded_value(i), hi = ref.hi[i], lo = ref.lo_at(i);
     const double g = got.get(i);
     // An infinite budget (an undetermined channel, docs/error-model.md) admits any value.
     const bool any_value =

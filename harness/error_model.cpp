@@ -233,7 +233,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     auto exact_distance = [](double got, const RefTensor& t, int64_t i) {
       const double lost =
           std::fabs(t.hi[i]) < std::numeric_limits<double>::min() ? std::numeric_limits<double>::denorm_min() : 0.0;
-      return std::fabs((got - t.hi[i]) - t.lo[i]) + lost;
+      return std::fabs((got - t.hi[i]) - t.lo_at(static_cast<size_t>(i))) + lost;
     };
     StatErrors e;
     e.e_mu = ch.x(exact_distance(d.save_mean.get(c), ref.save_mean, c));

@@ -87,19 +87,20 @@ inline void init_outputs(const Problem& p, Reference& R) {
   const int64_t C = p.c;
   const size_t E = static_cast<size_t>(p.elements());
   const Dtype pd = p.pdtype;
+  const bool elementwise_lo = p.dtype == Dtype::f64;  // RefTensor::lo
   R.channel.resize(static_cast<size_t>(C));
   if (p.dir == Direction::fwd_infer) {
-    init(R.y, p.dtype, E);
+    init(R.y, p.dtype, E, elementwise_lo);
     return;
   }
   init(R.save_mean, pd, C);
   init(R.save_stat, pd, C);
   if (p.dir == Direction::fwd_train) {
-    init(R.y, p.dtype, E);
+    init(R.y, p.dtype, E, elementwise_lo);
     init(R.running_mean, pd, C);
     init(R.running_var, pd, C);
   } else {
-    init(R.dx, p.dtype, E);
+    init(R.dx, p.dtype, E, elementwise_lo);
     if (p.affine) {
       init(R.dgamma, pd, C);
       init(R.dbeta, pd, C);

@@ -75,6 +75,13 @@ inline DD mul(const Factor& x, double y) {
   const DD c = two_prod(x.v.h, x.hs, y);
   return fast_two_sum(c.h, c.l + x.v.l * y);
 }
+// The same for y with at most 26 significant bits (an f32, f16 or bf16 value): y needs
+// no split (Veltkamp's split of it is y itself), so Dekker's product reads y as it is.
+inline DD mul_short(const Factor& x, double y) {
+  const double p = x.v.h * y;
+  const double e = (x.hs.hi * y - p) + x.hs.lo * y;
+  return fast_two_sum(p, e + x.v.l * y);
+}
 
 // The value t of dt nearest h (ties to even) and its neighbours in magnitude, as
 // doubles; false where t is zero, infinite or the largest finite value, or h is not
@@ -175,6 +182,67 @@ inline bool rounds_uniquely(double h, double l, double err, Dtype dt, uint64_t* 
   const double slack = 0x1p-50 * (std::fabs(dh) + half_below + half_above + std::fabs(dl) + err);
   if (!(lo_margin > slack && hi_margin > slack)) return false;
   *bits = c.bits;
+  return true;
+}
+
+// 2^k for k in double's normal range, from its bits (no libm call).
+inline double pow2(int k) {
+  const uint64_t b = static_cast<uint64_t>(k + 1023) << 52;
+  double v;
+  std::memcpy(&v, &b, sizeof v);
+  return v;
+}
+// The unbiased exponent of a normal double.
+inline int exponent(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return static_cast<int>((b >> 52) & 0x7ffu) - 1023;
+}
+
+// rounds_uniquely for one format, for the elementwise loops: the same decision
+// (every real within err of h + l rounds to the same value t of the format, with a
+// margin of 2^-50 of the quantities compared) with t found by scaling h to an integer
+// and rounding it (exact: powers of two), the gaps to t's neighbours from t's
+// exponent. h must be a normal double; t = 0, the largest finite value and beyond are
+// left undecided, as in rounds_uniquely.
+template <Dtype DT>
+inline bool round_test(double h, double l, double err, uint64_t* bits) {
+  constexpr FormatInfo F = format_info(DT);
+  const double a = std::fabs(h);
+  if (!(a >= 0x1p-1000 && a < 0x1p1000) || !std::isfinite(l)) return false;
+  const int e = exponent(a);
+  const int q = std::max(e, F.emin) - (F.p - 1);  // exponent of the spacing at h
+  double t;
+  if constexpr (DT == Dtype::f64) {
+    t = a;
+  } else if constexpr (DT == Dtype::f32) {
+    t = static_cast<float>(a);  // to nearest, ties to even, subnormals included
+    if (!(t > 0) || t >= 0x1.fffffep127) return false;
+  } else {
+    const double m = a * pow2(-q);                                     // exact, below 2^(p+1)
+    t = ((m + 0x1.8p52) - 0x1.8p52) * pow2(q);                         // to nearest, ties to even
+    if (!(t > 0) || t >= (2.0 - pow2(1 - F.p)) * pow2(F.emax)) return false;  // zero, or the largest finite and beyond
+  }
+  const int et = exponent(t);
+  const int qt = std::max(et, F.emin) - (F.p - 1);
+  const double gap = pow2(qt);
+  const bool lower_binade = t == pow2(et) && et > F.emin;  // t a power of two: half the gap below it
+  const double d = (a - t) + (h < 0 ? -l : l);             // a - t exact (Sterbenz)
+  const double half = (d < 0 && lower_binade ? 0.25 : 0.5) * gap;
+  if (!((std::fabs(d) + err) * (1 + 0x1p-50) < half)) return false;
+  const uint64_t sign = h < 0 ? uint64_t{1} << (F.ebits + F.p - 1) : 0;
+  if constexpr (DT == Dtype::f64) {
+    std::memcpy(bits, &h, sizeof h);
+  } else if constexpr (DT == Dtype::f32) {
+    const float f = static_cast<float>(t);
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    *bits = sign | b;
+  } else {
+    const uint64_t mant = static_cast<uint64_t>(t * pow2(-qt));  // the integer significand, exact
+    const uint64_t biased = et >= F.emin ? static_cast<uint64_t>(et + F.emax) : 0;
+    *bits = sign | (biased << (F.p - 1)) | (mant & ((uint64_t{1} << (F.p - 1)) - 1));
+  }
   return true;
 }
 

@@ -1,17 +1,23 @@
 // Exact sums of f32 values, of their squares and of products of two f32 values, for
 // the fast reference. An f32 value is m 2^(E - 150) with an integer |m| < 2^24 and E
 // in [1, 254] (subnormals: E = 1 without the hidden bit); a product of two is
-// m1 m2 2^(E1 + E2 - 300) with |m1 m2| < 2^48. Each term goes, unrounded, into a
-// 128-bit integer bin for its exponent: no bin overflows before 2^79 terms. The bins
-// are combined exactly into one multiprecision integer at the end (per channel), the
-// sum in units of 2^-150 (single values) or 2^-300 (products).
+// m1 m2 2^(E1 + E2 - 300) with |m1 m2| < 2^48. Each term goes, unrounded, into an
+// integer bin for its exponent; the bins are combined exactly into one integer (a Big)
+// per channel, the sum in units of 2^-150 (single values) or 2^-300 (products).
+//
+// Bins: 64-bit ones for the m (no overflow before 2^39 terms); 64-bit ones for the
+// products, emptied into 128-bit bins every kChunk terms (|m1 m2| < 2^48, so 2^15
+// terms fit; no 128-bit bin overflows before 2^79 terms).
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <boost/multiprecision/cpp_int.hpp>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#include "reference/approx.hpp"
 
 namespace bncheck::ref {
 
@@ -35,23 +41,169 @@ inline F32Parts f32_parts(float v) {
   return {(b >> 31) ? -m : m, e};
 }
 
+// An integer of up to kLimbs 64-bit limbs, sign and magnitude: enough for the
+// statistics' numerators (M Q - S^2 and M Sdyx - Sdy S below 2^(2*318 + 36)).
+class Big {
+ public:
+  static constexpr int kLimbs = 13;
+  Big() = default;
+  explicit Big(uint64_t v) {
+    w_[0] = v;
+    n_ = v ? 1 : 0;
+  }
+  // From a two's-complement array of limbs (least significant first).
+  template <size_t K>
+  static Big from_twos(const std::array<uint64_t, K>& limb) {
+    static_assert(K <= kLimbs);
+    Big r;
+    r.neg_ = (limb[K - 1] >> 63) != 0;
+    uint64_t carry = 1;
+    for (size_t i = 0; i < K; ++i) {
+      uint64_t w = limb[i];
+      if (r.neg_) {
+        const UInt128 t = static_cast<UInt128>(~w) + carry;
+        w = static_cast<uint64_t>(t);
+        carry = static_cast<uint64_t>(t >> 64);
+      }
+      r.w_[i] = w;
+    }
+    r.trim(static_cast<int>(K));
+    return r;
+  }
+  bool is_zero() const { return n_ == 0; }
+  bool negative() const { return neg_; }
+  // false when the product would not fit (never for the statistics' operands).
+  friend bool mul(const Big& a, const Big& b, Big* out) {
+    Big r;
+    if (a.n_ + b.n_ > kLimbs) return false;
+    for (int i = 0; i < a.n_; ++i) {
+      if (a.w_[i] == 0) continue;
+      uint64_t carry = 0;
+      for (int j = 0; j < b.n_; ++j) {
+        const UInt128 t = static_cast<UInt128>(a.w_[i]) * b.w_[j] + r.w_[i + j] + carry;
+        r.w_[i + j] = static_cast<uint64_t>(t);
+        carry = static_cast<uint64_t>(t >> 64);
+      }
+      r.w_[i + b.n_] = carry;
+    }
+    r.neg_ = a.neg_ != b.neg_;
+    r.trim(a.n_ + b.n_);
+    *out = r;
+    return true;
+  }
+  friend Big operator-(const Big& a, const Big& b) {
+    Big nb = b;
+    nb.neg_ = !b.neg_;
+    return add(a, nb);
+  }
+  // The value times 2^scale as an Approx: its top 106 bits as two doubles, exact
+  // (e = 0) when no bit lies below them, else e bounds the bits below.
+  Approx to_approx(int scale) const {
+    if (n_ == 0) return {0, 0, 0};
+    const int top = 64 * (n_ - 1) + 63 - __builtin_clzll(w_[static_cast<size_t>(n_ - 1)]);  // highest set bit
+    const int k = std::max(0, top - 105);  // the lowest bit kept
+    const uint64_t hi = bits(k + 53, 53), lo = bits(k, 53);
+    const bool rest = any_below(k);
+    const double sgn = neg_ ? -1 : 1;
+    const dd::DD v = dd::fast_two_sum(sgn * std::ldexp(static_cast<double>(hi), k + 53 + scale),
+                                      sgn * std::ldexp(static_cast<double>(lo), k + scale));  // exact
+    return approx_detail::checked(v.h, v.l, rest ? std::ldexp(1.0, k + scale) : 0.0);
+  }
+  boost::multiprecision::cpp_int to_cpp_int() const {
+    boost::multiprecision::cpp_int t;
+    if (n_ == 0) return t;
+    boost::multiprecision::import_bits(t, w_.begin(), w_.begin() + n_, 64, false);
+    return neg_ ? boost::multiprecision::cpp_int(-t) : t;
+  }
+
+ private:
+  // count (<= 64) bits from bit pos up.
+  uint64_t bits(int pos, int count) const {
+    const size_t q = static_cast<size_t>(pos / 64);
+    const int r = pos % 64;
+    uint64_t v = w_[q] >> r;  // w_ has a zero limb past the top one
+    if (r) v |= w_[q + 1] << (64 - r);
+    return count == 64 ? v : v & ((uint64_t{1} << count) - 1);
+  }
+  // Whether a bit below pos is set.
+  bool any_below(int pos) const {
+    const size_t q = static_cast<size_t>(pos / 64);
+    for (size_t i = 0; i < q; ++i)
+      if (w_[i]) return true;
+    const int r = pos % 64;
+    return r && (w_[q] & ((uint64_t{1} << r) - 1)) != 0;
+  }
+  void trim(int n) {
+    n_ = n;
+    while (n_ > 0 && w_[static_cast<size_t>(n_ - 1)] == 0) --n_;
+    if (n_ == 0) neg_ = false;
+  }
+  static int cmp_mag(const Big& a, const Big& b) {
+    if (a.n_ != b.n_) return a.n_ < b.n_ ? -1 : 1;
+    for (int i = a.n_ - 1; i >= 0; --i)
+      if (a.w_[i] != b.w_[i]) return a.w_[i] < b.w_[i] ? -1 : 1;
+    return 0;
+  }
+  static Big add(const Big& a, const Big& b) {
+    Big r;
+    const int n = std::max(a.n_, b.n_);
+    if (a.neg_ == b.neg_) {
+      uint64_t carry = 0;
+      for (int i = 0; i < n; ++i) {
+        const UInt128 t = static_cast<UInt128>(a.w_[i]) + b.w_[i] + carry;
+        r.w_[i] = static_cast<uint64_t>(t);
+        carry = static_cast<uint64_t>(t >> 64);
+      }
+      r.w_[n] = carry;  // n < kLimbs for the statistics' operands
+      r.neg_ = a.neg_;
+      r.trim(n + 1);
+      return r;
+    }
+    const bool a_big = cmp_mag(a, b) >= 0;
+    const Big& x = a_big ? a : b;
+    const Big& y = a_big ? b : a;
+    uint64_t borrow = 0;
+    for (int i = 0; i < n; ++i) {
+      const UInt128 t = static_cast<UInt128>(x.w_[i]) - y.w_[i] - borrow;
+      r.w_[i] = static_cast<uint64_t>(t);
+      borrow = static_cast<uint64_t>(t >> 64) ? 1 : 0;
+    }
+    r.neg_ = x.neg_;
+    r.trim(n);
+    return r;
+  }
+  std::array<uint64_t, kLimbs + 2> w_{};  // zero limbs past the top one (bits() reads one)
+  int n_ = 0;
+  bool neg_ = false;
+};
+
+// Exact sum of terms v 2^e (v a 64- or 128-bit integer, e in [0, Bins)).
+template <int Bins>
 class ExactBins {
  public:
-  static constexpr int kBins = 512;  // exponents of products reach 2 * 254
   void clear() {
     for (int e = lo_; e <= hi_; ++e) bin_[static_cast<size_t>(e)] = 0;
-    lo_ = kBins;
+    lo_ = Bins;
     hi_ = -1;
   }
-  void add(int64_t m, int e) {
-    bin_[static_cast<size_t>(e)] += m;
+  void add(Int128 v, int e) {
+    bin_[static_cast<size_t>(e)] += v;
     lo_ = std::min(lo_, e);
     hi_ = std::max(hi_, e);
   }
+  // Empties 64-bit bins [lo, hi] into these.
+  template <class T>
+  void drain(T* b, int lo, int hi) {
+    for (int e = lo; e <= hi; ++e) {
+      if (b[e] == 0) continue;
+      add(static_cast<Int128>(b[e]), e);
+      b[e] = 0;
+    }
+  }
   // Sum over the bins of bin[e] 2^e, exactly: each bin added, shifted, into a
   // two's-complement array of 64-bit limbs, then read as one integer.
-  boost::multiprecision::cpp_int total() const {
-    constexpr int kLimbs = (kBins + 128) / 64 + 2;  // room for 2^(kBins + 128) and the sign
+  Big total() const {
+    constexpr int kLimbs = (Bins + 128) / 64 + 2;  // room for 2^(Bins + 128) and the sign
     std::array<uint64_t, kLimbs> limb{};
     for (int e = lo_; e <= hi_; ++e) {
       const Int128 v = bin_[static_cast<size_t>(e)];
@@ -71,31 +223,12 @@ class ExactBins {
         carry = static_cast<uint64_t>(t >> 64);
       }
     }
-    const bool neg = (limb[kLimbs - 1] >> 63) != 0;
-    if (neg) {  // magnitude = -limbs
-      uint64_t carry = 1;
-      for (auto& w : limb) {
-        const UInt128 t = static_cast<UInt128>(~w) + carry;
-        w = static_cast<uint64_t>(t);
-        carry = static_cast<uint64_t>(t >> 64);
-      }
-    }
-    boost::multiprecision::cpp_int t;
-    boost::multiprecision::import_bits(t, limb.begin(), limb.end(), 64, false);
-    return neg ? boost::multiprecision::cpp_int(-t) : t;
+    return Big::from_twos(limb);
   }
 
  private:
-  static boost::multiprecision::cpp_int to_cpp_int(Int128 v) {
-    const bool neg = v < 0;
-    const UInt128 a = neg ? static_cast<UInt128>(-(v + 1)) + 1 : static_cast<UInt128>(v);
-    boost::multiprecision::cpp_int r = static_cast<uint64_t>(a >> 64);
-    r <<= 64;
-    r += static_cast<uint64_t>(a);
-    return neg ? boost::multiprecision::cpp_int(-r) : r;
-  }
-  std::array<Int128, kBins> bin_{};
-  int lo_ = kBins, hi_ = -1;
+  std::array<Int128, Bins> bin_{};
+  int lo_ = Bins, hi_ = -1;
 };
 
 }  // namespace bncheck::ref

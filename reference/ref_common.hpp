@@ -15,6 +15,7 @@ void put(RefTensor& t, size_t i, const Real& v) {
   t.rounded[i] = round_to_bits(v, t.dtype);
   const double hi = bits_to_double(round_to_bits(v, Dtype::f64), Dtype::f64);
   t.hi[i] = hi;
+  if (t.lo.empty()) return;
   if (std::isfinite(hi)) {
     const Real rest = v - Real(hi);
     t.lo[i] = bits_to_double(round_to_bits(rest, Dtype::f64), Dtype::f64);
@@ -26,14 +27,15 @@ void put(RefTensor& t, size_t i, const Real& v) {
 inline void put_double(RefTensor& t, size_t i, double v) {  // already exact (special values)
   t.rounded[i] = round_to_bits(v, t.dtype);
   t.hi[i] = v;
-  t.lo[i] = 0;
+  if (!t.lo.empty()) t.lo[i] = 0;
 }
 
-inline void init(RefTensor& t, Dtype dt, size_t n) {
+// with_lo: keep the low parts (see RefTensor::lo).
+inline void init(RefTensor& t, Dtype dt, size_t n, bool with_lo = true) {
   t.dtype = dt;
   t.rounded.assign(n, 0);
   t.hi.assign(n, 0);
-  t.lo.assign(n, 0);
+  t.lo.assign(with_lo ? n : 0, 0);
 }
 
 template <class Real>

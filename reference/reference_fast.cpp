@@ -1,13 +1,15 @@
 // The fast reference (docs/error-model.md, "The fast reference"): the same correctly
-// rounded outputs as the 256-bit path, with the per-element work in double-double.
+// rounded outputs as the 256-bit path, with every step in double-double.
 //
-// Per channel: the exact sums of x, x^2, |x| (and of dy, dy x, |dy|) in integer bins
-// (exact_bins.hpp); the statistics from them at 256 bits, with one rounding each; the
-// per-channel constants of the elementwise outputs rounded to double-double; each
-// output evaluated in double-double with an error bound and kept when the rounding
-// test (double_double.hpp) proves its rounding, else evaluated at 256 bits. Channels
-// the fast path does not handle (non-finite inputs, var + eps = 0, statistics beyond
-// the parameter dtype) and f64 data take the 256-bit path whole.
+// Per channel, one streaming pass: the exact sums of x, x^2, |x| (and of dy, dy x,
+// |dy|) in integer bins (exact_bins.hpp), and the statistics' numerators from them as
+// exact integers. The statistics and the per-channel constants follow in double-double
+// with error bounds (approx.hpp), running the slow path's own templates; each is kept
+// when the rounding test proves its rounding. A second pass evaluates each elementwise
+// output in double-double with its bound and keeps it when the test proves its
+// rounding, else evaluates that element at 256 bits. A channel whose statistics the
+// bounds cannot decide, holding a non-finite input, with var + eps = 0 or statistics
+// beyond the parameter dtype, takes the 256-bit path whole, and so do f64 data.
 
 // GCC 12 reports Boost.Multiprecision's cpp_int -> cpp_bin_float conversion
 // (generic_interconvert) as reading an uninitialised limb pointer: a false positive of
@@ -21,9 +23,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "reference/approx.hpp"
 #include "reference/bnorm_ref.hpp"
 #include "reference/double_double.hpp"
 #include "reference/exact_bins.hpp"
@@ -33,105 +38,237 @@ namespace bncheck {
 namespace {
 
 using boost::multiprecision::cpp_int;
+using ref::Approx;
+using ref::Big;
 using ref::dd::DD;
 using ref::dd::Factor;
-
-DD to_dd(const Real256& v) {
-  const double h = ref::to_double(v);
-  if (!std::isfinite(h)) return {h, 0};
-  return {h, ref::to_double(Real256(v - Real256(h)))};
-}
 
 Real256 scaled(const cpp_int& i, int e) { return ldexp(Real256(i), e); }
 
 // Dekker's product is exact for this factor against any f32 value (docs/error-model.md).
-bool usable_factor(const DD& a) {
+bool usable_factor(const Approx& a) {
   const double m = std::fabs(a.h);
   return std::isfinite(a.h) && std::isfinite(a.l) && (m == 0 || (m > 0x1p-700 && m < 0x1p700));
 }
+bool finite(const Approx& a) { return std::isfinite(a.h) && std::isfinite(a.l) && std::isfinite(a.e); }
 
 // Error bounds of the elementwise evaluations, in units of the magnitudes of their
 // terms (docs/error-model.md): 2^-100 covers the forward's 9u^2 and 2^-99 the
 // backward's 12u^2 (u = 2^-53) with room; 2^-1040 covers the absolute errors of
-// operations whose low parts underflow. The constant term K is a difference computed
-// at 256 bits: its error, 2^-250 of its terms' magnitudes, is added (K = 0 exactly
-// with a residue of that size is how an exact zero output looks).
-constexpr double kForwardBound = 0x1p-100, kBackwardBound = 0x1p-99, kTiny = 0x1p-1040, kRealBound = 0x1p-250;
+// operations whose low parts underflow. The constants' own bounds (Approx::e) are
+// added per element, times the factor they multiply.
+#define BNCHECK_FMA __attribute__((target("fma")))
 
-// |a| + |b| as a double, rounded up enough for a bound.
-double magnitude(const Real256& a, const Real256& b) {
-  return (std::fabs(ref::to_double(a)) + std::fabs(ref::to_double(b))) * (1 + 0x1p-50);
+constexpr double kForwardBound = 0x1p-100, kBackwardBound = 0x1p-99, kTiny = 0x1p-1040, kUp = 1 + 0x1p-40;
+
+// An f16 value as a float (exact), infinities and NaN included.
+inline float f16_float(uint32_t b) {
+  const uint32_t sign = (b & 0x8000u) << 16, a = b & 0x7fffu;
+  uint32_t f;
+  if (a >= 0x7c00u) {
+    f = sign | 0x7f800000u | ((a & 0x3ffu) << 13);
+  } else if (a >= 0x400u) {
+    f = sign | ((a + 0x1c000u) << 13);  // rebias 15 -> 127
+  } else {
+    float v = static_cast<float>(a) * 0x1p-24f;  // subnormal: exact
+    std::memcpy(&f, &v, sizeof f);
+    f |= sign;
+  }
+  float v;
+  std::memcpy(&v, &f, sizeof v);
+  return v;
 }
 
-// Stores v's roundings when the test decides them; false sends the element to the slow path.
-inline bool put_fast(RefTensor& t, size_t i, const DD& v, double err) {
-  uint64_t bits = 0, hb = 0;
-  if (!ref::dd::rounds_uniquely(v.h, v.l, err, t.dtype, &bits) ||
-      !ref::dd::rounds_uniquely(v.h, v.l, err, Dtype::f64, &hb))
+// Where channel c's elements are: element (n, s) at base + n * stride_n + s * stride_s.
+struct ChannelWalk {
+  size_t base, stride_n, stride_s;
+  int64_t N, S;
+  ChannelWalk(const Problem& p, int64_t c) : N(p.n), S(p.spatial_size()) {
+    const size_t C = static_cast<size_t>(p.c), Sz = static_cast<size_t>(S);
+    if (p.layout == Layout::channels_first) {
+      base = static_cast<size_t>(c) * Sz;
+      stride_n = C * Sz;
+      stride_s = 1;
+    } else {
+      base = static_cast<size_t>(c);
+      stride_n = Sz * C;
+      stride_s = C;
+    }
+  }
+  template <class F>
+  void each(F&& f) const {
+    size_t k = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const size_t row = base + static_cast<size_t>(n) * stride_n;
+      for (int64_t s = 0; s < S; ++s, ++k) f(k, row + static_cast<size_t>(s) * stride_s);
+    }
+  }
+};
+
+// An element the rounding test left undecided: its place in the channel and in the tensor.
+struct Pending {
+  size_t k, i;
+};
+
+// The elementwise outputs as sums of products, y = A x + K (forward) and
+// dx = A dy - C x + K (backward), A, C and K double-doubles with bounds eA, eC, eK.
+// value() evaluates an element in double-double with its error bound; fma_value()
+// evaluates it in double with fused multiply-adds (a first tier, on processors that
+// have them) and its bound (docs/error-model.md, "Elementwise outputs").
+struct Terms {
+  Factor A{DD{0, 0}}, C{DD{0, 0}};
+  DD K{0, 0};
+  double eA = 0, eC = 0, eK = 0;
+  const float *x = nullptr, *dy = nullptr;  // dy: backward only
+  bool backward = false;
+};
+
+template <bool Bwd>
+inline DD dd_value(const Terms& T, double xv, double g, double* err) {
+  if constexpr (!Bwd) {
+    const DD t = ref::dd::mul_short(T.A, xv);
+    *err = kForwardBound * (std::fabs(t.h) + std::fabs(T.K.h)) + T.eA * std::fabs(xv) + T.eK;
+    return ref::dd::add(t, T.K);
+  } else {
+    const DD t1 = ref::dd::mul_short(T.A, g), t2 = ref::dd::mul_short(T.C, xv);
+    *err = kBackwardBound * (std::fabs(t1.h) + std::fabs(t2.h) + std::fabs(T.K.h)) + T.eA * std::fabs(g) +
+           T.eC * std::fabs(xv) + T.eK;
+    return ref::dd::add(ref::dd::add(t1, DD{-t2.h, -t2.l}), T.K);
+  }
+}
+
+// Forward: y_a = fma(Ah, x, Kh) (one rounding, u|y_a|), c = fma(Al, x, Kl) (|c| <=
+// 2u(|Ah x| + |Kh|), one rounding), y = y_a + c (u|y|): |y - (A x + K)| <= 2.01u|y| +
+// 2.01u|c|. Backward: t = fma(Ah, dy, Kh), s = fma(-Ch, x, t), c = fma(Al, dy,
+// fma(-Cl, x, Kl)), y = s + c: u|t| + 2.01u|y| + 3u^2(|Ah dy| + |Ch x| + |Kh|).
+template <bool Bwd>
+BNCHECK_FMA inline double fma_value(const Terms& T, double xv, double g, double* err) {
+  if constexpr (!Bwd) {
+    const double ya = __builtin_fma(T.A.v.h, xv, T.K.h), c = __builtin_fma(T.A.v.l, xv, T.K.l), y = ya + c;
+    *err = 0x1p-51 * std::fabs(y) + 0x1p-103 * (std::fabs(T.A.v.h * xv) + std::fabs(T.K.h)) + T.eA * std::fabs(xv) +
+           T.eK;
+    return y;
+  } else {
+    const double t = __builtin_fma(T.A.v.h, g, T.K.h), s = __builtin_fma(-T.C.v.h, xv, t);
+    const double c = __builtin_fma(T.A.v.l, g, __builtin_fma(-T.C.v.l, xv, T.K.l)), y = s + c;
+    const double terms = std::fabs(T.A.v.h * g) + std::fabs(T.C.v.h * xv) + std::fabs(T.K.h);
+    *err = 0x1p-52 * (1 + 0x1p-40) * std::fabs(t) + 0x1p-51 * std::fabs(y) + 0x1p-102 * terms + T.eA * std::fabs(g) +
+           T.eC * std::fabs(xv) + T.eK;
+    return y;
+  }
+}
+
+// Stores element k's roundings where the test decides them; false leaves it undecided.
+template <Dtype DT>
+inline bool store(uint64_t* rounded, double* hi, double* lo, size_t i, const DD& v, double err) {
+  uint64_t bits, hbits;
+  if (!ref::dd::round_test<DT>(v.h, v.l, err, &bits) || !ref::dd::round_test<Dtype::f64>(v.h, v.l, err, &hbits))
     return false;
-  t.rounded[i] = bits;
-  t.hi[i] = v.h;
-  t.lo[i] = v.l;
+  rounded[i] = bits;
+  hi[i] = v.h;
+  if (lo) lo[i] = v.l;
   return true;
 }
 
-// An f16 infinity or NaN from its bits.
-double f16_nonfinite(uint32_t b) {
-  if (b & 0x3ffu) return std::numeric_limits<double>::quiet_NaN();
-  return (b & 0x8000u) ? -HUGE_VAL : HUGE_VAL;
+// The elementwise pass of one channel: the roundings the test decides are stored, the
+// other elements listed in pending. Kept apart from the 256-bit evaluation, so the
+// loop holds nothing but double arithmetic. With Fma, the fused multiply-add tier
+// comes first: an element whose double value is within 2^-45 of its size and rounds
+// decidedly keeps that double as hi (the exact value to within 2^-45, against the
+// double-double's 2^-99: error-model.md); the others go on to the double-double tier.
+template <Dtype DT, bool Bwd, bool Fma>
+BNCHECK_FMA void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& terms, std::vector<Pending>& pending) {
+  const Terms T = terms;
+  uint64_t* rounded = t.rounded.data();
+  double* hi = t.hi.data();
+  double* lo = t.lo.empty() ? nullptr : t.lo.data();
+  const size_t N = static_cast<size_t>(w.N), S = static_cast<size_t>(w.S), stride_s = w.stride_s;
+  const float *xs = T.x, *dys = T.dy;
+  for (size_t n = 0, k = 0; n < N; ++n) {
+    const size_t row = w.base + n * w.stride_n;
+    for (size_t s = 0; s < S; ++s, ++k) {
+      const size_t i = row + s * stride_s;
+      const double xv = xs[k], g = Bwd ? static_cast<double>(dys[k]) : 0.0;
+      double err;
+      if constexpr (Fma) {
+        const double y = fma_value<Bwd>(T, xv, g, &err);
+        uint64_t bits;
+        if (err <= 0x1p-45 * std::fabs(y) && ref::dd::round_test<DT>(y, 0, err, &bits)) {
+          rounded[i] = bits;
+          hi[i] = y;
+          if (lo) lo[i] = 0;
+          continue;
+        }
+      }
+      const DD v = dd_value<Bwd>(T, xv, g, &err);
+      if (!store<DT>(rounded, hi, lo, i, v, err)) pending.push_back({k, i});
+    }
+  }
 }
 
-// One channel's values as floats (f32, f16 and bf16 data are all f32 values) and their
-// indices; false when one is not finite.
-template <class Decode>
-bool gather_with(const Problem& p, int64_t c, std::vector<float>& v, std::vector<size_t>* idx, Decode decode) {
-  const int64_t N = p.n, S = p.spatial_size();
-  v.resize(static_cast<size_t>(N * S));
-  if (idx) idx->resize(v.size());
-  bool finite = true;
-  size_t k = 0;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t s = 0; s < S; ++s, ++k) {
-      const size_t i = static_cast<size_t>(p.index(n, c, s));
-      if (idx) (*idx)[k] = i;
-      const float x = decode(i);
-      finite &= std::isfinite(x);
-      v[k] = x;
-    }
-  return finite;
+bool have_fma() {
+  static const bool yes = __builtin_cpu_supports("fma");
+  return yes;
 }
-bool gather_floats(const Problem& p, const Tensor& t, int64_t c, std::vector<float>& v, std::vector<size_t>* idx) {
+
+template <Dtype DT>
+void pass_for(const ChannelWalk& w, RefTensor& t, const Terms& T, std::vector<Pending>& pending) {
+  if (have_fma())
+    return T.backward ? decided_pass<DT, true, true>(w, t, T, pending) : decided_pass<DT, false, true>(w, t, T, pending);
+  return T.backward ? decided_pass<DT, true, false>(w, t, T, pending) : decided_pass<DT, false, false>(w, t, T, pending);
+}
+void fast_pass(const ChannelWalk& w, RefTensor& t, bool usable, const Terms& T, std::vector<Pending>& pending) {
+  pending.clear();
+  if (!usable) {
+    w.each([&](size_t k, size_t i) { pending.push_back({k, i}); });
+    return;
+  }
+  switch (t.dtype) {
+    case Dtype::f32: return pass_for<Dtype::f32>(w, t, T, pending);
+    case Dtype::f16: return pass_for<Dtype::f16>(w, t, T, pending);
+    case Dtype::bf16: return pass_for<Dtype::bf16>(w, t, T, pending);
+    case Dtype::f64: return pass_for<Dtype::f64>(w, t, T, pending);
+  }
+}
+
+// One channel's values as floats (f32, f16 and bf16 data are all f32 values); false
+// when one is not finite.
+bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v) {
+  v.resize(static_cast<size_t>(w.N * w.S));
+  uint32_t bad = 0;  // the exponent bits of an infinity or NaN, or'ed
   if (t.dtype() == Dtype::f32) {
     const float* f = static_cast<const float*>(t.data());
-    return gather_with(p, c, v, idx, [f](size_t i) { return f[i]; });
-  }
-  if (t.dtype() == Dtype::bf16) {  // the top half of an f32
+    w.each([&](size_t k, size_t i) {
+      uint32_t b;
+      std::memcpy(&b, &f[i], sizeof b);
+      bad |= static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+      v[k] = f[i];
+    });
+  } else if (t.dtype() == Dtype::bf16) {  // the top half of an f32
     const uint16_t* h = static_cast<const uint16_t*>(t.data());
-    return gather_with(p, c, v, idx, [h](size_t i) {
+    w.each([&](size_t k, size_t i) {
       const uint32_t b = static_cast<uint32_t>(h[i]) << 16;
-      float f;
-      std::memcpy(&f, &b, sizeof f);
-      return f;
+      bad |= static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
+      std::memcpy(&v[k], &b, sizeof b);
     });
-  }
-  if (t.dtype() == Dtype::f16) {
+  } else if (t.dtype() == Dtype::f16) {
     const uint16_t* h = static_cast<const uint16_t*>(t.data());
-    return gather_with(p, c, v, idx, [h](size_t i) {
-      const uint32_t b = h[i];
-      if ((b & 0x7c00u) == 0x7c00u) return static_cast<float>(f16_nonfinite(b));
-      return static_cast<float>(ref::dd::f16_value(b));
+    w.each([&](size_t k, size_t i) {
+      bad |= static_cast<uint32_t>((h[i] & 0x7c00u) == 0x7c00u);
+      v[k] = f16_float(h[i]);
+    });
+  } else {
+    w.each([&](size_t k, size_t i) {
+      v[k] = static_cast<float>(t.get(i));  // exact
+      bad |= static_cast<uint32_t>(!std::isfinite(v[k]));
     });
   }
-  return gather_with(p, c, v, idx, [&t](size_t i) { return static_cast<float>(t.get(i)); });  // exact
+  return bad == 0;
 }
 
-struct Sums {
-  ref::ExactBins x, xx, ax, dy, dyx, ady;
-};
-
-// The exact statistics from the sums: mean = S1 / M, var = (M S2 - S1^2) / M^2, the
-// numerator an exact integer (units 2^-300), each rounded once to 256 bits.
-ref::Stats<Real256> stats_from(const cpp_int& i1, const cpp_int& i2, int64_t M, double eps, const Conventions& conv) {
+// The 256-bit statistics from the exact sums (the per-element fallback's): mean = S1 /
+// M, var = (M S2 - S1^2) / M^2, the numerator an exact integer (units 2^-300).
+ref::Stats<Real256> stats_256(const cpp_int& i1, const cpp_int& i2, int64_t M, double eps, const Conventions& conv) {
   using std::sqrt;
   ref::Stats<Real256> s;
   const Real256 Mr(static_cast<double>(M));
@@ -149,6 +286,9 @@ ref::Stats<Real256> stats_from(const cpp_int& i1, const cpp_int& i2, int64_t M, 
   }
   return s;
 }
+
+// Terms per chunk of the 64-bit product bins (|m1 m2| < 2^48: 2^15 terms fit in 63 bits).
+constexpr size_t kChunk = size_t{1} << 15;
 
 // One worker: channels one at a time, its own scratch and counts. Workers write
 // disjoint parts of R (a channel's elements and statistics), so any number of them
@@ -173,140 +313,214 @@ class ChannelWorker {
     path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
   }
 
-  void training_or_backward(int64_t c) {
-    const bool bwd = p_.dir == Direction::bwd;
-    if (!gather_floats(p_, d_.x, c, xs_, &idx_) || (bwd && !gather_floats(p_, d_.dy, c, dys_, nullptr)))
-      return slow_channel(c);  // non-finite inputs: IEEE semantics (ref_special.hpp)
-    const int64_t M = p_.reduction_size();
-    Sums& S = sums_;
-    for (ref::ExactBins* b : {&S.x, &S.xx, &S.ax, &S.dy, &S.dyx, &S.ady}) b->clear();
-    for (size_t k = 0; k < xs_.size(); ++k) {
-      const ref::F32Parts a = ref::f32_parts(xs_[k]);
-      S.x.add(a.m, a.e);
-      S.xx.add(a.m * a.m, 2 * a.e);
-      S.ax.add(a.m < 0 ? -a.m : a.m, a.e);
+  // The exact sums of one channel: x, |x| and x^2 by x's exponent; in backward dy,
+  // |dy| by dy's and dy x by the sum of both.
+  void accumulate(bool bwd) {
+    X_.clear();
+    AX_.clear();
+    XX_.clear();
+    DY_.clear();
+    ADY_.clear();
+    DYX_.clear();
+    const size_t M = xs_.size();
+    for (size_t k0 = 0; k0 < M; k0 += kChunk) {
+      const size_t k1 = std::min(M, k0 + kChunk);
+      int lo = 255, hi = 0, glo = 255, ghi = 0, plo = 511, phi = 0;
+      for (size_t k = k0; k < k1; ++k) {
+        const ref::F32Parts a = ref::f32_parts(xs_[k]);
+        bx_[a.e] += a.m;
+        bax_[a.e] += a.m < 0 ? -a.m : a.m;
+        bxx_[a.e] += a.m * a.m;
+        lo = std::min(lo, a.e);
+        hi = std::max(hi, a.e);
+      }
+      if (bwd)
+        for (size_t k = k0; k < k1; ++k) {
+          const ref::F32Parts a = ref::f32_parts(xs_[k]), g = ref::f32_parts(dys_[k]);
+          bdy_[g.e] += g.m;
+          bady_[g.e] += g.m < 0 ? -g.m : g.m;
+          bdyx_[g.e + a.e] += g.m * a.m;
+          glo = std::min(glo, g.e);
+          ghi = std::max(ghi, g.e);
+          plo = std::min(plo, g.e + a.e);
+          phi = std::max(phi, g.e + a.e);
+        }
+      X_.drain(bx_.data(), lo, hi);
+      AX_.drain(bax_.data(), lo, hi);
+      for (int e = lo; e <= hi; ++e) {  // x^2 = m^2 2^(2E - 300)
+        if (bxx_[e] == 0) continue;
+        XX_.add(static_cast<ref::Int128>(bxx_[e]), 2 * e);
+        bxx_[e] = 0;
+      }
       if (bwd) {
-        const ref::F32Parts g = ref::f32_parts(dys_[k]);
-        S.dy.add(g.m, g.e);
-        S.dyx.add(g.m * a.m, g.e + a.e);
-        S.ady.add(g.m < 0 ? -g.m : g.m, g.e);
+        DY_.drain(bdy_.data(), glo, ghi);
+        ADY_.drain(bady_.data(), glo, ghi);
+        DYX_.drain(bdyx_.data(), plo, phi);
       }
     }
-    const cpp_int i1 = S.x.total(), i2 = S.xx.total();
-    const ref::Stats<Real256> st = stats_from(i1, i2, M, p_.eps, conv_);
+  }
+
+  void training_or_backward(int64_t c) {
+    const bool bwd = p_.dir == Direction::bwd;
+    const ChannelWalk w(p_, c);
+    if (!gather_floats(w, d_.x, xs_) || (bwd && !gather_floats(w, d_.dy, dys_)))
+      return slow_channel(c);  // non-finite inputs: IEEE semantics (ref_special.hpp)
+    accumulate(bwd);
+    const int64_t M = p_.reduction_size();
+    i1_ = X_.total();
+    i2_ = XX_.total();
+    st256_.reset();
+    dx256_.reset();
     R_.channel[c].poisoned = false;
-    const bool singular = ref::record_channel_statistics(
-        p_, conv_, c, st, scaled(S.ax.total(), -150), Real256(scaled(i2, -300) / Real256(static_cast<double>(M))), R_);
-    if (singular) return slow_channel(c);
+
+    // The statistics in double-double: mean = S1 / M, var = (M S2 - S1^2) / M^2 with
+    // the numerator exact, each rounded by the test (approx.hpp).
+    ref::undecided = false;
+    Big mq, s2, num;
+    if (!mul(Big(static_cast<uint64_t>(M)), i2_, &mq) || !mul(i1_, i1_, &s2)) return slow_channel(c);
+    num = mq - s2;
+    const Approx Ma(static_cast<double>(M));
+    ref::Stats<Approx> st;
+    st.m = static_cast<double>(M);
+    st.sum = i1_.to_approx(-150);
+    st.mean = st.sum / Ma;
+    st.var = num.to_approx(-300) / (Ma * Ma);
+    const Approx denom = st.var + Approx(p_.eps);
+    if (ref::exact_zero(denom) || ref::undecided) return slow_channel(c);
+    st.invstd = Approx(1.0) / sqrt(denom);
+    const bool singular = ref::record_channel_statistics(p_, conv_, c, st, X_abs(), i2_.to_approx(-300) / Ma, R_);
+    if (singular || ref::undecided) return slow_channel(c);
     if (bwd)
-      backward(c, st, i1);
+      backward(c, w, st);
     else
-      forward(c, st);
+      forward(c, w, st);
+  }
+  Approx X_abs() const { return AX_.total().to_approx(-150); }
+
+  // The 256-bit statistics, for the elements the rounding test leaves undecided.
+  const ref::Stats<Real256>& stats256() {
+    if (!st256_) st256_ = stats_256(i1_.to_cpp_int(), i2_.to_cpp_int(), p_.reduction_size(), p_.eps, conv_);
+    return *st256_;
   }
 
   // y = A x + K, A = gamma r, K = beta - A mean.
-  void forward(int64_t c, const ref::Stats<Real256>& st) {
-    const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
-    const Real256 A = Real256(g) * st.invstd, Am = A * st.mean;
-    const DD Ad = to_dd(A), Kd = to_dd(Real256(b) - Am);
-    const double k_err = kRealBound * magnitude(Real256(b), Am) + kTiny;
-    const bool fast = usable_factor(Ad) && std::isfinite(Kd.h) && std::isfinite(Kd.l) && std::isfinite(k_err);
-    const Factor Af(Ad);
-    for (size_t k = 0; k < xs_.size(); ++k) {
-      const size_t i = idx_[k];
-      if (fast) {
-        const DD t = ref::dd::mul(Af, static_cast<double>(xs_[k]));
-        const DD y = ref::dd::add(t, Kd);
-        if (put_fast(R_.y, i, y, kForwardBound * (std::fabs(t.h) + std::fabs(Kd.h)) + k_err)) {
-          path_.elements_fast++;
-          continue;
-        }
-      }
-      ref::put(R_.y, i, Real256(g) * ref::xhat(Real256(xs_[k]), st) + Real256(b));
-      path_.elements_slow++;
-    }
+  void forward(int64_t c, const ChannelWalk& w, const ref::Stats<Approx>& st) {
     ref::running_statistics(p_, conv_, d_, c, st, R_);
+    if (ref::undecided) return slow_channel(c);
+    const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
+    const Approx A = Approx(g) * st.invstd, K = Approx(b) - A * st.mean;
+    const bool fast = !ref::undecided && usable_factor(A) && finite(K);
+    Terms T;
+    T.A = Factor(DD{A.h, A.l});
+    T.K = DD{K.h, K.l};
+    T.eA = A.e * kUp;
+    T.eK = K.e * kUp + kTiny;
+    T.x = xs_.data();
+    fast_pass(w, R_.y, fast, T, pending_);
+    for (const Pending& e : pending_)
+      ref::put(R_.y, e.i, Real256(g) * ref::xhat(Real256(xs_[e.k]), stats256()) + Real256(b));
+    count(p_.reduction_size());
+  }
+  void count(int64_t M) {
+    path_.elements_slow += pending_.size();
+    path_.elements_fast += static_cast<uint64_t>(M) - pending_.size();
   }
 
   // dbeta = S_dy, dgamma = r (S_dyx - mean S_dy) with the numerator M S_dyx - S_dy S_x
   // an exact integer (units 2^-300); dx = A dy - Cc x + K, A = gamma r,
   // Cc = A r dgamma / M, K = Cc mean - A dbeta / M.
-  void backward(int64_t c, const ref::Stats<Real256>& st, const cpp_int& i1) {
+  void backward(int64_t c, const ChannelWalk& w, const ref::Stats<Approx>& st) {
     const int64_t M = p_.reduction_size();
-    const Real256 Mr(static_cast<double>(M));
-    const cpp_int idy = sums_.dy.total();
-    const Real256 dbeta = scaled(idy, -150);
-    const Real256 centred = scaled(cpp_int(M) * sums_.dyx.total() - idy * i1, -300) / Mr;  // sum dy (x - mean)
-    const Real256 dgamma = st.invstd * centred;
+    const Approx Ma(static_cast<double>(M));
+    const Big idy = DY_.total();
+    Big a, b;
+    if (!mul(Big(static_cast<uint64_t>(M)), DYX_.total(), &a) || !mul(idy, i1_, &b)) return slow_channel(c);
+    const Approx dbeta = idy.to_approx(-150);
+    const Approx centred = (a - b).to_approx(-300) / Ma;  // sum dy (x - mean)
+    const Approx dgamma = st.invstd * centred;
     ChannelRef& cr = R_.channel[c];
     cr.dbeta = ref::to_double(dbeta);
     cr.dgamma = ref::to_double(dgamma);
-    cr.sum_abs_dy = ref::to_double(scaled(sums_.ady.total(), -150));
+    cr.sum_abs_dy = ref::to_double(ADY_.total().to_approx(-150));
     if (p_.affine) {
       ref::put(R_.dbeta, c, dbeta);
       ref::put(R_.dgamma, c, dgamma);
     }
     const double g = ref::gamma_of(p_, d_, c);
-    const Real256 A = Real256(g) * st.invstd, Cc = A * st.invstd * dgamma / Mr;
-    const Real256 Cm = Cc * st.mean, Ab = A * dbeta / Mr;
-    const DD Ad = to_dd(A), Cd = to_dd(Cc), Kd = to_dd(Cm - Ab);
-    const double k_err = kRealBound * magnitude(Cm, Ab) + kTiny;
-    const bool fast =
-        usable_factor(Ad) && usable_factor(Cd) && std::isfinite(Kd.h) && std::isfinite(Kd.l) && std::isfinite(k_err);
-    const Factor Af(Ad), Cf(Cd);
-    const Real256 scale = Real256(g) * st.invstd / Mr;
-    const DD mean = to_dd(st.mean);
-    const double r_h = ref::to_double(st.invstd);
+    const Approx A = Approx(g) * st.invstd, Cc = A * st.invstd * dgamma / Ma;
+    const Approx K = Cc * st.mean - A * dbeta / Ma;
+    if (ref::undecided) return slow_channel(c);
+    const bool fast = usable_factor(A) && usable_factor(Cc) && finite(K);
+    Terms T;
+    T.A = Factor(DD{A.h, A.l});
+    T.C = Factor(DD{Cc.h, Cc.l});
+    T.K = DD{K.h, K.l};
+    T.eA = A.e * kUp;
+    T.eC = Cc.e * kUp;
+    T.eK = K.e * kUp + kTiny;
+    T.x = xs_.data();
+    T.dy = dys_.data();
+    T.backward = true;
+    const double mean_h = st.mean.h, mean_l = st.mean.l, r_h = st.invstd.h;
     double sadx = 0;  // sum |dy xhat|, a magnitude for the budget: to ~M 2^-53
-    for (size_t k = 0; k < xs_.size(); ++k) {
-      const size_t i = idx_[k];
-      const double x = xs_[k], dy = dys_[k];
-      sadx += std::fabs(dy * (((x - mean.h) - mean.l) * r_h));
-      if (fast) {
-        const DD t1 = ref::dd::mul(Af, dy), t2 = ref::dd::mul(Cf, x);
-        const DD v = ref::dd::add(ref::dd::add(t1, DD{-t2.h, -t2.l}), Kd);
-        if (put_fast(R_.dx, i, v, kBackwardBound * (std::fabs(t1.h) + std::fabs(t2.h) + std::fabs(Kd.h)) + k_err)) {
-          path_.elements_fast++;
-          continue;
-        }
-      }
-      ref::put(R_.dx, i, scale * (Mr * Real256(dy) - dbeta - ref::xhat(Real256(x), st) * dgamma));
-      path_.elements_slow++;
-    }
+    for (size_t k = 0; k < xs_.size(); ++k) sadx += std::fabs(dys_[k] * (((xs_[k] - mean_h) - mean_l) * r_h));
+    fast_pass(w, R_.dx, fast, T, pending_);
+    for (const Pending& e : pending_) slow_dx(c, e.i, xs_[e.k], dys_[e.k], idy);
+    count(M);
     cr.sum_abs_dy_xhat = sadx;
+  }
+  void slow_dx(int64_t c, size_t i, double x, double dy, const Big& idy) {
+    const ref::Stats<Real256>& s = stats256();
+    const Real256 Mr(static_cast<double>(p_.reduction_size()));
+    if (!dx256_) {
+      const cpp_int idy_i = idy.to_cpp_int();
+      const Real256 centred =
+          scaled(cpp_int(p_.reduction_size()) * DYX_.total().to_cpp_int() - idy_i * i1_.to_cpp_int(), -300) / Mr;
+      dx256_ = Dx256{Real256(ref::gamma_of(p_, d_, c)) * s.invstd / Mr, scaled(idy_i, -150), s.invstd * centred};
+    }
+    ref::put(R_.dx, i, dx256_->scale * (Mr * Real256(dy) - dx256_->dbeta - ref::xhat(Real256(x), s) * dx256_->dgamma));
   }
 
   // y = A x + K, A = gamma r, K = beta - A rm, r = 1 / sqrt(rv + eps).
   void inference(int64_t c) {
-    bool r_inf = false;
-    const Real256 r = ref::inference_invstd<Real256>(p_, d_, c, &r_inf);
-    ref::inference_channel_ref(d_, c, r, r_inf, R_);
     const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c), rm = d_.running_mean.get(c),
                  rv = d_.running_var.get(c);
-    const bool special = r_inf || !std::isfinite(rm) || !std::isfinite(rv);
-    const Real256 A = Real256(g) * r, Am = A * Real256(rm);
-    const DD Ad = to_dd(A), Kd = to_dd(Real256(b) - Am);
-    const double k_err = special ? 0 : kRealBound * magnitude(Real256(b), Am) + kTiny;
-    const bool fast =
-        !special && usable_factor(Ad) && std::isfinite(Kd.h) && std::isfinite(Kd.l) && std::isfinite(k_err);
-    if (special) path_.channels_slow++;
-    const Factor Af(Ad);
-    const int64_t N = p_.n, S = p_.spatial_size();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t s = 0; s < S; ++s) {
-        const size_t i = static_cast<size_t>(p_.index(n, c, s));
-        const double x = d_.x.get(i);
-        if (fast && std::isfinite(x)) {
-          const DD t = ref::dd::mul(Af, x);
-          if (put_fast(R_.y, i, ref::dd::add(t, Kd), kForwardBound * (std::fabs(t.h) + std::fabs(Kd.h)) + k_err)) {
-            path_.elements_fast++;
-            continue;
-          }
-        }
-        ref::inference_element(p_, d_, i, g, b, rm, rv, r, r_inf, R_);
-        path_.elements_slow++;
-      }
+    if (!std::isfinite(rm) || !std::isfinite(rv) || !(rv + p_.eps > 0)) {
+      ref::inference_channel<Real256>(p_, d_, c, R_);  // special values, r infinite
+      path_.channels_slow++;
+      path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
+      return;
+    }
+    ref::undecided = false;
+    const Approx r = Approx(1.0) / sqrt(Approx(rv) + Approx(p_.eps));
+    ref::inference_channel_ref(d_, c, r, false, R_);
+    const Approx A = Approx(g) * r, K = Approx(b) - A * Approx(rm);
+    if (ref::undecided || !usable_factor(A) || !finite(K)) {
+      ref::inference_channel<Real256>(p_, d_, c, R_);
+      path_.channels_slow++;
+      path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
+      return;
+    }
+    const ChannelWalk w(p_, c);
+    const bool finite_x = gather_floats(w, d_.x, xs_);
+    Terms T;
+    T.A = Factor(DD{A.h, A.l});
+    T.K = DD{K.h, K.l};
+    T.eA = A.e * kUp;
+    T.eK = K.e * kUp + kTiny;
+    T.x = xs_.data();
+    fast_pass(w, R_.y, finite_x, T, pending_);
+    if (!pending_.empty()) {
+      bool r_inf = false;
+      const Real256 r256 = ref::inference_invstd<Real256>(p_, d_, c, &r_inf);
+      for (const Pending& e : pending_) ref::inference_element(p_, d_, e.i, g, b, rm, rv, r256, false, R_);
+    }
+    count(p_.reduction_size());
   }
+
+  struct Dx256 {
+    Real256 scale, dbeta, dgamma;
+  };
 
   const Problem& p_;
   const Conventions& conv_;
@@ -314,13 +528,17 @@ class ChannelWorker {
   Reference& R_;
   ReferencePath path_;
   std::vector<float> xs_, dys_;
-  std::vector<size_t> idx_;
-  Sums sums_;
+  std::vector<Pending> pending_;
+  // The current chunk's 64-bit bins (zero between chunks) and the channel's exact bins.
+  std::array<int64_t, 256> bx_{}, bax_{}, bdy_{}, bady_{};
+  std::array<uint64_t, 256> bxx_{};
+  std::array<int64_t, 512> bdyx_{};
+  ref::ExactBins<256> X_, AX_, DY_, ADY_;
+  ref::ExactBins<512> XX_, DYX_;
+  Big i1_, i2_;
+  std::optional<ref::Stats<Real256>> st256_;
+  std::optional<Dx256> dx256_;
 };
-
-}  // namespace
-
-namespace {
 
 // The special-value marks of every output, allocated before the workers start (mark()
 // would allocate them lazily, a race between workers), dropped again where all zero.
@@ -354,20 +572,19 @@ Reference compute_reference_fast(const Problem& p, const Conventions& conv, cons
   for (RefTensor* t : outputs(R))
     if (!t->empty()) t->any_nonfinite.assign(t->size(), 0);
   std::atomic<int64_t> next{0};
-  std::vector<ChannelWorker> workers;
-  workers.reserve(static_cast<size_t>(threads));
-  for (int k = 0; k < threads; ++k) workers.emplace_back(p, conv, d, R);
+  std::vector<std::unique_ptr<ChannelWorker>> workers;
+  for (int k = 0; k < threads; ++k) workers.push_back(std::make_unique<ChannelWorker>(p, conv, d, R));
   auto work = [&](ChannelWorker& w) {
     for (int64_t c = next++; c < p.c; c = next++) w.channel(c);
   };
   std::vector<std::thread> pool;
-  for (int k = 1; k < threads; ++k) pool.emplace_back(work, std::ref(workers[static_cast<size_t>(k)]));
-  work(workers[0]);
+  for (int k = 1; k < threads; ++k) pool.emplace_back(work, std::ref(*workers[static_cast<size_t>(k)]));
+  work(*workers[0]);
   for (std::thread& t : pool) t.join();
-  for (const ChannelWorker& w : workers) {
-    R.path.elements_fast += w.path().elements_fast;
-    R.path.elements_slow += w.path().elements_slow;
-    R.path.channels_slow += w.path().channels_slow;
+  for (const auto& w : workers) {
+    R.path.elements_fast += w->path().elements_fast;
+    R.path.elements_slow += w->path().elements_slow;
+    R.path.channels_slow += w->path().channels_slow;
   }
   for (RefTensor* t : outputs(R))
     if (std::all_of(t->any_nonfinite.begin(), t->any_nonfinite.end(), [](uint8_t m) { return m == 0; }))
