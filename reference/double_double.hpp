@@ -219,8 +219,8 @@ inline bool round_test(double h, double l, double err, uint64_t* bits) {
     t = static_cast<float>(a);  // to nearest, ties to even, subnormals included
     if (!(t > 0) || t >= 0x1.fffffep127) return false;
   } else {
-    const double m = a * pow2(-q);                                     // exact, below 2^(p+1)
-    t = ((m + 0x1.8p52) - 0x1.8p52) * pow2(q);                         // to nearest, ties to even
+    const double m = a * pow2(-q);                                            // exact, below 2^(p+1)
+    t = ((m + 0x1.8p52) - 0x1.8p52) * pow2(q);                                // to nearest, ties to even
     if (!(t > 0) || t >= (2.0 - pow2(1 - F.p)) * pow2(F.emax)) return false;  // zero, or the largest finite and beyond
   }
   const int et = exponent(t);

@@ -101,7 +101,7 @@ class Big {
   Approx to_approx(int scale) const {
     if (n_ == 0) return {0, 0, 0};
     const int top = 64 * (n_ - 1) + 63 - __builtin_clzll(w_[static_cast<size_t>(n_ - 1)]);  // highest set bit
-    const int k = std::max(0, top - 105);  // the lowest bit kept
+    const int k = std::max(0, top - 105);                                                   // the lowest bit kept
     const uint64_t hi = bits(k + 53, 53), lo = bits(k, 53);
     const bool rest = any_below(k);
     const double sgn = neg_ ? -1 : 1;

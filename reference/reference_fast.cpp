@@ -145,8 +145,8 @@ template <bool Bwd>
 BNCHECK_FMA inline double fma_value(const Terms& T, double xv, double g, double* err) {
   if constexpr (!Bwd) {
     const double ya = __builtin_fma(T.A.v.h, xv, T.K.h), c = __builtin_fma(T.A.v.l, xv, T.K.l), y = ya + c;
-    *err = 0x1p-51 * std::fabs(y) + 0x1p-103 * (std::fabs(T.A.v.h * xv) + std::fabs(T.K.h)) + T.eA * std::fabs(xv) +
-           T.eK;
+    *err =
+        0x1p-51 * std::fabs(y) + 0x1p-103 * (std::fabs(T.A.v.h * xv) + std::fabs(T.K.h)) + T.eA * std::fabs(xv) + T.eK;
     return y;
   } else {
     const double t = __builtin_fma(T.A.v.h, g, T.K.h), s = __builtin_fma(-T.C.v.h, xv, t);
@@ -214,8 +214,10 @@ bool have_fma() {
 template <Dtype DT>
 void pass_for(const ChannelWalk& w, RefTensor& t, const Terms& T, std::vector<Pending>& pending) {
   if (have_fma())
-    return T.backward ? decided_pass<DT, true, true>(w, t, T, pending) : decided_pass<DT, false, true>(w, t, T, pending);
-  return T.backward ? decided_pass<DT, true, false>(w, t, T, pending) : decided_pass<DT, false, false>(w, t, T, pending);
+    return T.backward ? decided_pass<DT, true, true>(w, t, T, pending)
+                      : decided_pass<DT, false, true>(w, t, T, pending);
+  return T.backward ? decided_pass<DT, true, false>(w, t, T, pending)
+                    : decided_pass<DT, false, false>(w, t, T, pending);
 }
 void fast_pass(const ChannelWalk& w, RefTensor& t, bool usable, const Terms& T, std::vector<Pending>& pending) {
   pending.clear();
