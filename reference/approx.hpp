@@ -158,14 +158,26 @@ inline bool exact_zero(const Approx& a) { return a.h == 0 && a.l == 0 && a.e == 
 
 // An exact value (e = 0) next to a rounding boundary, a tie included: rounded from its
 // exact 256-bit form, as the slow path rounds it.
+inline uint64_t bits_of(double v) { return dd::bits_of(v); }
 inline uint64_t round_exact(const Approx& a, Dtype dt) { return round_to_bits(Real256(a.h) + Real256(a.l), dt); }
+
+// rounds_uniquely for a double-double whose high part may sit exactly on a midpoint
+// of dt while its low part decides the side: the test takes its candidate from the high
+// part, so it is retried with the high part moved one double towards the low part
+// (the low part then exact up to one rounding, u |l'|, added to the bound).
+inline bool decides(const Approx& a, Dtype dt, uint64_t* bits) {
+  if (dd::rounds_uniquely(a.h, a.l, a.e, dt, bits)) return true;
+  if (a.l == 0) return false;
+  const double h2 = std::nextafter(a.h, a.l > 0 ? HUGE_VAL : -HUGE_VAL), l2 = (a.h - h2) + a.l;
+  return dd::rounds_uniquely(h2, l2, a.e + 0x1p-52 * std::fabs(l2), dt, bits);
+}
 
 // The double nearest the exact value, when the bound decides it.
 inline double to_double(const Approx& a) {
   uint64_t bits = 0;
   if (exact_zero(a)) return 0;
   if (dd::rounds_uniquely(a.h, a.l, a.e, Dtype::f64, &bits)) return a.h;
-  if (a.e == 0) return bits_to_double(round_exact(a, Dtype::f64), Dtype::f64);
+  if (a.e == 0) return a.h + a.l;  // one IEEE addition rounds the exact sum correctly, ties to even
   undecided = true;
   return a.h;
 }
@@ -180,15 +192,15 @@ inline void put(RefTensor& t, size_t i, const Approx& a) {
     if (!t.lo.empty()) t.lo[i] = 0;
     return;
   }
-  if (!dd::rounds_uniquely(a.h, a.l, a.e, t.dtype, &bits) || !dd::rounds_uniquely(a.h, a.l, a.e, Dtype::f64, &hb)) {
+  if (!decides(a, t.dtype, &bits) || !dd::rounds_uniquely(a.h, a.l, a.e, Dtype::f64, &hb)) {
     if (a.e != 0) {
       undecided = true;
       return;
     }
-    const Real256 v = Real256(a.h) + Real256(a.l);
-    t.rounded[i] = round_to_bits(v, t.dtype);
-    t.hi[i] = bits_to_double(round_to_bits(v, Dtype::f64), Dtype::f64);
-    if (!t.lo.empty()) t.lo[i] = bits_to_double(round_to_bits(Real256(v - Real256(t.hi[i])), Dtype::f64), Dtype::f64);
+    const double hi = a.h + a.l;  // correctly rounded, ties to even
+    t.rounded[i] = t.dtype == Dtype::f64 ? bits_of(hi) : round_exact(a, t.dtype);
+    t.hi[i] = hi;
+    if (!t.lo.empty()) t.lo[i] = (a.h - hi) + a.l;  // exact: TwoSum's error term with |a.h| >= |a.l|
     return;
   }
   t.rounded[i] = bits;

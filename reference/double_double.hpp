@@ -199,50 +199,80 @@ inline int exponent(double v) {
   return static_cast<int>((b >> 52) & 0x7ffu) - 1023;
 }
 
-// rounds_uniquely for one format, for the elementwise loops: the same decision
-// (every real within err of h + l rounds to the same value t of the format, with a
-// margin of 2^-50 of the quantities compared) with t found by scaling h to an integer
-// and rounding it (exact: powers of two), the gaps to t's neighbours from t's
-// exponent. h must be a normal double; t = 0, the largest finite value and beyond are
-// left undecided, as in rounds_uniquely.
+inline uint64_t bits_of(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+inline uint32_t bits_of(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+// rounds_uniquely for one format, for the elementwise loops: the same decision (every
+// real within err of h + l rounds to the same value t of the format, with a margin of
+// 2^-50 of the quantities compared), t and the gaps to its neighbours read from t's
+// bits. t is the format's value nearest h (for f16 and bf16 through f32, a double
+// rounding that can miss only next to a midpoint, where the test fails anyway). h must
+// be a normal double; t = 0, the largest finite value and beyond are left undecided,
+// as in rounds_uniquely.
 template <Dtype DT>
 inline bool round_test(double h, double l, double err, uint64_t* bits) {
-  constexpr FormatInfo F = format_info(DT);
   const double a = std::fabs(h);
-  if (!(a >= 0x1p-1000 && a < 0x1p1000) || !std::isfinite(l)) return false;
-  const int e = exponent(a);
-  const int q = std::max(e, F.emin) - (F.p - 1);  // exponent of the spacing at h
-  double t;
+  if (!(a >= 0x1p-1000 && a < 0x1p1000)) return false;
+  double t, gap;
+  bool lower;  // t a power of two above the smallest normal: the gap below it is half
+  uint64_t tb;
   if constexpr (DT == Dtype::f64) {
+    const uint64_t b = bits_of(a);
+    const int E = static_cast<int>(b >> 52);
     t = a;
+    gap = pow2(E - 1075);
+    lower = (b & 0xfffffffffffffull) == 0 && E > 1;
+    tb = bits_of(h);
   } else if constexpr (DT == Dtype::f32) {
-    t = static_cast<float>(a);  // to nearest, ties to even, subnormals included
-    if (!(t > 0) || t >= 0x1.fffffep127) return false;
+    const float f = static_cast<float>(a);  // to nearest, ties to even, subnormals included
+    const uint32_t fb = bits_of(f);
+    if (fb - 1u >= 0x7f7ffffeu) return false;  // zero, the largest finite, infinity
+    const int E = static_cast<int>(fb >> 23);
+    t = f;
+    gap = pow2((E ? E : 1) - 150);
+    lower = (fb & 0x7fffffu) == 0 && E > 1;
+    tb = (h < 0 ? uint64_t{1} << 31 : 0) | fb;
   } else {
-    const double m = a * pow2(-q);                                            // exact, below 2^(p+1)
-    t = ((m + 0x1.8p52) - 0x1.8p52) * pow2(q);                                // to nearest, ties to even
-    if (!(t > 0) || t >= (2.0 - pow2(1 - F.p)) * pow2(F.emax)) return false;  // zero, or the largest finite and beyond
-  }
-  const int et = exponent(t);
-  const int qt = std::max(et, F.emin) - (F.p - 1);
-  const double gap = pow2(qt);
-  const bool lower_binade = t == pow2(et) && et > F.emin;  // t a power of two: half the gap below it
-  const double d = (a - t) + (h < 0 ? -l : l);             // a - t exact (Sterbenz)
-  const double half = (d < 0 && lower_binade ? 0.25 : 0.5) * gap;
-  if (!((std::fabs(d) + err) * (1 + 0x1p-50) < half)) return false;
-  const uint64_t sign = h < 0 ? uint64_t{1} << (F.ebits + F.p - 1) : 0;
-  if constexpr (DT == Dtype::f64) {
-    std::memcpy(bits, &h, sizeof h);
-  } else if constexpr (DT == Dtype::f32) {
-    const float f = static_cast<float>(t);
+    const uint32_t x = bits_of(static_cast<float>(a));
     uint32_t b;
-    std::memcpy(&b, &f, sizeof b);
-    *bits = sign | b;
-  } else {
-    const uint64_t mant = static_cast<uint64_t>(t * pow2(-qt));  // the integer significand, exact
-    const uint64_t biased = et >= F.emin ? static_cast<uint64_t>(et + F.emax) : 0;
-    *bits = sign | (biased << (F.p - 1)) | (mant & ((uint64_t{1} << (F.p - 1)) - 1));
+    if constexpr (DT == Dtype::bf16) {
+      if (x >= 0x7f7f8000u) return false;  // rounds to infinity, or is the largest finite
+      b = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+      if (b == 0) return false;
+      const int E = static_cast<int>(b >> 7);
+      t = bf16_value(b);
+      gap = pow2((E ? E : 1) - 134);
+      lower = (b & 0x7fu) == 0 && E > 1;
+    } else {
+      if (x >= 0x477fe000u) return false;  // 65504 and beyond
+      if (x < 0x38800000u) {               // below 2^-14: a subnormal of f16, m 2^-24
+        float m;
+        std::memcpy(&m, &x, sizeof m);
+        m = (m * 16777216.0f + 12582912.0f) - 12582912.0f;  // to the nearest integer, ties to even
+        b = static_cast<uint32_t>(m);
+      } else {
+        b = (x + 0xfffu + ((x >> 13) & 1u) - 0x38000000u) >> 13;
+      }
+      if (b == 0 || b >= 0x7bffu) return false;  // zero, the largest finite
+      const int E = static_cast<int>(b >> 10);
+      t = f16_value(b);
+      gap = pow2((E ? E : 1) - 25);
+      lower = (b & 0x3ffu) == 0 && E > 1;
+    }
+    tb = (h < 0 ? 0x8000u : 0) | b;
   }
+  const double d = (a - t) + (h < 0 ? -l : l);  // a - t exact (Sterbenz)
+  const double half = (d < 0 && lower ? 0.25 : 0.5) * gap;
+  if (!((std::fabs(d) + err) * (1 + 0x1p-50) < half)) return false;
+  *bits = tb;
   return true;
 }
 

@@ -121,6 +121,15 @@ struct Terms {
   double eA = 0, eC = 0, eK = 0;
   const float *x = nullptr, *dy = nullptr;  // dy: backward only
   bool backward = false;
+  // The fused multiply-add tier's bound, less its terms in |y| (and |t|): the terms in
+  // |x| and |dy| taken at the channel's largest magnitudes xmax, gmax.
+  double fma_rest = 0;
+  void set_fma_rest(double xmax, double gmax) {
+    const double ah = std::fabs(A.v.h), ch = std::fabs(C.v.h), kh = std::fabs(K.h);
+    fma_rest = backward ? 0x1p-102 * (ah * gmax + ch * xmax + kh) + eA * gmax + eC * xmax + eK
+                        : 0x1p-103 * (ah * xmax + kh) + eA * xmax + eK;
+    fma_rest *= 1 + 0x1p-40;
+  }
 };
 
 template <bool Bwd>
@@ -145,15 +154,12 @@ template <bool Bwd>
 BNCHECK_FMA inline double fma_value(const Terms& T, double xv, double g, double* err) {
   if constexpr (!Bwd) {
     const double ya = __builtin_fma(T.A.v.h, xv, T.K.h), c = __builtin_fma(T.A.v.l, xv, T.K.l), y = ya + c;
-    *err =
-        0x1p-51 * std::fabs(y) + 0x1p-103 * (std::fabs(T.A.v.h * xv) + std::fabs(T.K.h)) + T.eA * std::fabs(xv) + T.eK;
+    *err = 0x1p-51 * std::fabs(y) + T.fma_rest;
     return y;
   } else {
     const double t = __builtin_fma(T.A.v.h, g, T.K.h), s = __builtin_fma(-T.C.v.h, xv, t);
     const double c = __builtin_fma(T.A.v.l, g, __builtin_fma(-T.C.v.l, xv, T.K.l)), y = s + c;
-    const double terms = std::fabs(T.A.v.h * g) + std::fabs(T.C.v.h * xv) + std::fabs(T.K.h);
-    *err = 0x1p-52 * (1 + 0x1p-40) * std::fabs(t) + 0x1p-51 * std::fabs(y) + 0x1p-102 * terms + T.eA * std::fabs(g) +
-           T.eC * std::fabs(xv) + T.eK;
+    *err = 0x1p-52 * (1 + 0x1p-40) * std::fabs(t) + 0x1p-51 * std::fabs(y) + T.fma_rest;
     return y;
   }
 }
@@ -254,10 +260,17 @@ bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v)
       std::memcpy(&v[k], &b, sizeof b);
     });
   } else if (t.dtype() == Dtype::f16) {
+    // Every f16 value as a float, once (256 KiB): a load instead of a decode per element.
+    static const std::vector<float> table = [] {
+      std::vector<float> f(65536);
+      for (uint32_t b = 0; b < 65536; ++b) f[b] = f16_float(b);
+      return f;
+    }();
     const uint16_t* h = static_cast<const uint16_t*>(t.data());
+    const float* f = table.data();
     w.each([&](size_t k, size_t i) {
       bad |= static_cast<uint32_t>((h[i] & 0x7c00u) == 0x7c00u);
-      v[k] = f16_float(h[i]);
+      v[k] = f[h[i]];
     });
   } else {
     w.each([&](size_t k, size_t i) {
@@ -325,39 +338,58 @@ class ChannelWorker {
     ADY_.clear();
     DYX_.clear();
     const size_t M = xs_.size();
+    x_emax_ = g_emax_ = 1;
     for (size_t k0 = 0; k0 < M; k0 += kChunk) {
       const size_t k1 = std::min(M, k0 + kChunk);
-      int lo = 255, hi = 0, glo = 255, ghi = 0, plo = 511, phi = 0;
-      for (size_t k = k0; k < k1; ++k) {
-        const ref::F32Parts a = ref::f32_parts(xs_[k]);
-        bx_[a.e] += a.m;
-        bax_[a.e] += a.m < 0 ? -a.m : a.m;
-        bxx_[a.e] += a.m * a.m;
-        lo = std::min(lo, a.e);
-        hi = std::max(hi, a.e);
-      }
+      Range r;
       if (bwd)
-        for (size_t k = k0; k < k1; ++k) {
-          const ref::F32Parts a = ref::f32_parts(xs_[k]), g = ref::f32_parts(dys_[k]);
-          bdy_[g.e] += g.m;
-          bady_[g.e] += g.m < 0 ? -g.m : g.m;
-          bdyx_[g.e + a.e] += g.m * a.m;
-          glo = std::min(glo, g.e);
-          ghi = std::max(ghi, g.e);
-          plo = std::min(plo, g.e + a.e);
-          phi = std::max(phi, g.e + a.e);
+        chunk<true>(k0, k1, r);
+      else
+        chunk<false>(k0, k1, r);
+      x_emax_ = std::max(x_emax_, r.hi);
+      g_emax_ = std::max(g_emax_, r.ghi);
+      for (int j = 0; j < 2; ++j) {  // the two bin sets of chunk()
+        X_.drain(bx_[j].data(), r.lo, r.hi);
+        AX_.drain(bax_[j].data(), r.lo, r.hi);
+        for (int e = r.lo; e <= r.hi; ++e) {  // x^2 = m^2 2^(2E - 300)
+          if (bxx_[j][e] == 0) continue;
+          XX_.add(static_cast<ref::Int128>(bxx_[j][e]), 2 * e);
+          bxx_[j][e] = 0;
         }
-      X_.drain(bx_.data(), lo, hi);
-      AX_.drain(bax_.data(), lo, hi);
-      for (int e = lo; e <= hi; ++e) {  // x^2 = m^2 2^(2E - 300)
-        if (bxx_[e] == 0) continue;
-        XX_.add(static_cast<ref::Int128>(bxx_[e]), 2 * e);
-        bxx_[e] = 0;
+        if (bwd) {
+          DY_.drain(bdy_[j].data(), r.glo, r.ghi);
+          ADY_.drain(bady_[j].data(), r.glo, r.ghi);
+          DYX_.drain(bdyx_[j].data(), r.plo, r.phi);
+        }
       }
-      if (bwd) {
-        DY_.drain(bdy_.data(), glo, ghi);
-        ADY_.drain(bady_.data(), glo, ghi);
-        DYX_.drain(bdyx_.data(), plo, phi);
+    }
+  }
+  // The exponents a chunk touched.
+  struct Range {
+    int lo = 255, hi = 0, glo = 255, ghi = 0, plo = 511, phi = 0;
+  };
+  // Elements [k0, k1) into the 64-bit bins: even elements into set 0, odd ones into set
+  // 1, so that neighbours of one exponent do not wait on each other's bin.
+  template <bool Bwd>
+  void chunk(size_t k0, size_t k1, Range& r) {
+    const float *xs = xs_.data(), *dys = dys_.data();
+    for (size_t k = k0; k < k1; ++k) {
+      const size_t j = k & 1;
+      const ref::F32Parts a = ref::f32_parts(xs[k]);
+      bx_[j][a.e] += a.m;
+      bax_[j][a.e] += a.m < 0 ? -a.m : a.m;
+      bxx_[j][a.e] += static_cast<uint64_t>(a.m * a.m);
+      r.lo = std::min(r.lo, a.e);
+      r.hi = std::max(r.hi, a.e);
+      if constexpr (Bwd) {
+        const ref::F32Parts g = ref::f32_parts(dys[k]);
+        bdy_[j][g.e] += g.m;
+        bady_[j][g.e] += g.m < 0 ? -g.m : g.m;
+        bdyx_[j][g.e + a.e] += g.m * a.m;
+        r.glo = std::min(r.glo, g.e);
+        r.ghi = std::max(r.ghi, g.e);
+        r.plo = std::min(r.plo, g.e + a.e);
+        r.phi = std::max(r.phi, g.e + a.e);
       }
     }
   }
@@ -418,6 +450,7 @@ class ChannelWorker {
     T.eA = A.e * kUp;
     T.eK = K.e * kUp + kTiny;
     T.x = xs_.data();
+    T.set_fma_rest(xmax(), 0);
     fast_pass(w, R_.y, fast, T, pending_);
     for (const Pending& e : pending_)
       ref::put(R_.y, e.i, Real256(g) * ref::xhat(Real256(xs_[e.k]), stats256()) + Real256(b));
@@ -464,8 +497,12 @@ class ChannelWorker {
     T.dy = dys_.data();
     T.backward = true;
     const double mean_h = st.mean.h, mean_l = st.mean.l, r_h = st.invstd.h;
-    double sadx = 0;  // sum |dy xhat|, a magnitude for the budget: to ~M 2^-53
-    for (size_t k = 0; k < xs_.size(); ++k) sadx += std::fabs(dys_[k] * (((xs_[k] - mean_h) - mean_l) * r_h));
+    // sum |dy xhat|, a magnitude for the budget: to ~M 2^-53 (four partial sums, in a
+    // fixed order).
+    double part[4] = {0, 0, 0, 0};
+    for (size_t k = 0; k < xs_.size(); ++k) part[k & 3] += std::fabs(dys_[k] * (((xs_[k] - mean_h) - mean_l) * r_h));
+    const double sadx = (part[0] + part[1]) + (part[2] + part[3]);
+    T.set_fma_rest(xmax(), gmax());
     fast_pass(w, R_.dx, fast, T, pending_);
     for (const Pending& e : pending_) slow_dx(c, e.i, xs_[e.k], dys_[e.k], idy);
     count(M);
@@ -511,6 +548,9 @@ class ChannelWorker {
     T.eA = A.e * kUp;
     T.eK = K.e * kUp + kTiny;
     T.x = xs_.data();
+    float xm = 0;
+    for (const float v : xs_) xm = std::max(xm, std::fabs(v));
+    T.set_fma_rest(xm, 0);
     fast_pass(w, R_.y, finite_x, T, pending_);
     if (!pending_.empty()) {
       bool r_inf = false;
@@ -532,12 +572,15 @@ class ChannelWorker {
   std::vector<float> xs_, dys_;
   std::vector<Pending> pending_;
   // The current chunk's 64-bit bins (zero between chunks) and the channel's exact bins.
-  std::array<int64_t, 256> bx_{}, bax_{}, bdy_{}, bady_{};
-  std::array<uint64_t, 256> bxx_{};
-  std::array<int64_t, 512> bdyx_{};
+  std::array<std::array<int64_t, 256>, 2> bx_{}, bax_{}, bdy_{}, bady_{};
+  std::array<std::array<uint64_t, 256>, 2> bxx_{};
+  std::array<std::array<int64_t, 512>, 2> bdyx_{};
   ref::ExactBins<256> X_, AX_, DY_, ADY_;
   ref::ExactBins<512> XX_, DYX_;
   Big i1_, i2_;
+  int x_emax_ = 1, g_emax_ = 1;  // the largest f32 exponent fields of x and dy: |x| < 2^(E - 126)
+  double xmax() const { return ref::dd::pow2(x_emax_ - 126); }
+  double gmax() const { return ref::dd::pow2(g_emax_ - 126); }
   std::optional<ref::Stats<Real256>> st256_;
   std::optional<Dx256> dx256_;
 };
