@@ -12,7 +12,8 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
   r.count = ref.size();
   r.guards_ok = got.guards_intact(&r.guard_offset);
   const uint64_t sentinel = sentinel_bits(got.dtype());
-  std::vector<double> ulps;
+  // Errors in ULPs as floats (24 bits: the report prints three digits), 4 bytes an element.
+  std::vector<float> ulps;
   ulps.reserve(r.count);
   double worst_key = -1;
   for (size_t i = 0; i < r.count; ++i) {
@@ -60,7 +61,7 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
     if (bad) ++r.failures;
     const double u = ulp(std::isfinite(want) ? want : hi, ref.dtype);
     const double eu = std::isfinite(u) ? err / u : (err == 0 ? 0 : HUGE_VAL);
-    ulps.push_back(eu);
+    ulps.push_back(static_cast<float>(eu));
     // Rank by ratio, then by ULPs: the worst element is the one furthest past its budget.
     const double key = std::isnan(ratio) ? HUGE_VAL : ratio;
     if (key > worst_key) {

@@ -94,8 +94,8 @@ CaseRunner::Impl::PerConvention& CaseRunner::Impl::get(const Conventions& conv) 
     pc->data.save_mean = Tensor(p_.pdtype, static_cast<size_t>(p_.c));
     pc->data.save_stat = Tensor(p_.pdtype, static_cast<size_t>(p_.c));
     for (int64_t c = 0; c < p_.c; ++c) {
-      pc->data.save_mean.set_bits(c, pc->ref.save_mean.rounded[c]);
-      pc->data.save_stat.set_bits(c, pc->ref.save_stat.rounded[c]);
+      pc->data.save_mean.set_bits(c, pc->ref.save_mean.rounded[static_cast<size_t>(c)]);
+      pc->data.save_stat.set_bits(c, pc->ref.save_stat.rounded[static_cast<size_t>(c)]);
     }
     mark_unjudgeable_channels(pc->ref, pc->data);
   }

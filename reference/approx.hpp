@@ -187,7 +187,7 @@ inline double to_double(const Approx& a) {
 inline void put(RefTensor& t, size_t i, const Approx& a) {
   uint64_t bits = 0, hb = 0;
   if (exact_zero(a)) {  // +0, as the 256-bit evaluation of an exact zero gives
-    t.rounded[i] = 0;
+    t.rounded.set(i, 0);
     t.hi[i] = 0;
     if (!t.lo.empty()) t.lo[i] = 0;
     return;
@@ -198,12 +198,12 @@ inline void put(RefTensor& t, size_t i, const Approx& a) {
       return;
     }
     const double hi = a.h + a.l;  // correctly rounded, ties to even
-    t.rounded[i] = t.dtype == Dtype::f64 ? bits_of(hi) : round_exact(a, t.dtype);
+    t.rounded.set(i, t.dtype == Dtype::f64 ? bits_of(hi) : round_exact(a, t.dtype));
     t.hi[i] = hi;
     if (!t.lo.empty()) t.lo[i] = (a.h - hi) + a.l;  // exact: TwoSum's error term with |a.h| >= |a.l|
     return;
   }
-  t.rounded[i] = bits;
+  t.rounded.set(i, bits);
   t.hi[i] = a.h;
   if (!t.lo.empty()) t.lo[i] = a.l;
 }

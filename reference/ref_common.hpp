@@ -12,7 +12,7 @@ namespace bncheck::ref {
 
 template <class Real>
 void put(RefTensor& t, size_t i, const Real& v) {
-  t.rounded[i] = round_to_bits(v, t.dtype);
+  t.rounded.set(i, round_to_bits(v, t.dtype));
   const double hi = bits_to_double(round_to_bits(v, Dtype::f64), Dtype::f64);
   t.hi[i] = hi;
   if (t.lo.empty()) return;
@@ -25,7 +25,7 @@ void put(RefTensor& t, size_t i, const Real& v) {
 }
 
 inline void put_double(RefTensor& t, size_t i, double v) {  // already exact (special values)
-  t.rounded[i] = round_to_bits(v, t.dtype);
+  t.rounded.set(i, round_to_bits(v, t.dtype));
   t.hi[i] = v;
   if (!t.lo.empty()) t.lo[i] = 0;
 }
@@ -33,7 +33,7 @@ inline void put_double(RefTensor& t, size_t i, double v) {  // already exact (sp
 // with_lo: keep the low parts (see RefTensor::lo).
 inline void init(RefTensor& t, Dtype dt, size_t n, bool with_lo = true) {
   t.dtype = dt;
-  t.rounded.assign(n, 0);
+  t.rounded.assign(n, dt);
   t.hi.assign(n, 0);
   t.lo.assign(with_lo ? n : 0, 0);
 }

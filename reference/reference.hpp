@@ -13,7 +13,33 @@ namespace bncheck {
 
 struct RefTensor {
   Dtype dtype = Dtype::f32;
-  std::vector<uint64_t> rounded;  // correctly rounded to dtype, as stored bits
+  // Correctly rounded to dtype, as stored bits: 4 bytes an element below f64.
+  class Bits {
+   public:
+    void assign(size_t n, Dtype dt) {
+      wide_ = dt == Dtype::f64;
+      w_.assign(wide_ ? n : 0, 0);
+      n_.assign(wide_ ? 0 : n, 0);
+    }
+    uint64_t operator[](size_t i) const { return wide_ ? w_[i] : n_[i]; }
+    void set(size_t i, uint64_t b) {
+      if (wide_)
+        w_[i] = b;
+      else
+        n_[i] = static_cast<uint32_t>(b);
+    }
+    size_t size() const { return wide_ ? w_.size() : n_.size(); }
+    bool empty() const { return size() == 0; }
+    uint64_t* wide_data() { return w_.data(); }
+    uint32_t* narrow_data() { return n_.data(); }
+    bool operator==(const Bits&) const = default;
+
+   private:
+    bool wide_ = false;
+    std::vector<uint64_t> w_;
+    std::vector<uint32_t> n_;
+  };
+  Bits rounded;
   // The exact value ~= hi + lo, hi the nearest double, |lo| <= ulp(hi)/2. lo is empty
   // (read as 0) for the elementwise outputs of f32, f16 and bf16 data: against hi
   // alone an error is measured to within 2^-53 of the value, 2^-29 of an f32 ulp,

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "reference/approx.hpp"
@@ -165,12 +166,12 @@ BNCHECK_FMA inline double fma_value(const Terms& T, double xv, double g, double*
 }
 
 // Stores element k's roundings where the test decides them; false leaves it undecided.
-template <Dtype DT>
-inline bool store(uint64_t* rounded, double* hi, double* lo, size_t i, const DD& v, double err) {
+template <Dtype DT, class B>
+inline bool store(B* rounded, double* hi, double* lo, size_t i, const DD& v, double err) {
   uint64_t bits, hbits;
   if (!ref::dd::round_test<DT>(v.h, v.l, err, &bits) || !ref::dd::round_test<Dtype::f64>(v.h, v.l, err, &hbits))
     return false;
-  rounded[i] = bits;
+  rounded[i] = static_cast<B>(bits);
   hi[i] = v.h;
   if (lo) lo[i] = v.l;
   return true;
@@ -185,7 +186,12 @@ inline bool store(uint64_t* rounded, double* hi, double* lo, size_t i, const DD&
 template <Dtype DT, bool Bwd, bool Fma>
 BNCHECK_FMA void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& terms, std::vector<Pending>& pending) {
   const Terms T = terms;
-  uint64_t* rounded = t.rounded.data();
+  auto* rounded = [&t] {
+    if constexpr (DT == Dtype::f64)
+      return t.rounded.wide_data();
+    else
+      return t.rounded.narrow_data();
+  }();
   double* hi = t.hi.data();
   double* lo = t.lo.empty() ? nullptr : t.lo.data();
   const size_t N = static_cast<size_t>(w.N), S = static_cast<size_t>(w.S), stride_s = w.stride_s;
@@ -200,7 +206,7 @@ BNCHECK_FMA void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& t
         const double y = fma_value<Bwd>(T, xv, g, &err);
         uint64_t bits;
         if (err <= 0x1p-45 * std::fabs(y) && ref::dd::round_test<DT>(y, 0, err, &bits)) {
-          rounded[i] = bits;
+          rounded[i] = static_cast<std::remove_reference_t<decltype(*rounded)>>(bits);
           hi[i] = y;
           if (lo) lo[i] = 0;
           continue;
