@@ -87,11 +87,23 @@ double ulp(double v, Dtype dt) {
   const FormatInfo F = format_info(dt);
   int e = F.emin;
   if (v != 0) {
-    int fe;
-    (void)std::frexp(v, &fe);
-    e = std::max(fe - 1, F.emin);
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    const int biased = static_cast<int>((b >> 52) & 0x7ffu);
+    int fe1 = biased - 1023;  // the exponent of a normal double, read from its bits
+    if (biased == 0) {        // subnormal double
+      int fe;
+      (void)std::frexp(v, &fe);
+      fe1 = fe - 1;
+    }
+    e = std::max(fe1, F.emin);
   }
-  return std::ldexp(1.0, e - (F.p - 1));
+  const int k = e - (F.p - 1);
+  if (k < -1022) return std::ldexp(1.0, k);
+  const uint64_t r = static_cast<uint64_t>(k + 1023) << 52;  // 2^k, normal
+  double u;
+  std::memcpy(&u, &r, sizeof u);
+  return u;
 }
 
 uint64_t sentinel_bits(Dtype dt) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "harness/fill_rules.hpp"
@@ -33,8 +34,18 @@ struct Units {
 struct Chan {
   int e = 0;
   double mean = 0, var = 0, rms = 0, r = 0, eps = 0;
-  double x(double v) const { return std::ldexp(v, -e); }                       // a quantity of x's dimension, scaled
-  double back(double v, int power) const { return std::ldexp(v, power * e); }  // x^power dimension, unscaled
+  // A quantity of x's dimension, scaled; a product with 2^-e rounds as ldexp does.
+  double x(double v) const { return std::abs(e) <= 1022 ? v * pow2(-e) : std::ldexp(v, -e); }
+  // A quantity of dimension x^power, unscaled.
+  double back(double v, int power) const {
+    return std::abs(power * e) <= 1022 ? v * pow2(power * e) : std::ldexp(v, power * e);
+  }
+  static double pow2(int k) {  // |k| <= 1022: a normal double, from its bits
+    const uint64_t b = static_cast<uint64_t>(k + 1023) << 52;
+    double r;
+    std::memcpy(&r, &b, sizeof r);
+    return r;
+  }
 };
 
 Chan scaled(const ChannelRef& cr, double eps) {
