@@ -165,6 +165,18 @@ BNCHECK_FMA inline double fma_value(const Terms& T, double xv, double g, double*
   }
 }
 
+// The forward's terms y = A x + K over the values x, |x| <= xmax.
+Terms affine_terms(const Approx& A, const Approx& K, const float* x, double xmax) {
+  Terms T;
+  T.A = Factor(DD{A.h, A.l});
+  T.K = DD{K.h, K.l};
+  T.eA = A.e * kUp;
+  T.eK = K.e * kUp + kTiny;
+  T.x = x;
+  T.set_fma_rest(xmax, 0);
+  return T;
+}
+
 // Stores element k's roundings where the test decides them; false leaves it undecided.
 template <Dtype DT, class B>
 inline bool store(B* rounded, double* hi, double* lo, size_t i, const DD& v, double err) {
@@ -450,14 +462,7 @@ class ChannelWorker {
     const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
     const Approx A = Approx(g) * st.invstd, K = Approx(b) - A * st.mean;
     const bool fast = !ref::undecided && usable_factor(A) && finite(K);
-    Terms T;
-    T.A = Factor(DD{A.h, A.l});
-    T.K = DD{K.h, K.l};
-    T.eA = A.e * kUp;
-    T.eK = K.e * kUp + kTiny;
-    T.x = xs_.data();
-    T.set_fma_rest(xmax(), 0);
-    fast_pass(w, R_.y, fast, T, pending_);
+    fast_pass(w, R_.y, fast, affine_terms(A, K, xs_.data(), xmax()), pending_);
     for (const Pending& e : pending_)
       ref::put(R_.y, e.i, Real256(g) * ref::xhat(Real256(xs_[e.k]), stats256()) + Real256(b));
     count(p_.reduction_size());
@@ -548,16 +553,9 @@ class ChannelWorker {
     }
     const ChannelWalk w(p_, c);
     const bool finite_x = gather_floats(w, d_.x, xs_);
-    Terms T;
-    T.A = Factor(DD{A.h, A.l});
-    T.K = DD{K.h, K.l};
-    T.eA = A.e * kUp;
-    T.eK = K.e * kUp + kTiny;
-    T.x = xs_.data();
     float xm = 0;
     for (const float v : xs_) xm = std::max(xm, std::fabs(v));
-    T.set_fma_rest(xm, 0);
-    fast_pass(w, R_.y, finite_x, T, pending_);
+    fast_pass(w, R_.y, finite_x, affine_terms(A, K, xs_.data(), xm), pending_);
     if (!pending_.empty()) {
       bool r_inf = false;
       const Real256 r256 = ref::inference_invstd<Real256>(p_, d_, c, &r_inf);
@@ -624,6 +622,7 @@ Reference compute_reference_fast(const Problem& p, const Conventions& conv, cons
     if (!t->empty()) t->any_nonfinite.assign(t->size(), 0);
   std::atomic<int64_t> next{0};
   std::vector<std::unique_ptr<ChannelWorker>> workers;
+  workers.reserve(static_cast<size_t>(threads));
   for (int k = 0; k < threads; ++k) workers.push_back(std::make_unique<ChannelWorker>(p, conv, d, R));
   auto work = [&](ChannelWorker& w) {
     for (int64_t c = next++; c < p.c; c = next++) w.channel(c);
