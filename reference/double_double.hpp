@@ -71,21 +71,14 @@ struct Factor {
   Split hs;
   explicit Factor(const DD& x) : v(x), hs(split(x.h)) {}
 };
-inline DD mul(const Factor& x, double y) {
-  const DD c = two_prod(x.v.h, x.hs, y);
-  return fast_two_sum(c.h, c.l + x.v.l * y);
-}
-// The same for y with at most 26 significant bits (an f32, f16 or bf16 value): y needs
-// no split (Veltkamp's split of it is y itself), so Dekker's product reads y as it is.
+// y has at most 26 significant bits (an f32, f16 or bf16 value): it needs no split
+// (Veltkamp's split of it is y itself), so Dekker's product reads y as it is.
 inline DD mul_short(const Factor& x, double y) {
   const double p = x.v.h * y;
   const double e = (x.hs.hi * y - p) + x.hs.lo * y;
   return fast_two_sum(p, e + x.v.l * y);
 }
 
-// The value t of dt nearest h (ties to even) and its neighbours in magnitude, as
-// doubles; false where t is zero, infinite or the largest finite value, or h is not
-// finite (rounding boundaries the callers leave to the slow path).
 // An f16 value from its bits (finite values only), exactly.
 inline double f16_value(uint32_t b) {
   const uint32_t e = (b >> 10) & 0x1fu, m = b & 0x3ffu;
@@ -106,6 +99,9 @@ inline double bf16_value(uint32_t b) {
   return f;
 }
 
+// The value t of dt nearest h (ties to even) and its neighbours in magnitude, as
+// doubles; false where t is zero, infinite or the largest finite value, or h is not
+// finite (rounding boundaries the callers leave to the slow path).
 struct Candidate {
   uint64_t bits;
   double t, below, above;  // |t| and the representable magnitudes either side
