@@ -156,9 +156,9 @@ inline Approx frexp(const Approx& a, int* e) {
 
 inline bool exact_zero(const Approx& a) { return a.h == 0 && a.l == 0 && a.e == 0; }
 
+inline uint64_t bits_of(double v) { return dd::bits_of(v); }
 // An exact value (e = 0) next to a rounding boundary, a tie included: rounded from its
 // exact 256-bit form, as the slow path rounds it.
-inline uint64_t bits_of(double v) { return dd::bits_of(v); }
 inline uint64_t round_exact(const Approx& a, Dtype dt) { return round_to_bits(Real256(a.h) + Real256(a.l), dt); }
 
 // rounds_uniquely for a double-double whose high part may sit exactly on a midpoint

@@ -70,8 +70,6 @@ class Big {
     r.trim(static_cast<int>(K));
     return r;
   }
-  bool is_zero() const { return n_ == 0; }
-  bool negative() const { return neg_; }
   // false when the product would not fit (never for the statistics' operands).
   friend bool mul(const Big& a, const Big& b, Big* out) {
     Big r;

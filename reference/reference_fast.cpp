@@ -58,8 +58,6 @@ bool finite(const Approx& a) { return std::isfinite(a.h) && std::isfinite(a.l) &
 // backward's 12u^2 (u = 2^-53) with room; 2^-1040 covers the absolute errors of
 // operations whose low parts underflow. The constants' own bounds (Approx::e) are
 // added per element, times the factor they multiply.
-#define BNCHECK_FMA __attribute__((target("fma")))
-
 constexpr double kForwardBound = 0x1p-100, kBackwardBound = 0x1p-99, kTiny = 0x1p-1040, kUp = 1 + 0x1p-40;
 
 // An f16 value as a float (exact), infinities and NaN included.
@@ -79,6 +77,10 @@ inline float f16_float(uint32_t b) {
   std::memcpy(&v, &f, sizeof v);
   return v;
 }
+
+// Functions compiled for processors with fused multiply-add, called only where
+// have_fma() says the processor has it.
+#define BNCHECK_FMA __attribute__((target("fma")))
 
 // Where channel c's elements are: element (n, s) at base + n * stride_n + s * stride_s.
 struct ChannelWalk {
@@ -113,7 +115,7 @@ struct Pending {
 
 // The elementwise outputs as sums of products, y = A x + K (forward) and
 // dx = A dy - C x + K (backward), A, C and K double-doubles with bounds eA, eC, eK.
-// value() evaluates an element in double-double with its error bound; fma_value()
+// dd_value() evaluates an element in double-double with its error bound; fma_value()
 // evaluates it in double with fused multiply-adds (a first tier, on processors that
 // have them) and its bound (docs/error-model.md, "Elementwise outputs").
 struct Terms {
@@ -191,19 +193,35 @@ inline bool store(B* rounded, double* hi, double* lo, size_t i, const DD& v, dou
 
 // The elementwise pass of one channel: the roundings the test decides are stored, the
 // other elements listed in pending. Kept apart from the 256-bit evaluation, so the
-// loop holds nothing but double arithmetic. With Fma, the fused multiply-add tier
-// comes first: an element whose double value is within 2^-45 of its size and rounds
-// decidedly keeps that double as hi (the exact value to within 2^-45, against the
-// double-double's 2^-99: error-model.md); the others go on to the double-double tier.
-template <Dtype DT, bool Bwd, bool Fma>
-BNCHECK_FMA void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& terms, std::vector<Pending>& pending) {
+// loop holds nothing but double arithmetic.
+template <Dtype DT, class T>
+T* rounded_data(RefTensor& t) {
+  if constexpr (DT == Dtype::f64)
+    return t.rounded.wide_data();
+  else
+    return t.rounded.narrow_data();
+}
+template <Dtype DT, bool Bwd>
+void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& T, std::vector<Pending>& pending) {
+  auto* rounded = rounded_data<DT, std::conditional_t<DT == Dtype::f64, uint64_t, uint32_t>>(t);
+  double* hi = t.hi.data();
+  double* lo = t.lo.empty() ? nullptr : t.lo.data();
+  w.each([&](size_t k, size_t i) {
+    double err;
+    const DD v = dd_value<Bwd>(T, T.x[k], Bwd ? static_cast<double>(T.dy[k]) : 0.0, &err);
+    if (!store<DT>(rounded, hi, lo, i, v, err)) pending.push_back({k, i});
+  });
+}
+// The same with the fused multiply-add tier first: an element whose double value is
+// within 2^-45 of its size and rounds decidedly keeps that double as hi (the exact
+// value to within 2^-45, against the double-double's 2^-99: error-model.md); the
+// others go on to the double-double tier.
+template <Dtype DT, bool Bwd>
+BNCHECK_FMA void decided_pass_fma(const ChannelWalk& w, RefTensor& t, const Terms& terms,
+                                  std::vector<Pending>& pending) {
+  using Bits = std::conditional_t<DT == Dtype::f64, uint64_t, uint32_t>;
   const Terms T = terms;
-  auto* rounded = [&t] {
-    if constexpr (DT == Dtype::f64)
-      return t.rounded.wide_data();
-    else
-      return t.rounded.narrow_data();
-  }();
+  Bits* rounded = rounded_data<DT, Bits>(t);
   double* hi = t.hi.data();
   double* lo = t.lo.empty() ? nullptr : t.lo.data();
   const size_t N = static_cast<size_t>(w.N), S = static_cast<size_t>(w.S), stride_s = w.stride_s;
@@ -214,15 +232,13 @@ BNCHECK_FMA void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& t
       const size_t i = row + s * stride_s;
       const double xv = xs[k], g = Bwd ? static_cast<double>(dys[k]) : 0.0;
       double err;
-      if constexpr (Fma) {
-        const double y = fma_value<Bwd>(T, xv, g, &err);
-        uint64_t bits;
-        if (err <= 0x1p-45 * std::fabs(y) && ref::dd::round_test<DT>(y, 0, err, &bits)) {
-          rounded[i] = static_cast<std::remove_reference_t<decltype(*rounded)>>(bits);
-          hi[i] = y;
-          if (lo) lo[i] = 0;
-          continue;
-        }
+      const double y = fma_value<Bwd>(T, xv, g, &err);
+      uint64_t bits;
+      if (err <= 0x1p-45 * std::fabs(y) && ref::dd::round_test<DT>(y, 0, err, &bits)) {
+        rounded[i] = static_cast<Bits>(bits);
+        hi[i] = y;
+        if (lo) lo[i] = 0;
+        continue;
       }
       const DD v = dd_value<Bwd>(T, xv, g, &err);
       if (!store<DT>(rounded, hi, lo, i, v, err)) pending.push_back({k, i});
@@ -238,10 +254,8 @@ bool have_fma() {
 template <Dtype DT>
 void pass_for(const ChannelWalk& w, RefTensor& t, const Terms& T, std::vector<Pending>& pending) {
   if (have_fma())
-    return T.backward ? decided_pass<DT, true, true>(w, t, T, pending)
-                      : decided_pass<DT, false, true>(w, t, T, pending);
-  return T.backward ? decided_pass<DT, true, false>(w, t, T, pending)
-                    : decided_pass<DT, false, false>(w, t, T, pending);
+    return T.backward ? decided_pass_fma<DT, true>(w, t, T, pending) : decided_pass_fma<DT, false>(w, t, T, pending);
+  return T.backward ? decided_pass<DT, true>(w, t, T, pending) : decided_pass<DT, false>(w, t, T, pending);
 }
 void fast_pass(const ChannelWalk& w, RefTensor& t, bool usable, const Terms& T, std::vector<Pending>& pending) {
   pending.clear();
