@@ -40,10 +40,11 @@ struct RefTensor {
     std::vector<uint32_t> n_;
   };
   Bits rounded;
-  // The exact value ~= hi + lo, hi the nearest double, |lo| <= ulp(hi)/2. lo is empty
-  // (read as 0) for the elementwise outputs of f32, f16 and bf16 data: against hi
-  // alone an error is measured to within 2^-53 of the value, 2^-29 of an f32 ulp,
-  // and the 8 bytes per element go (docs/error-model.md).
+  // The exact value ~= hi + lo, hi the nearest double, |lo| <= ulp(hi)/2. For the
+  // elementwise outputs of f32, f16 and bf16 data lo is empty (read as 0) and hi is the
+  // exact value to within 2^-45 of itself (the fast path's fused multiply-add tier):
+  // an error is measured to within 2^-21 of an f32 ulp, and 8 bytes an element go
+  // (docs/error-model.md, "Elementwise outputs").
   std::vector<double> hi, lo;
   double lo_at(size_t i) const { return lo.empty() ? 0.0 : lo[i]; }
   // Per element (empty when all 0): kAnyNonFinite where IEEE arithmetic gives a
