@@ -145,7 +145,8 @@ std::string to_string(const Fill& f) {
 std::string to_string(const Conventions& c) {
   return std::string("rvar=") + to_string(c.running_var) + ",momdir=" + to_string(c.momentum_dir) +
          ",save=" + to_string(c.saved) + (c.keeps_running ? "" : ",running=none") +
-         (c.zero_var_invstd_is_zero ? ",zero_var_invstd=0" : "");
+         (c.zero_var_invstd_is_zero ? ",zero_var_invstd=0" : "") + (c.eps_float ? ",eps=float" : "") +
+         (c.single_element_biased ? ",m1_rvar=biased" : "");
 }
 
 std::string to_string(const Problem& p) {

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -13,6 +14,36 @@
 #include "harness/report.hpp"
 
 namespace bncheck::cli {
+
+namespace {
+
+// --dir, --dt, --layout: a comma-separated list of the descriptor's values.
+void parse_filter(const std::string& opt, const std::string& list, fuzz::Filter* f) {
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string v = list.substr(start, end - start);
+    start = end + 1;
+    bool ok = false;
+    if (opt == "--dir") {
+      for (Direction d : {Direction::fwd_train, Direction::fwd_infer, Direction::bwd})
+        if (v == to_string(d)) f->dirs.push_back(d), ok = true;
+    } else if (opt == "--layout") {
+      for (Layout l : {Layout::channels_first, Layout::channels_last})
+        if (v == to_string(l)) f->layouts.push_back(l), ok = true;
+    } else if (const auto dt = parse_dtype(v)) {
+      f->dtypes.push_back(*dt);
+      ok = true;
+    }
+    if (!ok)
+      throw UsageError("bad value '" + printable(v, 40) + "' for " + opt +
+                       (opt == "--dir"      ? " (fwd_train, fwd_infer, bwd)"
+                        : opt == "--layout" ? " (cf, cl)"
+                                            : " (f64, f32, f16, bf16)"));
+  }
+}
+
+}  // namespace
 
 int cmd_fuzz(Args& a, const std::string& argv0) {
   BackendOptions bo;
@@ -42,6 +73,8 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
       o.save_failures = a.value(opt);
     else if (opt == "--append-regressions")
       o.append_regressions = a.value(opt);
+    else if (opt == "--dir" || opt == "--dt" || opt == "--layout")
+      parse_filter(opt, a.value(opt), &o.filter);
     else if (opt == "--dry-run")
       dry = true;
     else if (opt == "--quiet" || opt == "-q")
@@ -58,7 +91,7 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
     if (o.cases < 0) throw UsageError("--dry-run needs --cases");
     for (uint64_t i : fuzz::case_indices(o)) {
       std::string note;
-      const Problem p = fuzz::generate(o.seed, i, o.limits, &note);
+      const Problem p = o.filter.apply(fuzz::generate(o.seed, i, o.limits, &note), i);
       std::printf("%llu %s%s\n", static_cast<unsigned long long>(i), to_string(p).c_str(),
                   note.empty() ? "" : ("  # " + note).c_str());
     }

@@ -50,6 +50,17 @@ int cmd_list(Args& a) {
     std::printf("%-22s %-11s %-30s %s%s\n", b->name().c_str(), avs.c_str(), sup.c_str(), b->description().c_str(),
                 b->weak() ? " [weak: runs only when named]" : "");
     if (!av.available) std::printf("%-22s   unavailable: %s\n", "", av.reason.c_str());
+    // What the reference and the budget assume of it, on an f32 problem.
+    Problem p;
+    const Numerics nx = b->numerics(p);
+    std::string num = "accumulation " + std::to_string(nx.accumulation_bits) + " bits, compute " +
+                      std::to_string(nx.compute_bits) + " bits, statistics " + to_string(nx.stats);
+    if (nx.folds_inference) num += ", folded inference";
+    if (nx.flush_denormals) num += ", flushes subnormals";
+    if (nx.fast_math) num += ", fast-math";
+    if (!nx.deterministic) num += ", nondeterministic";
+    std::printf("%-22s   conventions %s; numerics (f32 data): %s\n", "", to_string(b->conventions(p)).c_str(),
+                num.c_str());
   }
   return kExitOk;
 }

@@ -75,8 +75,12 @@ bncheck props [options]
 
 bncheck fuzz [options]
   --backend NAME[,NAME...]|all   backends [all: every non-weak backend]
-  --cases N | --seconds S        run cases 0..N-1, or for S seconds [--cases 200]
+  --cases N | --seconds S        run cases 0..N-1, or for S seconds of wall time, minimising
+                                 included (a minimisation cut short says so) [--cases 200]
   --seed N                       campaign seed: case i is a function of (seed, i) [1]
+  --dir D[,D...], --dt T[,T...], --layout L[,L...]
+                                 draw only these directions, data dtypes (parameters f32, f64
+                                 for f64 data) and layouts; minimisation keeps to them
   --shard I/N                    run the cases i with i % N == I (shards partition the campaign)
   --max-elements N               larger draws are shrunk to fit [2097152]
   --max-memory GIB               skip a case whose data would need more [80% of available]

@@ -7,13 +7,14 @@
 
 #include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
+#include "harness/rng.hpp"
 #include "harness/runner.hpp"
 
 namespace bncheck::fuzz {
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double now_s() { return now_seconds(); }
 
 // Runs b on p; a failure verdict or an exception counts as failing.
 bool fails(Backend& b, const Problem& p, std::string* message, Verdict* v = nullptr) {
@@ -118,16 +119,45 @@ std::vector<Problem> simpler(const Problem& p) {
   return v;
 }
 
+template <class T>
+T pick(const std::vector<T>& allowed, T drawn, uint64_t i) {
+  if (allowed.empty() || std::find(allowed.begin(), allowed.end(), drawn) != allowed.end()) return drawn;
+  return allowed[static_cast<size_t>(splitmix64(i ^ 0x5f11e7ull) % allowed.size())];
+}
+
 }  // namespace
 
-Problem minimize(Backend& b, const Problem& p, int budget, int* steps, std::string* message) {
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+Problem Filter::apply(Problem p, uint64_t i) const {
+  p.dir = pick(dirs, p.dir, i);
+  p.layout = pick(layouts, p.layout, i);
+  const Dtype dt = pick(dtypes, p.dtype, i);
+  if (dt != p.dtype) {
+    p.dtype = dt;
+    p.pdtype = dt == Dtype::f64 ? Dtype::f64 : Dtype::f32;
+  }
+  return p;
+}
+
+Problem minimize(Backend& b, const Problem& p, int budget, int* steps, std::string* message, const Filter& filter,
+                 double deadline_s, bool* cut) {
   Problem cur = p;
   int evals = 0;
   *steps = 0;
+  if (cut) *cut = false;
   for (bool progress = true; progress && evals < budget;) {
     progress = false;
-    for (const Problem& q : simpler(cur)) {
+    for (Problem q : simpler(cur)) {
       if (++evals > budget || interrupted()) break;
+      if (deadline_s >= 0 && now_s() >= deadline_s) {
+        if (cut) *cut = true;
+        return cur;
+      }
+      q = filter.apply(q, 0);
+      if (q == cur) continue;
       std::string m;
       if (fails(b, q, &m)) {
         cur = q;
@@ -173,7 +203,7 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
     if (interrupted()) break;
     std::string note;
-    const Problem p = generate(o.seed, i, o.limits, &note);
+    const Problem p = o.filter.apply(generate(o.seed, i, o.limits, &note), i);
     ++s.cases;
     const double need = estimated_case_bytes(p, distinct_conventions(backends, p));
     if (o.max_bytes > 0 && need > o.max_bytes) {
@@ -202,7 +232,11 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       f.original = p;
       f.verdict = rep.verdict;
       f.message = rep.message;
-      f.minimal = minimize(*b, p, o.minimize_budget, &f.minimize_steps, &f.message);
+      // Minimisation gets its share of the time bound, never past the end.
+      double deadline = -1;
+      if (o.seconds >= 0) deadline = std::min(t0 + o.seconds, now_s() + o.minimize_share * o.seconds);
+      f.minimal =
+          minimize(*b, p, o.minimize_budget, &f.minimize_steps, &f.message, o.filter, deadline, &f.minimize_cut);
       const Baseline::Entry* be = baseline.find(f.backend, f.minimal);
       if (!be) be = baseline.find(f.backend, p);
       if (be) f.known = be->finding;
@@ -211,10 +245,11 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       const bool dup = reported.count(key) > 0;
       reported[key] = true;
       if (!dup) {
-        std::fprintf(out, "%s%s %s on case %llu%s: %s\n  original: %s\n  minimal (%d steps): %s\n  repro: %s\n",
+        std::fprintf(out, "%s%s %s on case %llu%s: %s\n  original: %s\n  minimal (%d steps%s): %s\n  repro: %s\n",
                      o.progress_tty ? "\n" : "", to_string(f.verdict), f.backend.c_str(),
                      static_cast<unsigned long long>(i), f.known.empty() ? "" : (" (known: " + f.known + ")").c_str(),
-                     f.message.c_str(), to_string(p).c_str(), f.minimize_steps, to_string(f.minimal).c_str(),
+                     f.message.c_str(), to_string(p).c_str(), f.minimize_steps,
+                     f.minimize_cut ? ", cut short by the time bound" : "", to_string(f.minimal).c_str(),
                      f.repro.c_str());
         if (!o.save_failures.empty()) {
           CaseRunner mr(f.minimal);
@@ -232,7 +267,11 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
               << to_string(f.minimal) << "\n";
         }
       }
-      if (o.keep_results) s.results.push_back({rep, f.repro, f.known, static_cast<int64_t>(i), to_string(f.minimal)});
+      if (o.keep_results) {
+        CaseReport kept = rep;
+        if (f.minimize_cut) kept.message += " [minimisation cut short by the time bound]";
+        s.results.push_back({kept, f.repro, f.known, static_cast<int64_t>(i), to_string(f.minimal)});
+      }
       s.failures.push_back(f);
     }
     if (now_s() - last_line >= (o.progress_tty ? 0.2 : 10)) {

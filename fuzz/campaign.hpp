@@ -16,10 +16,21 @@
 
 namespace bncheck::fuzz {
 
+// Restrictions of the draws (`--dir`, `--dt`, `--layout`): a drawn value outside a
+// non-empty list is replaced by one of the list, chosen from the case index, so case
+// i stays a pure function of (seed, i, filter). Minimisation keeps to them too.
+struct Filter {
+  std::vector<Direction> dirs;
+  std::vector<Dtype> dtypes;  // of the data; parameters are f64 for f64 data, else f32
+  std::vector<Layout> layouts;
+  bool empty() const { return dirs.empty() && dtypes.empty() && layouts.empty(); }
+  Problem apply(Problem p, uint64_t i) const;
+};
+
 struct Options {
   uint64_t seed = 1;
   int64_t cases = -1;         // run case indices [0, cases) (with --seconds: until either ends)
-  double seconds = -1;        // stop after this long
+  double seconds = -1;        // wall-clock bound, minimisation included
   int shard = 0, shards = 1;  // run the indices i with i % shards == shard
   Limits limits;
   double max_bytes = 0;            // memory for one case (0: 80% of available)
@@ -29,6 +40,10 @@ struct Options {
   bool progress_tty = false;  // live progress line (else a plain line every 10 s)
   bool quiet = false;         // no progress lines at all
   int minimize_budget = 80;   // evaluations spent minimising one failure
+  // With --seconds, the share of it one failure's minimisation may take (never past
+  // the end): a minimisation cut short keeps its smallest failing problem so far.
+  double minimize_share = 0.25;
+  Filter filter;
   bool keep_results = false;  // keep every case's result (for --json and --junit)
 };
 
@@ -38,6 +53,7 @@ struct Failure {
   Verdict verdict = Verdict::fail;
   std::string message, repro, known;  // known: the baseline finding, if any
   int minimize_steps = 0;
+  bool minimize_cut = false;  // stopped by the time bound, not by running out of simpler failing problems
 };
 
 struct Summary {
@@ -53,7 +69,13 @@ std::vector<uint64_t> case_indices(const Options& o);
 
 Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Baseline& baseline, std::FILE* out);
 
-// The smallest problem (shape first, then data and settings) on which b still fails.
-Problem minimize(Backend& b, const Problem& p, int budget, int* steps, std::string* message);
+// The smallest problem (shape first, then data and settings) on which b still fails,
+// keeping to the filter, spending at most `budget` evaluations and stopping at the
+// steady-clock time `deadline_s` (< 0: none); *cut says whether it stopped there.
+Problem minimize(Backend& b, const Problem& p, int budget, int* steps, std::string* message, const Filter& filter = {},
+                 double deadline_s = -1, bool* cut = nullptr);
+
+// The steady clock, in seconds (the campaign's and the minimisation's deadlines).
+double now_seconds();
 
 }  // namespace bncheck::fuzz

@@ -299,8 +299,10 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
 
 }  // namespace
 
-Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
+Budget compute_budget(const Problem& given, const Conventions& conv, const Numerics& nx, const CaseData& d,
                       const Reference& ref, bool output_rounding) {
+  Problem p = given;
+  p.eps = effective_eps(given.eps, conv);
   Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
   for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta})
     for (double& b : *v) b *= kSecondOrderFactor;

@@ -4,6 +4,9 @@
 
 #include <dlfcn.h>
 
+#include <cstddef>
+#include <cstring>
+
 #include "api/text.hpp"
 #include "bncheck/plugin.h"
 
@@ -33,40 +36,106 @@ bncheck_problem_t abi_problem(const Problem& p) {
   q.eps = p.eps;
   q.momentum = p.momentum;
   q.affine = p.affine ? 1 : 0;
+  q.direction = p.dir == Direction::fwd_train   ? BNCHECK_FORWARD_TRAINING
+                : p.dir == Direction::fwd_infer ? BNCHECK_FORWARD_INFERENCE
+                                                : BNCHECK_BACKWARD;
   return q;
 }
 
-// Loads the library and checks its table. The library stays loaded (until exit): the
-// table points into it.
-Result<const bncheck_plugin_t*> open_table(const std::string& path) {
-  using R = Result<const bncheck_plugin_t*>;
+// What a table declares (version 2), or version 1's PyTorch conventions and f32
+// numerics. The numerics' zero fields take the defaults per problem (numerics()).
+struct Declared {
+  Conventions conv;
+  bncheck_numerics_t nx{};
+};
+
+// The declared values, each checked against its enumeration: an unknown value is a
+// convention this bncheck cannot follow, so the table is refused rather than judged
+// under another one.
+Result<Declared> read_declarations(const bncheck_plugin_t& t) {
+  using R = Result<Declared>;
+  Declared d;
+  if (t.abi_version < 2) return d;
+  const bncheck_conventions_t& c = t.conventions;
+  const bncheck_numerics_t& n = t.numerics;
+  struct Field {
+    const char* name;
+    int32_t value, max;
+  };
+  const Field fields[] = {{"conventions.running_var", c.running_var, 1},
+                          {"conventions.momentum", c.momentum, 1},
+                          {"conventions.saved_stat", c.saved_stat, 1},
+                          {"conventions.no_running_stats", c.no_running_stats, 1},
+                          {"conventions.eps_placement", c.eps_placement, 0},
+                          {"conventions.eps_dtype", c.eps_dtype, 1},
+                          {"conventions.single_element", c.single_element, 1},
+                          {"conventions.zero_var", c.zero_var, 1},
+                          {"numerics.stats_algorithm", n.stats_algorithm, 3},
+                          {"numerics.sum_based_stats", n.sum_based_stats, 1},
+                          {"numerics.folds_inference", n.folds_inference, 1},
+                          {"numerics.flush_denormals", n.flush_denormals, 1},
+                          {"numerics.fast_math", n.fast_math, 1},
+                          {"numerics.nondeterministic", n.nondeterministic, 1}};
+  for (const Field& f : fields)
+    if (f.value < 0 || f.value > f.max)
+      return R::failure(std::string(f.name) + " = " + std::to_string(f.value) +
+                        ": not a value this bncheck knows (0.." + std::to_string(f.max) +
+                        ", include/bncheck/plugin.h)");
+  for (const auto& [name, bits] : {std::pair{"numerics.accumulation_bits", n.accumulation_bits},
+                                   std::pair{"numerics.compute_bits", n.compute_bits}})
+    if (bits != 0 && (bits < 8 || bits > 113))
+      return R::failure(std::string(name) + " = " + std::to_string(bits) + ": 0 (the default) or 8 to 113 bits");
+  d.conv.running_var = c.running_var == BNCHECK_RVAR_BIASED ? RunningVar::biased : RunningVar::unbiased;
+  d.conv.momentum_dir = c.momentum == BNCHECK_MOMENTUM_OLD ? MomentumDir::old_stat : MomentumDir::new_stat;
+  d.conv.saved = c.saved_stat == BNCHECK_SAVE_VARIANCE ? SavedStat::variance : SavedStat::invstd;
+  d.conv.keeps_running = c.no_running_stats == 0;
+  d.conv.eps_float = c.eps_dtype == BNCHECK_EPS_FLOAT;
+  d.conv.single_element_biased = c.single_element == BNCHECK_M1_BIASED;
+  d.conv.zero_var_invstd_is_zero = c.zero_var == BNCHECK_ZERO_VAR_ZERO;
+  d.nx = n;
+  return d;
+}
+
+// Loads the library and checks its table; returns a copy of the fields its version has
+// (the others zero). The library stays loaded (until exit): the table points into it.
+Result<bncheck_plugin_t> open_table(const std::string& path) {
+  using R = Result<bncheck_plugin_t>;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) return R::failure(std::string("cannot load: ") + dlerror());
   using Get = const bncheck_plugin_t* (*)();
   auto get = reinterpret_cast<Get>(dlsym(handle, "bncheck_get_plugin"));
   if (!get) return R::failure("does not export bncheck_get_plugin");
-  const bncheck_plugin_t* t = get();
-  if (!t) return R::failure("bncheck_get_plugin() returned NULL");
-  if (t->abi_version != BNCHECK_PLUGIN_ABI_VERSION)
-    return R::failure("ABI version " + std::to_string(t->abi_version) + ", this bncheck speaks " +
+  const bncheck_plugin_t* table = get();
+  if (!table) return R::failure("bncheck_get_plugin() returned NULL");
+  const uint32_t version = table->abi_version;  // the first field in every version
+  if (version < 1 || version > BNCHECK_PLUGIN_ABI_VERSION)
+    return R::failure("ABI version " + std::to_string(version) + ", this bncheck speaks 1 to " +
                       std::to_string(BNCHECK_PLUGIN_ABI_VERSION));
+  // A version-1 table ends where version 2's fields begin: read no further. A newer
+  // minor of version 2 appends fields past these, which are not read.
+  bncheck_plugin_t copy{};
+  std::memcpy(&copy, table, version == 1 ? offsetof(bncheck_plugin_t, abi_minor) : sizeof copy);
+  const bncheck_plugin_t* t = &copy;
   if (!t->name || !t->supports || !t->forward_training || !t->forward_inference || !t->backward)
     return R::failure("the plugin table lacks a name or a function");
   // The name reaches repro lines, file names and reports: it must be a plain word.
   if (!valid_backend_name(t->name))
     return R::failure("invalid backend name '" + std::string(t->name).substr(0, 80) +
                       "': 1 to 64 of the characters A-Z a-z 0-9 _ -");
-  return t;
+  const auto declared = read_declarations(copy);
+  if (!declared) return R::failure(declared.error());
+  return copy;
 }
 
 class PluginBackend final : public Backend {
  public:
-  PluginBackend(std::string path, const bncheck_plugin_t* t, IsolationOptions opt)
+  PluginBackend(std::string path, const bncheck_plugin_t& t, Declared declared, IsolationOptions opt)
       : path_(std::move(path)),
-        t_(t),
+        table_(t),
+        declared_(declared),
         opt_(opt),
-        name_(t->name),
-        description_(t->description ? printable(t->description, 200) : "") {}
+        name_(t.name),
+        description_(t.description ? printable(t.description, 200) : "") {}
 
   std::string name() const override { return name_; }
   std::string description() const override {
@@ -76,7 +145,7 @@ class PluginBackend final : public Backend {
   Support supports(const Problem& p) const override {
     const bncheck_problem_t q = abi_problem(p);
     const Status s = run_isolated(
-        opt_, {}, [&](const std::vector<void*>&) { return t_->supports(&q) ? 0 : 1; }, [] { return std::string(); });
+        opt_, {}, [&](const std::vector<void*>&) { return table_.supports(&q) ? 0 : 1; }, [] { return std::string(); });
     if (s.ok()) return Support::yes();
     if (s.kind == Status::Kind::error) return Support::no("the plugin does not support this problem");
     Support sup = Support::no("supports() failed");
@@ -93,10 +162,24 @@ class PluginBackend final : public Backend {
     }
     return v;
   }
-  Conventions conventions(const Problem&) const override { return Conventions{}; }  // ABI v1: PyTorch's
+  Conventions conventions(const Problem&) const override { return declared_.conv; }
+  // Undeclared precisions (version 1, or 0): an honest implementation in f32 (f64 for
+  // f64 data).
   Numerics numerics(const Problem& p) const override {
-    Numerics n;  // undeclared by the ABI: judged as an honest implementation in f32 (f64 for f64 data)
-    n.accumulation_bits = n.compute_bits = p.dtype == Dtype::f64 ? 53 : 24;
+    const bncheck_numerics_t& d = declared_.nx;
+    Numerics n;
+    const int def = p.dtype == Dtype::f64 ? 53 : 24;
+    n.accumulation_bits = d.accumulation_bits ? d.accumulation_bits : def;
+    n.compute_bits = d.compute_bits ? d.compute_bits : def;
+    n.stats = d.stats_algorithm == BNCHECK_STATS_TWO_PASS   ? StatsAlgorithm::two_pass
+              : d.stats_algorithm == BNCHECK_STATS_WELFORD  ? StatsAlgorithm::welford
+              : d.stats_algorithm == BNCHECK_STATS_ONE_PASS ? StatsAlgorithm::one_pass
+                                                            : StatsAlgorithm::unknown;
+    n.sum_based_stats = d.sum_based_stats != 0;
+    n.folds_inference = d.folds_inference != 0;
+    n.flush_denormals = d.flush_denormals != 0;
+    n.fast_math = d.fast_math != 0;
+    n.deterministic = d.nondeterministic == 0;
     return n;
   }
 
@@ -112,7 +195,7 @@ class PluginBackend final : public Backend {
                  {"running_mean", a.running_mean, P, true},
                  {"running_var", a.running_var, P, true}},
                 [&](const std::vector<void*>& b) {
-                  return t_->forward_training(&q, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+                  return table_.forward_training(&q, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
                 });
   }
   Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
@@ -125,21 +208,22 @@ class PluginBackend final : public Backend {
          {"running_mean", const_cast<void*>(a.running_mean), P, false},
          {"running_var", const_cast<void*>(a.running_var), P, false},
          {"y", a.y, D, true}},
-        [&](const std::vector<void*>& b) { return t_->forward_inference(&q, b[0], b[1], b[2], b[3], b[4], b[5]); });
+        [&](const std::vector<void*>& b) { return table_.forward_inference(&q, b[0], b[1], b[2], b[3], b[4], b[5]); });
   }
   Status backward(const Problem& p, const BackwardArgs& a) override {
     const bncheck_problem_t q = abi_problem(p);
     const size_t D = data_bytes(p), P = param_bytes(p);
-    return call(
-        {{"x", const_cast<void*>(a.x), D, false},
-         {"dy", const_cast<void*>(a.dy), D, false},
-         {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
-         {"save_mean", const_cast<void*>(a.save_mean), P, false},
-         {"save_invstd", const_cast<void*>(a.save_stat), P, false},
-         {"dx", a.dx, D, true},
-         {"dgamma", a.dgamma, a.dgamma ? P : 0, true},
-         {"dbeta", a.dbeta, a.dbeta ? P : 0, true}},
-        [&](const std::vector<void*>& b) { return t_->backward(&q, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]); });
+    return call({{"x", const_cast<void*>(a.x), D, false},
+                 {"dy", const_cast<void*>(a.dy), D, false},
+                 {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
+                 {"save_mean", const_cast<void*>(a.save_mean), P, false},
+                 {"save_invstd", const_cast<void*>(a.save_stat), P, false},
+                 {"dx", a.dx, D, true},
+                 {"dgamma", a.dgamma, a.dgamma ? P : 0, true},
+                 {"dbeta", a.dbeta, a.dbeta ? P : 0, true}},
+                [&](const std::vector<void*>& b) {
+                  return table_.backward(&q, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+                });
   }
 
  private:
@@ -153,13 +237,14 @@ class PluginBackend final : public Backend {
     for (auto& b : bufs)
       if (!b.caller) b.bytes = 0;  // absent (NULL) stays NULL
     return run_isolated(opt_, std::move(bufs), fn, [this] {
-      const char* m = t_->last_error ? t_->last_error() : nullptr;
+      const char* m = table_.last_error ? table_.last_error() : nullptr;
       return std::string(m ? m : "");
     });
   }
 
   std::string path_;
-  const bncheck_plugin_t* t_;
+  bncheck_plugin_t table_;  // the fields of the plugin's version, the others zero
+  Declared declared_;
   IsolationOptions opt_;
   std::string name_, description_;
 };
@@ -191,7 +276,7 @@ Result<std::unique_ptr<Backend>> load_plugin(const std::string& given, const Iso
   }
   const auto t = open_table(path);
   if (!t) return R::failure(printable(path) + ": " + printable(t.error()));
-  return std::unique_ptr<Backend>(std::make_unique<PluginBackend>(path, *t, opt));
+  return std::unique_ptr<Backend>(std::make_unique<PluginBackend>(path, *t, *read_declarations(*t), opt));
 }
 
 }  // namespace bncheck

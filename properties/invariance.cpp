@@ -172,4 +172,47 @@ Result affine_recovery(Backend* b, const Problem& p0, uint64_t) {
   return r;
 }
 
+// ---- sign symmetry BN(-x; -beta, -rm) = -BN(x; beta, rm) ----------------------------------
+// Rounding to nearest is odd, fl(-a op b) = -fl(a op b) for + - * / and fused
+// multiply-add, and the variance, sqrt and the inverse std see only |x - mean|: a
+// deterministic implementation of round-to-nearest arithmetic gives exactly negated
+// y, save_mean, running_mean and dgamma and exactly the same save_stat, running_var,
+// dx and dbeta (dy unchanged). So the comparison is bitwise, with no tolerance; what it
+// catches is any rounding that leans one way (a bias of an ulp, rounding up, a
+// truncating conversion of a signed value). The reference is held to its own export
+// accuracy.
+Result sign_symmetry(Backend* b, const Problem& p, uint64_t) {
+  if (b && !b->numerics(p).deterministic) return Result::skip("declared nondeterministic");
+  const CaseData d1 = make_case_data(p);
+  if (poisoned(p, d1.x)) return Result::skip("non-finite data");
+  CaseData d2 = d1;
+  auto negate = [](Tensor& t) {
+    for (size_t i = 0; i < t.size(); ++i) t.set(i, -t.get(i));
+  };
+  negate(d2.x);
+  if (!d2.beta.empty()) negate(d2.beta);
+  if (!d2.running_mean.empty()) negate(d2.running_mean);
+  const Eval e1 = evaluate(b, p, d1), e2 = evaluate(b, p, d2);
+  Result r;
+  if (failed_to_run(e1, &r) || failed_to_run(e2, &r)) return r;
+  for (const char* n : {"y", "save_mean", "save_stat", "running_mean", "running_var", "dx", "dgamma", "dbeta"}) {
+    if (!e1.has(n) || !e2.has(n)) continue;
+    const std::string name = n;
+    const double s = name == "y" || name == "save_mean" || name == "running_mean" || name == "dgamma" ? -1.0 : 1.0;
+    if (!b) {
+      const std::string m = compare(e1, e2, name, identity, s);
+      if (!m.empty()) return fail("BN(x) against the sign of BN(-x): " + m);
+      continue;
+    }
+    const auto &v1 = e1.v.at(name), &v2 = e2.v.at(name);
+    for (size_t i = 0; i < v1.size(); ++i)
+      if (!(v1[i] == s * v2[i] || (std::isnan(v1[i]) && std::isnan(v2[i]))))
+        return fail(name + "[" + std::to_string(i) + "] = " + fmt(v1[i]) + " for x, but " + fmt(v2[i]) +
+                    (s < 0 ? " for -x (want its negation exactly: round-to-nearest is odd)"
+                           : " for -x (want it unchanged exactly)"));
+  }
+  if (b) r.notes.push_back("exactly symmetric");
+  return r;
+}
+
 }  // namespace bncheck::props::detail

@@ -1,4 +1,4 @@
-// The ten properties by name (the families live in properties/statistics.cpp,
+// The eleven properties by name (the families live in properties/statistics.cpp,
 // invariance.cpp, structure.cpp and training.cpp). Sums over outputs are exact (256
 // bits): no float accumulator decides a property.
 #include "properties/support.hpp"
@@ -31,6 +31,8 @@ const std::vector<Property>& all() {
        scale_invariance, train_or_bwd},
       {"shift_invariance", "BN(x + b) = BN(x), b per channel and large against sigma", shift_invariance, train_or_bwd},
       {"affine_recovery", "gamma = sqrt(var+eps), beta = mean gives back x", affine_recovery, train},
+      {"sign_symmetry", "BN(-x; -beta, -rm) = -BN(x; beta, rm) bitwise: no rounding leans one way", sign_symmetry,
+       keep},
       {"inference_folding", "eval output is the folded affine map; x = running mean gives beta exactly",
        inference_folding, infer},
       {"equivariance_independence", "permutations commute, channels are independent, layouts agree",

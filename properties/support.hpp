@@ -194,12 +194,13 @@ inline Result fail(std::string m) {
   return r;
 }
 
-// The ten properties, one family per file.
+// The eleven properties, one family per file.
 Result zero_mean_unit_variance(Backend* b, const Problem& p0, uint64_t aux);       // statistics.cpp
 Result dmu_cancellation(Backend* b, const Problem& p0, uint64_t aux);              // statistics.cpp
 Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux);              // invariance.cpp
 Result shift_invariance(Backend* b, const Problem& p0, uint64_t aux);              // invariance.cpp
 Result affine_recovery(Backend* b, const Problem& p0, uint64_t aux);               // invariance.cpp
+Result sign_symmetry(Backend* b, const Problem& p0, uint64_t aux);                 // invariance.cpp
 Result inference_folding(Backend* b, const Problem& p0, uint64_t aux);             // structure.cpp
 Result equivariance_independence(Backend* b, const Problem& p0, uint64_t aux);     // structure.cpp
 Result running_statistics(Backend* b, const Problem& p0, uint64_t aux);            // training.cpp

@@ -127,7 +127,9 @@ void compute_channel(const Problem& p, const Conventions& conv, const CaseData& 
 }
 
 template <class Real>
-Reference compute(const Problem& p, const Conventions& conv, const CaseData& d) {
+Reference compute(const Problem& given, const Conventions& conv, const CaseData& d) {
+  Problem p = given;
+  p.eps = effective_eps(given.eps, conv);  // a backend's float epsilon, when declared
   Reference R;
   init_outputs(p, R);
   for (int64_t c = 0; c < p.c; ++c) {

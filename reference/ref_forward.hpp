@@ -57,7 +57,7 @@ void inference_channel(const Problem& p, const CaseData& d, int64_t c, Reference
 }
 
 // The running statistics of channel c from its exact statistics. M = 1 with the
-// unbiased convention: 0/0 = NaN.
+// unbiased convention: 0/0 = NaN, or the biased variance where the backend declares it.
 template <class Real>
 void running_statistics(const Problem& p, const Conventions& conv, const CaseData& d, int64_t c, const Stats<Real>& st,
                         Reference& R) {
@@ -66,7 +66,7 @@ void running_statistics(const Problem& p, const Conventions& conv, const CaseDat
   bool var_nan = false;
   if (conv.running_var == RunningVar::unbiased) {
     if (M == 1)
-      var_nan = true;
+      var_nan = !conv.single_element_biased;
     else
       var_stat = st.var * Real(static_cast<double>(M)) / Real(static_cast<double>(M - 1));
   }

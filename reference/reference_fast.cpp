@@ -619,8 +619,10 @@ int reference_threads() {
   return n > 0 ? n : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-Reference compute_reference_fast(const Problem& p, const Conventions& conv, const CaseData& d) {
-  if (p.dtype == Dtype::f64) return compute_reference(p, conv, d);
+Reference compute_reference_fast(const Problem& given, const Conventions& conv, const CaseData& d) {
+  if (given.dtype == Dtype::f64) return compute_reference(given, conv, d);
+  Problem p = given;
+  p.eps = effective_eps(given.eps, conv);  // a backend's float epsilon, when declared
   Reference R;
   ref::init_outputs(p, R);
   // Threads only where they pay for their start: many elements and several channels.

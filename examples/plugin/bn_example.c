@@ -2,7 +2,8 @@
  * An example bncheck plugin: batch normalization in plain C, correct and small.
  * Two-pass statistics accumulated in double; f32 and f64 data with f32 or f64
  * parameters, both layouts, 0-3 spatial dimensions. f16/bf16 are declared
- * unsupported (bncheck reports UNSUPPORTED, never a pass).
+ * unsupported (bncheck reports UNSUPPORTED, never a pass). Version 2 of the ABI: the
+ * table declares PyTorch's conventions (all zero) and its numerics (double arithmetic).
  *
  * Build:    cc -O2 -std=c11 -shared -fPIC -I include examples/plugin/bn_example.c -o bn_example.so -lm
  * Validate: build/bncheck run --plugin ./bn_example.so --backend bn_example
@@ -14,6 +15,13 @@
 #include "bncheck/plugin.h"
 
 static const char* g_error = "";
+
+/* Files that include this one for its helpers (bn_keras.c) need not use every entry point. */
+#if defined(__GNUC__)
+#define EXAMPLE_ENTRY static __attribute__((unused))
+#else
+#define EXAMPLE_ENTRY static
+#endif
 
 static int64_t spatial_size(const bncheck_problem_t* p) {
   int64_t s = 1;
@@ -38,15 +46,22 @@ static void put(void* buf, int32_t dt, int64_t i, double v) {
     ((float*)buf)[i] = (float)v; /* one rounding, to nearest */
 }
 
+/* Every direction: p->direction is not consulted. */
 static int example_supports(const bncheck_problem_t* p) {
   const int data_ok = p->dtype == BNCHECK_F32 || p->dtype == BNCHECK_F64;
   const int param_ok = p->param_dtype == BNCHECK_F32 || p->param_dtype == BNCHECK_F64;
   return data_ok && param_ok && p->spatial_rank >= 0 && p->spatial_rank <= 3;
 }
 
-static int example_forward_training(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
-                                    void* y, void* save_mean, void* save_invstd, void* running_mean,
-                                    void* running_var) {
+/* Training under the conventions the flags name: momentum_old (running = m old +
+ * (1 - m) new), biased (the running variance from the biased variance), saved_var
+ * (the variance saved instead of the inverse std). All zero: PyTorch's. */
+typedef struct conventions_t {
+  int momentum_old, biased, saved_var;
+} conventions_t;
+static int training_with(const bncheck_problem_t* p, conventions_t cv, const void* x, const void* gamma,
+                         const void* beta, void* y, void* save_mean, void* save_stat, void* running_mean,
+                         void* running_var) {
   const int64_t S = spatial_size(p), M = p->n * S;
   if (!example_supports(p)) {
     g_error = "unsupported problem";
@@ -70,18 +85,27 @@ static int example_forward_training(const bncheck_problem_t* p, const void* x, c
         put(y, p->dtype, i, g * ((get(x, p->dtype, i) - mean) * invstd) + b);
       }
     put(save_mean, p->param_dtype, c, mean);
-    put(save_invstd, p->param_dtype, c, invstd);
+    put(save_stat, p->param_dtype, c, cv.saved_var ? var : invstd);
     if (running_mean && running_var) {
-      const double m = p->momentum, unbiased = M > 1 ? var * (double)M / (double)(M - 1) : NAN;
-      put(running_mean, p->param_dtype, c, (1 - m) * get(running_mean, p->param_dtype, c) + m * mean);
-      put(running_var, p->param_dtype, c, (1 - m) * get(running_var, p->param_dtype, c) + m * unbiased);
+      const double w_new = cv.momentum_old ? 1 - p->momentum : p->momentum, w_old = 1 - w_new;
+      const double v = cv.biased ? var : M > 1 ? var * (double)M / (double)(M - 1) : NAN;
+      put(running_mean, p->param_dtype, c, w_old * get(running_mean, p->param_dtype, c) + w_new * mean);
+      put(running_var, p->param_dtype, c, w_old * get(running_var, p->param_dtype, c) + w_new * v);
     }
   }
   return 0;
 }
 
-static int example_forward_inference(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
-                                     const void* running_mean, const void* running_var, void* y) {
+EXAMPLE_ENTRY int example_forward_training(const bncheck_problem_t* p, const void* x, const void* gamma,
+                                           const void* beta, void* y, void* save_mean, void* save_invstd,
+                                           void* running_mean, void* running_var) {
+  const conventions_t pytorch = {0, 0, 0};
+  return training_with(p, pytorch, x, gamma, beta, y, save_mean, save_invstd, running_mean, running_var);
+}
+
+EXAMPLE_ENTRY int example_forward_inference(const bncheck_problem_t* p, const void* x, const void* gamma,
+                                            const void* beta, const void* running_mean, const void* running_var,
+                                            void* y) {
   const int64_t S = spatial_size(p);
   if (!example_supports(p)) {
     g_error = "unsupported problem";
@@ -100,15 +124,19 @@ static int example_forward_inference(const bncheck_problem_t* p, const void* x, 
   return 0;
 }
 
-static int example_backward(const bncheck_problem_t* p, const void* x, const void* dy, const void* gamma,
-                            const void* save_mean, const void* save_invstd, void* dx, void* dgamma, void* dbeta) {
+/* Backward from the saved mean and the saved statistic: the inverse std, or (saved_var)
+ * the variance, from which invstd = 1 / sqrt(var + eps). */
+static int backward_from(const bncheck_problem_t* p, const void* x, const void* dy, const void* gamma,
+                         const void* save_mean, const void* save_stat, int saved_var, void* dx, void* dgamma,
+                         void* dbeta) {
   const int64_t S = spatial_size(p), M = p->n * S;
   if (!example_supports(p)) {
     g_error = "unsupported problem";
     return 1;
   }
   for (int64_t c = 0; c < p->c; ++c) {
-    const double mean = get(save_mean, p->param_dtype, c), r = get(save_invstd, p->param_dtype, c);
+    const double mean = get(save_mean, p->param_dtype, c), v = get(save_stat, p->param_dtype, c);
+    const double r = saved_var ? 1.0 / sqrt(v + p->eps) : v;
     const double g = gamma ? get(gamma, p->param_dtype, c) : 1.0;
     double db = 0, dg = 0;
     for (int64_t n = 0; n < p->n; ++n)
@@ -131,14 +159,28 @@ static int example_backward(const bncheck_problem_t* p, const void* x, const voi
   return 0;
 }
 
+EXAMPLE_ENTRY int example_backward(const bncheck_problem_t* p, const void* x, const void* dy, const void* gamma,
+                                   const void* save_mean, const void* save_invstd, void* dx, void* dgamma,
+                                   void* dbeta) {
+  return backward_from(p, x, dy, gamma, save_mean, save_invstd, 0, dx, dgamma, dbeta);
+}
+
 static const char* example_last_error(void) { return g_error; }
 
 #ifndef BNCHECK_EXAMPLE_NO_TABLE
 static const bncheck_plugin_t kPlugin = {
-    BNCHECK_PLUGIN_ABI_VERSION, "bn_example",
-    example_supports,           example_forward_training,
-    example_forward_inference,  example_backward,
-    example_last_error,         "example: two-pass, double accumulation and arithmetic, f32/f64 only"};
+    .abi_version = BNCHECK_PLUGIN_ABI_VERSION,
+    .name = "bn_example",
+    .supports = example_supports,
+    .forward_training = example_forward_training,
+    .forward_inference = example_forward_inference,
+    .backward = example_backward,
+    .last_error = example_last_error,
+    .description = "example: two-pass, double accumulation and arithmetic, f32/f64 only",
+    .abi_minor = BNCHECK_PLUGIN_ABI_MINOR,
+    .conventions = {0}, /* PyTorch's: unbiased running variance, momentum on the new statistic, invstd saved */
+    .numerics = {.accumulation_bits = 53, .compute_bits = 53, .stats_algorithm = BNCHECK_STATS_TWO_PASS},
+};
 
 const bncheck_plugin_t* bncheck_get_plugin(void) { return &kPlugin; }
 #endif

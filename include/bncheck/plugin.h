@@ -1,5 +1,5 @@
 /*
- * bncheck plugin ABI, version 1 — pure C.
+ * bncheck plugin ABI, version 2 — pure C.
  *
  * A plugin is a shared library that exports one function,
  *
@@ -22,7 +22,11 @@
  * binary16; the upper half of an IEEE binary32). gamma and beta (and dgamma, dbeta)
  * are NULL when `affine` is 0: then gamma = 1, beta = 0.
  *
- * Conventions of version 1 (PyTorch's and cuDNN's):
+ * Conventions. A table of version 2 declares the conventions it follows and the
+ * numerics it uses (bncheck_conventions_t, bncheck_numerics_t below); bncheck computes
+ * the reference under those conventions and judges the results against the error
+ * budget of those numerics, and `bncheck list` prints them. All-zero fields declare
+ * PyTorch's and cuDNN's conventions, which are also those of every version-1 table:
  *   mean      = sum(x) / M,  var = sum((x - mean)^2) / M   (biased),  M = n * prod(spatial)
  *   invstd    = 1 / sqrt(var + eps)
  *   y         = gamma * (x - mean) * invstd + beta
@@ -35,14 +39,24 @@
  *   backward:  from the saved statistics, xhat = (x - save_mean) * save_invstd,
  *                dbeta = sum(dy), dgamma = sum(dy * xhat),
  *                dx = gamma * save_invstd / M * (M * dy - dbeta - xhat * dgamma)
+ * The declarations change these as their comments say: with BNCHECK_SAVE_VARIANCE the
+ * buffer named save_invstd holds var and backward receives var there (backward then
+ * uses invstd = 1 / sqrt(var + eps)).
  *
  * Every function returns 0 on success and non-zero on failure, after which
  * last_error() (may be NULL) describes the failure. supports() returns non-zero
  * when the plugin implements the problem, 0 when it does not; a problem it does not
  * support is reported UNSUPPORTED, never as a pass.
  *
- * Compatibility: bncheck refuses a table whose abi_version differs from the version
- * it was built with. Later versions only append fields.
+ * The problem names its direction (version 2): supports() can decline training or
+ * backward alone. Version-1 plugins never read the field.
+ *
+ * Compatibility. Later versions only append fields, to bncheck_problem_t and to the
+ * table. bncheck loads a table of abi_version 1 (reading only version 1's fields, with
+ * PyTorch's conventions and f32 numerics) or 2 of any abi_minor: a newer minor's fields,
+ * appended past those this header names, are ignored. Other versions are refused.
+ * Declared values outside the enumerations below are refused at load, with the field
+ * named.
  */
 #ifndef BNCHECK_PLUGIN_H
 #define BNCHECK_PLUGIN_H
@@ -53,7 +67,8 @@
 extern "C" {
 #endif
 
-#define BNCHECK_PLUGIN_ABI_VERSION 1u
+#define BNCHECK_PLUGIN_ABI_VERSION 2u
+#define BNCHECK_PLUGIN_ABI_MINOR 0u
 
 typedef enum bncheck_dtype_t { BNCHECK_F64 = 0, BNCHECK_F32 = 1, BNCHECK_F16 = 2, BNCHECK_BF16 = 3 } bncheck_dtype_t;
 
@@ -61,6 +76,12 @@ typedef enum bncheck_layout_t {
   BNCHECK_CHANNELS_FIRST = 0, /* N, C, spatial... */
   BNCHECK_CHANNELS_LAST = 1   /* N, spatial..., C */
 } bncheck_layout_t;
+
+typedef enum bncheck_direction_t {
+  BNCHECK_FORWARD_TRAINING = 0,
+  BNCHECK_FORWARD_INFERENCE = 1,
+  BNCHECK_BACKWARD = 2
+} bncheck_direction_t;
 
 typedef struct bncheck_problem_t {
   int64_t n;            /* batch size, >= 1 */
@@ -73,7 +94,64 @@ typedef struct bncheck_problem_t {
   double eps;           /* >= 0 */
   double momentum;      /* in [0, 1] */
   int32_t affine;       /* 1: gamma and beta are given; 0: they are NULL */
+  /* version 2 */
+  int32_t direction; /* bncheck_direction_t of the call supports() is asked about */
 } bncheck_problem_t;
+
+/* Conventions (version 2). Zero is PyTorch's and cuDNN's choice in every field. */
+enum {
+  BNCHECK_RVAR_UNBIASED = 0, /* running_var from var * M / (M - 1) (PyTorch, cuDNN) */
+  BNCHECK_RVAR_BIASED = 1    /* from var (TensorFlow/Keras, ONNX, oneDNN) */
+};
+enum {
+  BNCHECK_MOMENTUM_NEW = 0, /* r = (1 - m) r + m s: momentum weighs the new statistic (PyTorch) */
+  BNCHECK_MOMENTUM_OLD = 1  /* r = m r + (1 - m) s: momentum weighs the old value (TF/Keras, ONNX) */
+};
+enum { BNCHECK_SAVE_INVSTD = 0, BNCHECK_SAVE_VARIANCE = 1 };
+enum {
+  BNCHECK_EPS_IN_SQRT = 0 /* invstd = 1 / sqrt(var + eps): the only placement this version defines */
+};
+enum {
+  BNCHECK_EPS_DOUBLE = 0, /* eps used as given (a double) */
+  BNCHECK_EPS_FLOAT = 1   /* eps used as (float)eps: the reference uses that value too */
+};
+enum {
+  BNCHECK_M1_NAN = 0,   /* M = 1, unbiased running variance: 0 / 0 = NaN */
+  BNCHECK_M1_BIASED = 1 /* M = 1: the running variance takes the biased variance (0) instead */
+};
+enum {
+  BNCHECK_ZERO_VAR_IEEE = 0, /* var + eps = 0: invstd = 1 / sqrt(0) = +Inf, NaN outputs */
+  BNCHECK_ZERO_VAR_ZERO = 1  /* var + eps = 0: invstd = 0, y = beta (LibTorch's CPU kernel) */
+};
+typedef struct bncheck_conventions_t {
+  int32_t running_var;      /* BNCHECK_RVAR_* */
+  int32_t momentum;         /* BNCHECK_MOMENTUM_* */
+  int32_t saved_stat;       /* BNCHECK_SAVE_*: what save_invstd holds */
+  int32_t no_running_stats; /* 1: training keeps no running statistics (they are not compared) */
+  int32_t eps_placement;    /* BNCHECK_EPS_IN_SQRT */
+  int32_t eps_dtype;        /* BNCHECK_EPS_* */
+  int32_t single_element;   /* BNCHECK_M1_* */
+  int32_t zero_var;         /* BNCHECK_ZERO_VAR_* */
+} bncheck_conventions_t;
+
+/* Numerics (version 2): what the error budget assumes (docs/error-model.md). */
+enum {
+  BNCHECK_STATS_UNKNOWN = 0,
+  BNCHECK_STATS_TWO_PASS = 1,
+  BNCHECK_STATS_WELFORD = 2, /* Welford or Chan updates */
+  BNCHECK_STATS_ONE_PASS = 3 /* E[x^2] - E[x]^2 */
+};
+typedef struct bncheck_numerics_t {
+  int32_t
+      accumulation_bits; /* significand bits of the reductions: 24 (f32), 53 (f64), 64 (x87); 0: 24, 53 for f64 data */
+  int32_t compute_bits;  /* of the elementwise arithmetic, likewise; 0: as accumulation_bits' default */
+  int32_t stats_algorithm;  /* BNCHECK_STATS_* */
+  int32_t sum_based_stats;  /* 1: mean and variance are plain sums, each divided once by M */
+  int32_t folds_inference;  /* 1: inference computes y = x * w + (beta - w * running_mean) */
+  int32_t flush_denormals;  /* 1: flushes subnormals (FTZ/DAZ inside the call, restored on return) */
+  int32_t fast_math;        /* 1: reassociates or uses approximate functions */
+  int32_t nondeterministic; /* 1: results may differ from run to run */
+} bncheck_numerics_t;
 
 typedef struct bncheck_plugin_t {
   uint32_t abi_version; /* BNCHECK_PLUGIN_ABI_VERSION */
@@ -87,6 +165,10 @@ typedef struct bncheck_plugin_t {
                   const void* save_invstd, void* dx, void* dgamma, void* dbeta);
   const char* (*last_error)(void);
   const char* description; /* one line: algorithm, accumulation precision, fast-math; may be NULL */
+  /* version 2 */
+  uint32_t abi_minor; /* BNCHECK_PLUGIN_ABI_MINOR */
+  bncheck_conventions_t conventions;
+  bncheck_numerics_t numerics;
 } bncheck_plugin_t;
 
 /* The one exported symbol. */

@@ -37,8 +37,19 @@ struct Conventions {
   // var + eps = 0: IEEE gives r = 1/sqrt(0) = +Inf and NaN outputs; PyTorch's CPU
   // kernel defines r = 0 there instead (y = beta). Declared by a backend.
   bool zero_var_invstd_is_zero = false;
+  // The backend uses eps rounded to f32 (a float epsilon); the reference then uses
+  // that value too. Declared by a backend.
+  bool eps_float = false;
+  // M = 1 with the unbiased running variance: 0/0 = NaN, or (declared) the biased
+  // variance 0 instead.
+  bool single_element_biased = false;
   bool operator==(const Conventions&) const = default;
 };
+
+// The epsilon a backend following conv uses for a problem's eps.
+inline double effective_eps(double eps, const Conventions& conv) {
+  return conv.eps_float ? static_cast<double>(static_cast<float>(eps)) : eps;
+}
 
 // Data fill of x. Each channel c gets its own offset and spread (see harness/fill.cpp)
 // so that a channel mix-up changes the values.

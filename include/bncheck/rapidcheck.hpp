@@ -54,6 +54,7 @@ inline void holds(const char* property, Backend& b, const Problem& generated, ui
   BNCHECK_RC_PROPERTY(Suite, ScaleInvariance, "scale_invariance", backend_expr)                        \
   BNCHECK_RC_PROPERTY(Suite, ShiftInvariance, "shift_invariance", backend_expr)                        \
   BNCHECK_RC_PROPERTY(Suite, AffineRecovery, "affine_recovery", backend_expr)                          \
+  BNCHECK_RC_PROPERTY(Suite, SignSymmetry, "sign_symmetry", backend_expr)                              \
   BNCHECK_RC_PROPERTY(Suite, InferenceFolding, "inference_folding", backend_expr)                      \
   BNCHECK_RC_PROPERTY(Suite, EquivarianceIndependence, "equivariance_independence", backend_expr)      \
   BNCHECK_RC_PROPERTY(Suite, RunningStatistics, "running_statistics", backend_expr)                    \

@@ -87,3 +87,70 @@ TEST(Plugins, NoIsolationStillSeesUnwrittenOutputs) {
   EXPECT_EQ(run(*plugin("bad_unwritten", 2, false)).verdict, Verdict::unwritten);
   EXPECT_EQ(run(*plugin("bn_example", 2, false)).verdict, Verdict::pass);
 }
+
+// ---- ABI version 2: declared direction support, conventions and numerics ----------------
+
+namespace {
+// The tensor a failing case names as its worst (the first tensor over budget).
+std::string worst_failing(const CaseReport& r) {
+  for (const auto& t : r.tensors)
+    if (t.failures > 0) return t.name;
+  return "";
+}
+}  // namespace
+
+TEST(PluginAbi2, InferenceOnlyFoldedFloatEpsilonIsJudgedAsDeclared) {
+  auto b = plugin("bn_folded");
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->conventions(Problem{}).eps_float);
+  EXPECT_TRUE(b->numerics(Problem{}).folds_inference);
+  // supports() sees the direction: training and backward are declined, not errors.
+  EXPECT_EQ(run(*b, "n=2,c=3,sp=4x4,dir=fwd_train").verdict, Verdict::unsupported);
+  EXPECT_EQ(run(*b, "n=2,c=3,sp=4x4,dir=bwd").verdict, Verdict::unsupported);
+  // eps = 0.1 is not a float: with a tiny running variance the float epsilon matters,
+  // and the reference uses it too.
+  for (const char* d : {"n=2,c=3,sp=4x4,dir=fwd_infer", "n=3,c=5,sp=7,layout=cl,dir=fwd_infer,eps=0.1",
+                        "n=4,c=4,sp=3x3,dir=fwd_infer,eps=0.1,fill=normal:1000:1e-3"})
+    EXPECT_EQ(run(*b, d).verdict, Verdict::pass) << d;
+  // Every output one ulp up in the fold.
+  auto bias = plugin("planted_fold_bias");
+  EXPECT_EQ(run(*bias, "n=4,c=32,sp=14x14,dir=fwd_infer").verdict, Verdict::fail);
+}
+
+TEST(PluginAbi2, KerasConventionsPassAndEachMixIsCaught) {
+  auto b = plugin("bn_keras");
+  ASSERT_TRUE(b);
+  const Conventions cv = b->conventions(Problem{});
+  EXPECT_EQ(cv.running_var, RunningVar::biased);
+  EXPECT_EQ(cv.momentum_dir, MomentumDir::old_stat);
+  EXPECT_EQ(cv.saved, SavedStat::variance);
+  for (const char* d : {"n=4,c=3,sp=5x5,mom=0.9", "n=4,c=3,sp=5x5,dir=bwd", "n=1,c=2,dir=fwd_train,mom=0.99"})
+    EXPECT_EQ(run(*b, d).verdict, Verdict::pass) << d;
+  // Each plant does one convention another way while declaring Keras's.
+  const std::pair<const char*, const char*> mixes[] = {{"planted_keras_mix1", "running_mean"},
+                                                       {"planted_keras_mix2", "running_var"},
+                                                       {"planted_keras_mix3", "save_stat"}};
+  for (const auto& [name, tensor] : mixes) {
+    const CaseReport r = run(*plugin(name), "n=4,c=3,sp=5x5,mom=0.9");
+    EXPECT_EQ(r.verdict, Verdict::fail) << name;
+    EXPECT_EQ(worst_failing(r), tensor) << name;
+  }
+}
+
+TEST(PluginAbi2, VersionOnePluginBuiltAgainstTheOldHeaderLoads) {
+  auto b = plugin("bn_example_v1");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->conventions(Problem{}), Conventions{});  // version 1: PyTorch's
+  for (const char* d :
+       {"n=2,c=3,sp=4x4", "n=2,c=3,sp=4x4,layout=cl,dir=bwd", "n=3,c=2,sp=5,dt=f64,pdt=f64,dir=fwd_infer"})
+    EXPECT_EQ(run(*b, d).verdict, Verdict::pass) << d;
+}
+
+TEST(PluginAbi2, LaterMinorLoadsAndUnknownValuesAreRefused) {
+  auto b = plugin("abi_future");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(run(*b).verdict, Verdict::pass);
+  const auto bad = load_plugin(std::string(BNCHECK_PLUGIN_DIR) + "/abi_future_bad.so", {true, 2});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("conventions.momentum = 7"), std::string::npos) << bad.error();
+}

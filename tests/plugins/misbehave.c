@@ -129,9 +129,15 @@ static int unwritten_forward_training(const bncheck_problem_t* p, const void* x,
 }
 
 static const bncheck_plugin_t kPlugin = {
-    BNCHECK_PLUGIN_ABI_VERSION, PLUGIN_NAME,
-    example_supports,           MISBEHAVE == UNWRITTEN ? unwritten_forward_training : misbehave_forward_training,
-    example_forward_inference,  example_backward,
-    example_last_error,         "misbehaving test plugin"};
+    .abi_version = BNCHECK_PLUGIN_ABI_VERSION,
+    .name = PLUGIN_NAME,
+    .supports = example_supports,
+    .forward_training = MISBEHAVE == UNWRITTEN ? unwritten_forward_training : misbehave_forward_training,
+    .forward_inference = example_forward_inference,
+    .backward = example_backward,
+    .last_error = example_last_error,
+    .description = "misbehaving test plugin",
+    .abi_minor = BNCHECK_PLUGIN_ABI_MINOR,
+};
 
 const bncheck_plugin_t* bncheck_get_plugin(void) { return &kPlugin; }

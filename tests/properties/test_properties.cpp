@@ -58,6 +58,7 @@ RC_GTEST_PROP(Properties, ShiftInvariance, (const Problem& p, uint64_t aux)) {
 RC_GTEST_PROP(Properties, AffineRecovery, (const Problem& p, uint64_t aux)) {
   holds_everywhere("affine_recovery", p, aux);
 }
+RC_GTEST_PROP(Properties, SignSymmetry, (const Problem& p, uint64_t aux)) { holds_everywhere("sign_symmetry", p, aux); }
 RC_GTEST_PROP(Properties, InferenceFolding, (const Problem& p, uint64_t aux)) {
   holds_everywhere("inference_folding", p, aux);
 }
@@ -86,6 +87,7 @@ enum class Plant {
   undeclared_folding,
   nondeterministic,
   gradient_scaled,
+  ulp_up,
 };
 
 // A plain two-pass batch norm in long double for f32/f64 data, with one planted fault.
@@ -122,6 +124,11 @@ class PlantedBN final : public Backend {
         const long double xh = (x_at(p, a.x, i) - mean) * r;
         store_rounded(a.y, p.dtype, i, static_cast<double>(f_ == Plant::beta_inside ? g * (xh + b) : g * xh + b));
       }
+      if (f_ == Plant::ulp_up)
+        for (size_t i : idx) {
+          const double y = load_as_double(a.y, p.dtype, i);
+          store_rounded(a.y, p.dtype, i, y + ulp(y, p.dtype));
+        }
       if (f_ == Plant::nondeterministic && (++calls_ % 2)) {
         const double y0 = load_as_double(a.y, p.dtype, idx[0]);
         store_rounded(a.y, p.dtype, idx[0], y0 + ulp(y0, p.dtype));
@@ -232,6 +239,7 @@ INSTANTIATE_TEST_SUITE_P(
                                   "a channels-last stride off by one"},
                       PlantedCase{"running_statistics", Plant::wrong_momentum_direction, "a wrong momentum direction"},
                       PlantedCase{"affine_recovery", Plant::beta_inside, "beta applied before gamma"},
+                      PlantedCase{"sign_symmetry", Plant::ulp_up, "every output one ulp up"},
                       PlantedCase{"inference_folding", Plant::undeclared_folding, "an undeclared folded inference"},
                       PlantedCase{"determinism", Plant::nondeterministic, "a result that changes between calls"},
                       PlantedCase{"gradient_central_differences", Plant::gradient_scaled, "a gradient off by 1e-3"}),
@@ -255,6 +263,7 @@ TEST(PublicProperties, TheMacroListsEveryProperty) {
                                         "scale_invariance",
                                         "shift_invariance",
                                         "affine_recovery",
+                                        "sign_symmetry",
                                         "inference_folding",
                                         "equivariance_independence",
                                         "running_statistics",

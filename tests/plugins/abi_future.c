@@ -1,0 +1,39 @@
+/*
+ * The example plugin under a table of a later minor version of ABI 2: fields appended
+ * past those include/bncheck/plugin.h names (bncheck must load it and ignore them), or,
+ * with -DBAD_DECLARATION, a convention value no version defines (bncheck must refuse it
+ * at load, naming the field).
+ */
+#define BNCHECK_EXAMPLE_NO_TABLE
+#include "../../examples/plugin/bn_example.c"
+
+struct future_table {
+  bncheck_plugin_t v2;
+  /* A later minor's fields. */
+  int64_t reserved[8];
+  const char* (*future_function)(void);
+};
+
+static const char* future(void) { return "a later minor's function"; }
+
+static const struct future_table kTable = {
+    .v2 =
+        {
+            .abi_version = BNCHECK_PLUGIN_ABI_VERSION,
+            .name = PLUGIN_NAME,
+            .supports = example_supports,
+            .forward_training = example_forward_training,
+            .forward_inference = example_forward_inference,
+            .backward = example_backward,
+            .last_error = example_last_error,
+            .description = "example plugin, table of ABI 2 minor 9",
+            .abi_minor = 9,
+#ifdef BAD_DECLARATION
+            .conventions = {.momentum = 7},
+#endif
+        },
+    .reserved = {1, 2, 3, 4, 5, 6, 7, 8},
+    .future_function = future,
+};
+
+const bncheck_plugin_t* bncheck_get_plugin(void) { return &kTable.v2; }
