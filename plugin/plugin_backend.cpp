@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 #include "api/text.hpp"
 #include "bncheck/plugin.h"
@@ -153,7 +155,10 @@ class PluginBackend final : public Backend {
     return sup;
   }
   std::vector<std::string> repro_options() const override {
-    std::vector<std::string> v{"--plugin", path_};
+    // Absolute, so that the line reruns from any directory.
+    std::error_code ec;
+    const std::filesystem::path abs = std::filesystem::absolute(path_, ec);
+    std::vector<std::string> v{"--plugin", ec ? path_ : abs.lexically_normal().string()};
     if (!opt_.isolate) v.push_back("--no-isolation");
     if (opt_.timeout_set) {
       char b[32];
