@@ -28,7 +28,11 @@ cmake --build "$T/consumer" >"$T/build.log" 2>&1 || { cat "$T/build.log"; exit 1
 # passes on its BN and fails on the planted one, each failure with a rerun line.
 export RC_PARAMS="seed=20261125 max_success=25"
 "$T/consumer/test_my_bn" >"$T/good.out" 2>&1 || { tail -40 "$T/good.out"; echo "FAILED: test_my_bn fails on a correct BN"; exit 1; }
-grep -q "PASSED.* 13 tests" "$T/good.out" || { tail "$T/good.out"; echo "FAILED: not 13 tests passed"; exit 1; }
+# Three accuracy tests and one test per property in the installed BNCHECK_RC_PROPERTIES.
+nprops=$(grep -c '^ *BNCHECK_RC_PROPERTY(Suite,' "$T/prefix/include/bncheck/rapidcheck.hpp")
+want=$((3 + nprops))
+[ "$nprops" -ge 11 ] || { echo "FAILED: the installed rapidcheck.hpp lists $nprops properties"; exit 1; }
+grep -q "PASSED.* $want tests" "$T/good.out" || { tail "$T/good.out"; echo "FAILED: not $want tests passed"; exit 1; }
 if MY_BN_PLANTED=1 "$T/consumer/test_my_bn" >"$T/bad.out" 2>&1; then
   echo "FAILED: test_my_bn passes on the planted one-pass variance"; exit 1
 fi
