@@ -294,4 +294,48 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
   return p;
 }
 
+Conventions parse_conventions(std::string_view text) {
+  Conventions c;
+  if (text.empty()) return c;
+  std::set<std::string_view> keys;
+  for (std::string_view token : split(text, ',')) {
+    const size_t eq = token.find('=');
+    if (eq == std::string_view::npos) fail(token, "expected key=value");
+    const std::string_view key = token.substr(0, eq), v = token.substr(eq + 1);
+    if (!keys.insert(key).second) fail(token, "key '" + printable(key, 40) + "' given twice");
+    auto choose = [&](bool* out, const char* no, const char* yes) {
+      if (v == no)
+        *out = false;
+      else if (v == yes)
+        *out = true;
+      else
+        fail(token, std::string(printable(key, 40)) + " is " + no + " or " + yes);
+    };
+    bool b = false;
+    if (key == "rvar") {
+      choose(&b, "unbiased", "biased");
+      c.running_var = b ? RunningVar::biased : RunningVar::unbiased;
+    } else if (key == "momdir") {
+      choose(&b, "new", "old");
+      c.momentum_dir = b ? MomentumDir::old_stat : MomentumDir::new_stat;
+    } else if (key == "save") {
+      choose(&b, "invstd", "var");
+      c.saved = b ? SavedStat::variance : SavedStat::invstd;
+    } else if (key == "running") {
+      choose(&b, "none", "kept");
+      c.keeps_running = b;
+    } else if (key == "zero_var_invstd") {
+      choose(&c.zero_var_invstd_is_zero, "inf", "0");
+    } else if (key == "eps") {
+      choose(&c.eps_float, "double", "float");
+    } else if (key == "m1_rvar") {
+      choose(&c.single_element_biased, "nan", "biased");
+    } else {
+      fail(token, "unknown convention '" + printable(key, 40) +
+                      "' (rvar, momdir, save, running, zero_var_invstd, eps, m1_rvar)");
+    }
+  }
+  return c;
+}
+
 }  // namespace bncheck

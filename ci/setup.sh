@@ -7,7 +7,7 @@
 set -euo pipefail
 
 core=(cmake ninja-build g++ make libboost-dev libmpfr-dev libgmp-dev libgtest-dev libbenchmark-dev librapidcheck-dev
-      python3 python3-jsonschema python3-yaml clang-format clang-tidy)
+      python3 python3-jsonschema python3-yaml python3-numpy clang-format clang-tidy)
 # Debian's dnnl-config.cmake finds OpenCL itself (REQUIRED): its loader and headers
 # are part of what oneDNN needs at configure time.
 optional=(libtorch-dev libdnnl-dev ocl-icd-opencl-dev opencl-headers clang libclang-rt-14-dev)

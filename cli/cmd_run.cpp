@@ -6,16 +6,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "api/text.hpp"
 #include "harness/case_files.hpp"
+#include "harness/file_protocol.hpp"
 #include "harness/interrupt.hpp"
 #include "harness/report.hpp"
 #include "harness/runner.hpp"
@@ -79,8 +83,10 @@ RunOptions parse_run(Args& a) {
 struct RunProblem {
   Problem problem;
   std::optional<CaseData> data;
-  std::string origin;         // the --case directory
-  std::string saved_backend;  // the backend the case was saved for
+  std::string origin;             // the --case directory
+  std::string saved_backend;      // the backend the case was saved for
+  std::string repro;              // the repro line, when not run's own (check)
+  std::function<void()> prepare;  // before the problem's cases run (check: the files to read)
 };
 
 // What `run` has so far; finish() prints the summary and writes the JSON, complete or not.
@@ -144,46 +150,38 @@ std::vector<RunProblem> run_problems(const RunOptions& o) {
     base.n = 0;
     base.c = 0;
     base.seed = o.seed;
-    problems.push_back({parse_problem(d, base), std::nullopt, "", ""});
+    problems.push_back({parse_problem(d, base), std::nullopt, "", "", "", nullptr});
   }
   for (const auto& dir : o.case_dirs) {
     SavedCase sc = load_case(dir);
-    problems.push_back({sc.problem, std::move(sc.data), dir, sc.backend});
+    problems.push_back({sc.problem, std::move(sc.data), dir, sc.backend, "", nullptr});
   }
   if (!o.suite.empty() || (problems.empty() && o.case_dirs.empty())) {
     for (auto& p : load_suite(o.suite.empty() ? "default" : o.suite, o.seed))
-      problems.push_back({p, std::nullopt, "", ""});
+      problems.push_back({p, std::nullopt, "", "", "", nullptr});
   }
   return problems;
 }
 
-}  // namespace
-
-int cmd_run(Args& a, const std::string& argv0) {
-  RunOptions o = parse_run(a);
+void check_report_paths(const RunOptions& o) {
   check_writable_file("--json", o.json_path);
   check_writable_file("--junit", o.junit_path);
   check_writable_dir("--save", o.save_dir);
   check_writable_dir("--save-failures", o.save_failures_dir);
-  std::vector<RunProblem> problems = run_problems(o);
-  std::string spec = o.backends;
-  if (!o.backends_given && !o.case_dirs.empty()) {  // a saved case reruns on the backend it was saved for
-    std::set<std::string> names;
-    for (const auto& rp : problems)
-      if (!rp.origin.empty()) names.insert(rp.saved_backend);
-    spec.clear();
-    for (const auto& n : names) spec += (spec.empty() ? "" : ",") + n;
-  }
-  auto all = o.backend_options.load();
-  std::vector<Backend*> backends = select_backends(all, spec);
+}
+
+// Runs every problem on every backend: the table, repro lines, saved cases, the summary
+// and the reports (run and check).
+int run_cases(const RunOptions& o, std::vector<RunProblem>& problems, const std::vector<Backend*>& backends,
+              const std::string& argv0, const char* command) {
   const double max_bytes = o.max_bytes > 0 ? o.max_bytes : 0.8 * available_memory_bytes();
   RunState st(o, o.baseline.load());
   st.total = static_cast<int>(problems.size() * backends.size());
   install_interrupt_handlers();
   set_emergency_finish([&](const std::string& why) { st.finish(why); });
-  if (problems.empty()) std::printf("bncheck run: the suite has no problems\n");
+  if (problems.empty()) std::printf("bncheck %s: the suite has no problems\n", command);
 
-  std::printf("bncheck run: %zu problems x %zu backends (reference: %s)\n", problems.size(), backends.size(),
+  std::printf("bncheck %s: %zu problems x %zu backends (reference: %s)\n", command, problems.size(), backends.size(),
               reference_mode() == ReferenceMode::slow
                   ? "256-bit Boost.Multiprecision cpp_bin_float throughout"
                   : "exact sums, double-double with a rounding test, 256 bits where undecided");
@@ -195,6 +193,7 @@ int cmd_run(Args& a, const std::string& argv0) {
   for (RunProblem& rp : problems) {
     if (interrupted()) break;
     const Problem& p = rp.problem;
+    if (rp.prepare) rp.prepare();
     std::unique_ptr<CaseRunner> runner;
     std::string setup_error;
     const int convs = distinct_conventions(backends, p);
@@ -213,7 +212,8 @@ int cmd_run(Args& a, const std::string& argv0) {
     for (Backend* b : backends) {
       if (interrupted()) break;
       const int case_no = st.case_no + 1;
-      const std::string repro = rp.origin.empty()
+      const std::string repro = !rp.repro.empty() ? rp.repro
+                                : rp.origin.empty()
                                     ? repro_line(argv0, *b, p)
                                     : shell_word(argv0) + " run" + backend_repro_options(*b) + " --backend " +
                                           shell_word(b->name()) + " --case " + shell_word(rp.origin);
@@ -279,6 +279,138 @@ int cmd_run(Args& a, const std::string& argv0) {
   set_emergency_finish(nullptr);
   const int sig = interrupted();
   return st.finish(sig ? "interrupted by " + signal_text(sig) : "");
+}
+
+}  // namespace
+
+namespace {
+
+// --numerics acc=N,compute=N,stats=ALG,sum_based,folded,ftz,fast_math,nondeterministic
+Numerics parse_numerics(const std::string& v) {
+  Numerics n;
+  bool acc = false, compute = false;
+  std::stringstream items(v);
+  for (std::string w; std::getline(items, w, ',');) {
+    const size_t eq = w.find('=');
+    const std::string key = w.substr(0, eq), val = eq == std::string::npos ? "" : w.substr(eq + 1);
+    if (key == "acc" && eq != std::string::npos) {
+      n.accumulation_bits = static_cast<int>(parse_integer("--numerics acc", val, 2, 113));
+      acc = true;
+    } else if (key == "compute" && eq != std::string::npos) {
+      n.compute_bits = static_cast<int>(parse_integer("--numerics compute", val, 2, 113));
+      compute = true;
+    } else if (key == "stats" && eq != std::string::npos) {
+      if (val == "two_pass")
+        n.stats = StatsAlgorithm::two_pass;
+      else if (val == "welford")
+        n.stats = StatsAlgorithm::welford;
+      else if (val == "one_pass")
+        n.stats = StatsAlgorithm::one_pass;
+      else
+        throw UsageError("--numerics stats= is two_pass, welford or one_pass, not '" + printable(val, 40) + "'");
+    } else if (w == "sum_based") {
+      n.sum_based_stats = true;
+    } else if (w == "folded") {
+      n.folds_inference = true;
+    } else if (w == "ftz") {
+      n.flush_denormals = true;
+    } else if (w == "fast_math") {
+      n.fast_math = true;
+    } else if (w == "nondeterministic") {
+      n.deterministic = false;
+    } else {
+      throw UsageError("--numerics: unknown item '" + printable(w, 40) +
+                       "' (acc=N, compute=N, stats=ALG, sum_based, folded, ftz, fast_math, nondeterministic)");
+    }
+  }
+  if (acc != compute && !acc) n.accumulation_bits = n.compute_bits;
+  if (acc != compute && !compute) n.compute_bits = n.accumulation_bits;
+  return n;
+}
+
+}  // namespace
+
+// `bncheck check DIR`: outputs written by any implementation for cases of `bncheck gen`,
+// judged like `run` judges a backend.
+int cmd_check(Args& a, const std::string& argv0) {
+  RunOptions o;
+  o.baseline.none = true;  // known failures name built-in backends
+  std::string root, name = "file", conv_text, numerics_text;
+  std::optional<Numerics> numerics;
+  std::optional<Conventions> conv_override;
+  while (a.more()) {
+    const std::string opt = a.next();
+    if (opt == "--conventions") {
+      conv_text = a.value(opt);
+      try {
+        conv_override = parse_conventions(conv_text);
+      } catch (const DescriptorError& e) {
+        throw UsageError(std::string("--conventions: ") + e.what());
+      }
+    } else if (opt == "--numerics") {
+      numerics_text = a.value(opt);
+      numerics = parse_numerics(numerics_text);
+    } else if (opt == "--name") {
+      name = a.value(opt);
+      if (!valid_backend_name(name))
+        throw UsageError("--name '" + printable(name, 60) + "': letters, digits, '_', '-' and '.' only");
+    } else if (opt == "--save")
+      o.save_dir = a.value(opt);
+    else if (opt == "--save-failures")
+      o.save_failures_dir = a.value(opt);
+    else if (opt == "--json")
+      o.json_path = a.value(opt);
+    else if (opt == "--junit")
+      o.junit_path = a.value(opt);
+    else if (opt == "--max-memory")
+      o.max_bytes = a.number(opt, 0, 1 << 20, true) * double(1ull << 30);
+    else if (opt == "--verbose" || opt == "-v")
+      o.verbose = true;
+    else if (opt == "--quiet" || opt == "-q")
+      o.quiet = true;
+    else if (!opt.empty() && opt[0] != '-' && root.empty())
+      root = opt;
+    else
+      throw UsageError("unknown option '" + printable(opt, 60) + "' for check");
+  }
+  if (root.empty()) throw UsageError("check needs a directory written by `bncheck gen`");
+  check_report_paths(o);
+  auto backend = std::make_shared<FileBackend>(name, numerics);
+  std::vector<RunProblem> problems;
+  for (const std::string& dir : generated_case_dirs(root)) {
+    GeneratedCase g = read_generated_case(dir);
+    Conventions conv = conv_override.value_or(g.conv);
+    // A backward's saved statistics were written under the generated conventions.
+    if (g.problem.dir == Direction::bwd && (conv.saved != g.conv.saved || conv.eps_float != g.conv.eps_float ||
+                                            conv.zero_var_invstd_is_zero != g.conv.zero_var_invstd_is_zero))
+      throw UsageError(printable(dir) + ": --conventions " + printable(conv_text, 80) +
+                       " changes the saved statistic the backward case was generated with (" + to_string(g.conv) +
+                       "): generate it with these conventions");
+    std::string repro = shell_word(argv0) + " check " + shell_word(std::filesystem::absolute(dir).string());
+    if (!conv_text.empty()) repro += " --conventions " + shell_word(conv_text);
+    if (!numerics_text.empty()) repro += " --numerics " + shell_word(numerics_text);
+    if (name != "file") repro += " --name " + shell_word(name);
+    RunProblem rp{g.problem, std::move(g.data), dir, name, repro, nullptr};
+    rp.prepare = [backend, dir, conv] { backend->set_case(dir, conv); };
+    problems.push_back(std::move(rp));
+  }
+  return run_cases(o, problems, {backend.get()}, argv0, "check");
+}
+
+int cmd_run(Args& a, const std::string& argv0) {
+  RunOptions o = parse_run(a);
+  check_report_paths(o);
+  std::vector<RunProblem> problems = run_problems(o);
+  std::string spec = o.backends;
+  if (!o.backends_given && !o.case_dirs.empty()) {  // a saved case reruns on the backend it was saved for
+    std::set<std::string> names;
+    for (const auto& rp : problems)
+      if (!rp.origin.empty()) names.insert(rp.saved_backend);
+    spec.clear();
+    for (const auto& n : names) spec += (spec.empty() ? "" : ",") + n;
+  }
+  auto all = o.backend_options.load();
+  return run_cases(o, problems, select_backends(all, spec), argv0, "run");
 }
 
 }  // namespace bncheck::cli

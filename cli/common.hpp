@@ -87,6 +87,8 @@ std::string signal_text(int sig);
 
 int cmd_list(Args& a);
 int cmd_run(Args& a, const std::string& argv0);
+int cmd_gen(Args& a);
+int cmd_check(Args& a, const std::string& argv0);
 int cmd_props(Args& a, const std::string& argv0);
 int cmd_fuzz(Args& a, const std::string& argv0);
 int cmd_bench(Args& a);

@@ -20,6 +20,8 @@ const char* const kUsage = R"(usage: bncheck <command> [options]
 Commands:
   list                 the backends compiled in, whether each is available, what it supports
   run                  check backends against the arbitrary-precision reference
+  gen                  write cases as files (.npy inputs, problem.json) for code in any language
+  check                judge the outputs such code wrote for `gen`'s cases, as run judges a backend
   props                property tests of BN's invariants (RapidCheck generators, shrinking)
   fuzz                 fuzz campaigns: generated shapes and data, minimised failures
   bench                time backends side by side against a copy bandwidth
@@ -60,6 +62,29 @@ bncheck run [options]
                                  double-double outputs kept where a rounding test proves them,
                                  256 bits elsewhere; slow = 256 bits throughout, the oracle;
                                  the same rounded outputs either way [fast]
+
+bncheck gen --out DIR (--problem DESC... | --suite NAME|FILE) [options]
+  --problem DESC, --suite NAME|FILE, --seed N    the cases, as for run; one problem: DIR is
+                                 the case; several: DIR/case0001, DIR/case0002, ...
+  --conventions LIST             the conventions the implementation follows, for every case
+                                 (rvar=unbiased|biased, momdir=new|old, save=invstd|var,
+                                 running=kept|none, zero_var_invstd=inf|0, eps=double|float,
+                                 m1_rvar=nan|biased) [the descriptor's, else PyTorch's]
+  Each case directory holds its inputs (x.npy, ...) and problem.json: the descriptor, shape,
+  layout, dtypes, eps, momentum, conventions, and the output files to write (out_y.npy, ...).
+
+bncheck check DIR [options]
+  DIR                            a case written by gen, or a directory of them
+  --conventions LIST             judge under these conventions instead of the generated ones
+                                 (a backward's saved statistic cannot change)
+  --numerics LIST                how the implementation computes, for the error budget:
+                                 acc=BITS,compute=BITS (significand bits: 24 float, 53 double,
+                                 11 half), stats=two_pass|welford|one_pass, sum_based, folded,
+                                 ftz, fast_math, nondeterministic [the data's precision, at
+                                 least float's]
+  --name NAME                    the implementation's name in reports [file]
+  --json FILE, --junit FILE, --save DIR, --save-failures DIR, --max-memory GIB, --verbose,
+  --quiet                        as for run; every failure prints a `bncheck check` repro line
 
 bncheck props [options]
   --backend NAME[,NAME...]|all   backends; 'reference' checks the reference itself;
@@ -184,6 +209,8 @@ int main(int argc, char** argv) {
     }
     if (cmd == "list") return cmd_list(a);
     if (cmd == "run") return cmd_run(a, argv0);
+    if (cmd == "gen") return cmd_gen(a);
+    if (cmd == "check") return cmd_check(a, argv0);
     if (cmd == "props") return cmd_props(a, argv0);
     if (cmd == "fuzz") return cmd_fuzz(a, argv0);
     if (cmd == "bench") return cmd_bench(a);

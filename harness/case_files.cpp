@@ -159,8 +159,6 @@ Result<std::string> save_case(const std::string& parent, const std::string& stem
   return dir;
 }
 
-namespace {
-
 std::string read_file(const std::string& path, size_t max_bytes) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw DescriptorError("cannot read " + printable(path));
@@ -208,8 +206,6 @@ Tensor read_npy(const std::string& path, Dtype dt, size_t n) {
   }
   return t;
 }
-
-}  // namespace
 
 SavedCase load_case(const std::string& dir) {
   namespace fs = std::filesystem;

@@ -38,4 +38,10 @@ SavedCase load_case(const std::string& dir);
 Result<Done> write_npy(const std::string& path, const Tensor& t, const std::vector<int64_t>& shape);
 Result<Done> write_npy(const std::string& path, const RefTensor& t, const std::vector<int64_t>& shape);
 
+// Reads a .npy of n values of dtype dt (bf16: f32 values that are exactly bf16), C
+// order, any shape of n elements. Throws DescriptorError saying what is wrong.
+Tensor read_npy(const std::string& path, Dtype dt, size_t n);
+// A file's bytes; throws DescriptorError when unreadable or larger than max_bytes.
+std::string read_file(const std::string& path, size_t max_bytes);
+
 }  // namespace bncheck

@@ -119,6 +119,10 @@ const char* to_string(MomentumDir v);
 const char* to_string(SavedStat v);
 std::string to_string(const Fill& f);
 std::string to_string(const Conventions& c);
+// The inverse of to_string(Conventions) (keys in any order, missing ones PyTorch's):
+// rvar=unbiased|biased, momdir=new|old, save=invstd|var, running=kept|none,
+// zero_var_invstd=inf|0, eps=double|float, m1_rvar=nan|biased. Throws DescriptorError.
+Conventions parse_conventions(std::string_view text);
 
 // The descriptor grammar, for --help.
 extern const char* const kDescriptorHelp;

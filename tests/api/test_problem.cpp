@@ -118,3 +118,22 @@ TEST(Suites, LinesWithoutSeedTakeTheRunSeed) {
   EXPECT_EQ(v[0].seed, 42u);
   EXPECT_EQ(v[1].seed, 5u);
 }
+
+TEST(Conventions, ParseIsTheInverseOfToString) {
+  // Every combination of the seven conventions round-trips through its text.
+  for (int bits = 0; bits < 128; ++bits) {
+    Conventions c;
+    c.running_var = bits & 1 ? RunningVar::biased : RunningVar::unbiased;
+    c.momentum_dir = bits & 2 ? MomentumDir::old_stat : MomentumDir::new_stat;
+    c.saved = bits & 4 ? SavedStat::variance : SavedStat::invstd;
+    c.keeps_running = !(bits & 8);
+    c.zero_var_invstd_is_zero = bits & 16;
+    c.eps_float = bits & 32;
+    c.single_element_biased = bits & 64;
+    EXPECT_TRUE(parse_conventions(to_string(c)) == c) << to_string(c);
+  }
+  EXPECT_TRUE(parse_conventions("") == Conventions{});
+  for (const char* bad : {"rvar=odd", "save", "eps=float,eps=float", "colour=red"}) {
+    EXPECT_THROW(parse_conventions(bad), DescriptorError) << bad;
+  }
+}
