@@ -2,6 +2,7 @@
 
 #include "api/text.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -32,11 +33,17 @@ const char* const kDescriptorHelp = R"(PROBLEM DESCRIPTORS
     rvar=unbiased|biased    running variance convention                [unbiased]
     momdir=new|old          r <- (1-m)r + m*s (new) or m*r + (1-m)*s (old) [new]
     save=invstd|var         statistic saved for backward               [invstd]
+    split=A:B:...  dir=fwd_train as the ranks of distributed BN compute it: the
+                   batch sizes of consecutive slices (sum n, 0 and 1 allowed, at
+                   most 4096 slices); local statistics per slice, one merge, each
+                   slice normalized with the merged ones; judged against the whole
+                   batch's exact outputs                                [none]
   Examples:
     n=2,c=64,sp=56x56
     n=32,c=3,sp=7x7,layout=cl,dt=f16,pdt=f32,dir=bwd
     n=4,c=8,sp=33,dt=f32,fill=normal:1e4:1,seed=7
     n=1,c=16,sp=2x3x5,dir=fwd_infer,rvar=biased,momdir=old,save=var
+    n=9,c=4,sp=5x5,split=4:0:1:4
 )";
 
 const char* to_string(Layout l) { return l == Layout::channels_first ? "cf" : "cl"; }
@@ -166,6 +173,10 @@ std::string to_string(const Problem& p) {
     const char* k = p.poison.kind == PoisonKind::nan ? "nan" : p.poison.kind == PoisonKind::pinf ? "inf" : "-inf";
     s += std::string(",poison=") + k + "@" + std::to_string(p.poison.channel);
   }
+  if (!p.split.empty()) {
+    s += ",split=";
+    for (size_t i = 0; i < p.split.size(); ++i) s += (i ? ":" : "") + std::to_string(p.split[i]);
+  }
   return s;
 }
 
@@ -277,6 +288,12 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
       else
         fail(token, "poison kind is nan, inf or -inf");
       p.poison.channel = parse_int(token, v.substr(at + 1), 0, kMaxDim);
+    } else if (key == "split") {
+      p.split.clear();
+      const auto parts = split(v, ':');
+      if (static_cast<int64_t>(parts.size()) > kMaxSplit)
+        fail(token, "at most " + std::to_string(kMaxSplit) + " slices");
+      for (auto part : parts) p.split.push_back(parse_int(token, part, 0, kMaxDim));
     } else {
       fail(token, "unknown key '" + printable(key, 40) + "'");
     }
@@ -288,10 +305,35 @@ Problem parse_problem(std::string_view desc, const Problem& base) {
   for (int i = 0; i < p.rank; ++i) total *= p.spatial[i];
   if (total > static_cast<long double>(int64_t{1} << 62))
     throw DescriptorError("descriptor '" + printable(desc, 200) + "' has more than 2^62 elements");
+  if (!p.split.empty()) {
+    if (p.dir != Direction::fwd_train)
+      throw DescriptorError("descriptor '" + printable(desc, 200) + "': split= is for dir=fwd_train");
+    int64_t sum = 0;
+    for (int64_t k : p.split) sum += k;  // each <= 2^40, at most 4096 of them: no overflow
+    if (sum != p.n)
+      throw DescriptorError("descriptor '" + printable(desc, 200) + "': the slices of split= hold " +
+                            std::to_string(sum) + " samples, n=" + std::to_string(p.n));
+  }
   if (p.poison.kind != PoisonKind::none && p.poison.channel >= p.c)
     throw DescriptorError("descriptor '" + printable(desc, 200) + "': poisoned channel " +
                           std::to_string(p.poison.channel) + " does not exist (c=" + std::to_string(p.c) + ")");
   return p;
+}
+
+void fit_split(Problem& p) {
+  if (p.split.empty()) return;
+  if (p.dir != Direction::fwd_train) {
+    p.split.clear();
+    return;
+  }
+  int64_t held = 0;
+  for (int64_t k : p.split) held += k;
+  for (size_t i = p.split.size(); held > p.n && i-- > 0;) {
+    const int64_t take = std::min(p.split[i], held - p.n);
+    p.split[i] -= take;
+    held -= take;
+  }
+  if (held < p.n) p.split.back() += p.n - held;
 }
 
 Conventions parse_conventions(std::string_view text) {

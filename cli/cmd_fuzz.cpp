@@ -51,6 +51,7 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   o.argv0 = argv0;
   std::string backend_spec = "all";
   bool dry = false;
+  std::string splits = "auto";  // distributed-BN draws: when a selected backend has split statistics
   std::string json_path, junit_path;
   BaselineOptions bl;
   while (a.more()) {
@@ -77,7 +78,12 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
       parse_filter(opt, a.value(opt), &o.filter);
     else if (opt == "--dry-run")
       dry = true;
-    else if (opt == "--quiet" || opt == "-q")
+    else if (opt == "--splits") {
+      const std::string v = a.value(opt);
+      if (v != "auto" && v != "on" && v != "off")
+        throw UsageError("--splits is auto, on or off, not '" + printable(v, 40) + "'");
+      splits = v;
+    } else if (opt == "--quiet" || opt == "-q")
       o.quiet = true;
     else if (opt == "--json")
       json_path = a.value(opt);
@@ -87,6 +93,13 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
       throw UsageError("unknown option '" + printable(opt, 60) + "' for fuzz");
   }
   if (o.cases < 0 && o.seconds < 0) o.cases = 200;
+  auto all = bo.load();
+  std::vector<Backend*> backends;
+  for (Backend* b : select_backends(all, backend_spec))
+    if (b->availability().available) backends.push_back(b);
+  o.limits.splits = splits == "on";
+  if (splits == "auto")
+    for (const Backend* b : backends) o.limits.splits |= b->split_kind() != SplitKind::none;
   if (dry) {
     if (o.cases < 0) throw UsageError("--dry-run needs --cases");
     for (uint64_t i : fuzz::case_indices(o)) {
@@ -104,10 +117,6 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   check_writable_file("--json", json_path);
   check_writable_file("--junit", junit_path);
   o.keep_results = !json_path.empty() || !junit_path.empty();
-  auto all = bo.load();
-  std::vector<Backend*> backends;
-  for (Backend* b : select_backends(all, backend_spec))
-    if (b->availability().available) backends.push_back(b);
   Baseline baseline = bl.load();
   std::printf("bncheck fuzz: seed %llu, shard %d/%d, %s, backends:", static_cast<unsigned long long>(o.seed), o.shard,
               o.shards, o.cases >= 0 ? ("cases 0.." + std::to_string(o.cases - 1)).c_str() : "time-bounded");
@@ -142,7 +151,13 @@ int cmd_fuzz(Args& a, const std::string& argv0) {
   std::string names;
   for (Backend* b : backends) names += (names.empty() ? "" : ",") + b->name();
   rs.campaign = report::RunSummary::Campaign{
-      o.seed, o.shard, o.shards, o.cases, o.seconds, "max_elements=" + std::to_string(o.limits.max_elements), names};
+      o.seed,
+      o.shard,
+      o.shards,
+      o.cases,
+      o.seconds,
+      "max_elements=" + std::to_string(o.limits.max_elements) + (o.limits.splits ? ",splits=on" : ",splits=off"),
+      names};
   std::vector<report::CaseResult> results = sum.results;
   for (auto& r : results) {
     if (bl.strict) r.known.clear();

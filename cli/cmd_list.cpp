@@ -59,6 +59,7 @@ int cmd_list(Args& a) {
     if (nx.flush_denormals) num += ", flushes subnormals";
     if (nx.fast_math) num += ", fast-math";
     if (!nx.deterministic) num += ", nondeterministic";
+    num += std::string("; split statistics: ") + to_string(b->split_kind());
     std::printf("%-22s   conventions %s; numerics (f32 data): %s\n", "", to_string(b->conventions(p)).c_str(),
                 num.c_str());
   }

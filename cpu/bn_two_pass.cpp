@@ -45,6 +45,34 @@ class TwoPass final : public Backend {
     return Status::success();
   }
 
+  // Split statistics: two passes over the slice, exchanged as (mean, std).
+  SplitKind split_kind() const override { return SplitKind::mean_std; }
+  Status local_stats(const Problem& p, const LocalStatsArgs& a) override {
+    with_storage(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = acc_t<T>;
+      const A M = static_cast<A>(p.reduction_size());
+      for (int64_t c = 0; c < p.c; ++c) {
+        if (p.reduction_size() == 0) {
+          store_local_stats(a.stats, c, 0, 0);
+          continue;
+        }
+        A sum = 0;
+        for_channel(p, c, [&](size_t i) { sum += static_cast<A>(load<T>(a.x, i)); });
+        const A mean = sum / M;
+        A sq = 0;
+        for_channel(p, c, [&](size_t i) {
+          const A d = static_cast<A>(load<T>(a.x, i)) - mean;
+          sq += d * d;
+        });
+        store_local_stats(a.stats, c, static_cast<double>(mean), static_cast<double>(std::sqrt(sq / M)));
+      }
+    });
+    return Status::success();
+  }
+  Status merge_stats(const Problem& p, const MergeStatsArgs& a) override { return merge_mean_std(p, a); }
+  Status apply_stats(const Problem& p, const ApplyStatsArgs& a) override { return apply_merged(p, a); }
+
   Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;

@@ -28,21 +28,6 @@ V tree_reduce(std::vector<V> v, Merge merge) {
   return v[0];
 }
 
-// r = 1/sqrt(var + eps) and r_s = r 2^e, from var_s = var 2^-2e, without overflow: in
-// the channel's units unless eps is out of range there (tiny data), then in real units,
-// where var is negligible against eps.
-void robust_invstd(double var_s, double eps, int e, double* r, double* r_s) {
-  const double eps_s = std::ldexp(eps, -2 * e);
-  const bool eps_lost = eps > 0 && eps_s == 0 && var_s == 0;  // eps underflowed in these units
-  if (std::isfinite(eps_s) && var_s + eps_s > 0 && !eps_lost) {
-    *r_s = 1.0 / std::sqrt(var_s + eps_s);
-    *r = std::ldexp(*r_s, -e);
-  } else {
-    *r = 1.0 / std::sqrt(eps + std::ldexp(var_s, 2 * e));
-    *r_s = std::ldexp(*r, e);  // may overflow: y is then computed in real units
-  }
-}
-
 // x 2^-e, exact. 2^-e itself overflows A when the channel's largest |x| is subnormal
 // (e below A's minimum exponent; found by `bncheck fuzz`, f64 data of spread 1e-310):
 // then each element is scaled by ldexp instead of one multiplication.
@@ -77,6 +62,29 @@ void scaled_normalize_channel(const Problem& p, int64_t c, const ForwardTraining
   update_running<double>(p, c, mean, var, a.running_mean, a.running_var);
 }
 
+// Welford over blocks of kBlock of channel c's x 2^-e, merged pairwise; e (the exponent
+// of the channel's largest |x|) is returned through *e. blocks is scratch.
+template <class T>
+gpu::WelfordT<compute_t<T>> channel_stats(const Problem& p, int64_t c, const void* x,
+                                          std::vector<gpu::WelfordT<compute_t<T>>>& blocks, int* e) {
+  using A = compute_t<T>;
+  A amax = 0;
+  for_channel(p, c, [&](size_t i) {
+    const A v = std::fabs(load<T>(x, i));
+    if (v > amax) amax = v;  // NaN and Inf are left to propagate through the sums
+  });
+  *e = 0;
+  if (std::isfinite(amax) && amax > 0) std::frexp(amax, e);
+  const PowerOfTwoScale<A> scale(*e);
+  blocks.clear();
+  size_t k = 0;
+  for_channel(p, c, [&](size_t i) {
+    if (k++ % kBlock == 0) blocks.emplace_back();
+    blocks.back() = gpu::welford_add<A>(blocks.back(), scale(load<T>(x, i)));
+  });
+  return tree_reduce(blocks, gpu::welford_merge<A>);
+}
+
 class Welford final : public Backend {
  public:
   std::string name() const override { return "cpu_welford"; }
@@ -98,26 +106,36 @@ class Welford final : public Backend {
       using A = compute_t<T>;
       std::vector<gpu::WelfordT<A>> blocks;
       for (int64_t c = 0; c < p.c; ++c) {
-        A amax = 0;
-        for_channel(p, c, [&](size_t i) {
-          const A v = std::fabs(load<T>(a.x, i));
-          if (v > amax) amax = v;  // NaN and Inf are left to propagate through the sums
-        });
         int e = 0;
-        if (std::isfinite(amax) && amax > 0) std::frexp(amax, &e);
-        const PowerOfTwoScale<A> scale(e);
-        blocks.clear();
-        size_t k = 0;
-        for_channel(p, c, [&](size_t i) {
-          if (k++ % kBlock == 0) blocks.emplace_back();
-          blocks.back() = gpu::welford_add<A>(blocks.back(), scale(load<T>(a.x, i)));
-        });
-        const gpu::WelfordT<A> m = tree_reduce(blocks, gpu::welford_merge<A>);
+        const gpu::WelfordT<A> m = channel_stats<T>(p, c, a.x, blocks, &e);
         scaled_normalize_channel<T, A>(p, c, a, m.mean, m.m2 / m.n, e);
       }
     });
     return Status::success();
   }
+
+  // Split statistics: the same blocked Welford over the slice, exchanged as (mean, std).
+  SplitKind split_kind() const override { return SplitKind::mean_std; }
+  Status local_stats(const Problem& p, const LocalStatsArgs& a) override {
+    with_storage(p.dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      using A = compute_t<T>;
+      std::vector<gpu::WelfordT<A>> blocks;
+      for (int64_t c = 0; c < p.c; ++c) {
+        if (p.reduction_size() == 0) {
+          store_local_stats(a.stats, c, 0, 0);
+          continue;
+        }
+        int e = 0;
+        const gpu::WelfordT<A> m = channel_stats<T>(p, c, a.x, blocks, &e);
+        const double var_s = static_cast<double>(m.m2) / static_cast<double>(m.n);
+        store_local_stats(a.stats, c, std::ldexp(static_cast<double>(m.mean), e), std::ldexp(std::sqrt(var_s), e));
+      }
+    });
+    return Status::success();
+  }
+  Status merge_stats(const Problem& p, const MergeStatsArgs& a) override { return merge_mean_std(p, a); }
+  Status apply_stats(const Problem& p, const ApplyStatsArgs& a) override { return apply_merged(p, a); }
 
   Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) override {
     with_storage(p.dtype, [&](auto tag) {

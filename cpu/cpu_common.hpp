@@ -3,6 +3,7 @@
 // chooses the precisions and the statistics algorithm; nothing here accumulates.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -135,6 +136,95 @@ inline void backward_apply(const Problem& p, int64_t c, const BackwardArgs& a, C
   });
   if (a.dgamma) store_param(a.dgamma, p.pdtype, c, static_cast<double>(dgamma));
   if (a.dbeta) store_param(a.dbeta, p.pdtype, c, static_cast<double>(dbeta));
+}
+
+// r = 1/sqrt(var + eps) and r_s = r 2^e, from var_s = var 2^-2e, without overflow: in
+// the channel's units unless eps is out of range there (tiny data), then in real units,
+// where var is negligible against eps.
+inline void robust_invstd(double var_s, double eps, int e, double* r, double* r_s) {
+  const double eps_s = std::ldexp(eps, -2 * e);
+  const bool eps_lost = eps > 0 && eps_s == 0 && var_s == 0;  // eps underflowed in these units
+  if (std::isfinite(eps_s) && var_s + eps_s > 0 && !eps_lost) {
+    *r_s = 1.0 / std::sqrt(var_s + eps_s);
+    *r = std::ldexp(*r_s, -e);
+  } else {
+    *r = 1.0 / std::sqrt(eps + std::ldexp(var_s, 2 * e));
+    *r_s = std::ldexp(*r, e);  // may overflow: y is then computed in real units
+  }
+}
+
+// ---- Split statistics (Backend::local_stats, merge_stats, apply_stats) ----
+// Local statistics in the form SplitKind::mean_std, (mean, sqrt(M2 / count)): neither
+// overflows where x does not. The merge is Chan's, slice after slice, in double, in
+// units of 2^e (e the exponent of the largest |mean| or std of the channel's slices)
+// so that M2 cannot overflow either; the merged state is (mean 2^-e, r 2^e, r, e), r =
+// 1/sqrt(var + eps), and apply_stats normalizes in those units as forward training
+// does in bn_welford.cpp.
+inline void store_local_stats(double* stats, int64_t c, double mean, double std_dev) {
+  stats[2 * c] = mean;
+  stats[2 * c + 1] = std_dev;
+}
+
+inline Status merge_mean_std(const Problem& p, const MergeStatsArgs& a) {
+  const size_t C = static_cast<size_t>(p.c);
+  for (size_t c = 0; c < C; ++c) {
+    auto slice = [&](int64_t k, int j) { return a.stats[2 * C * static_cast<size_t>(k) + 2 * c + j]; };
+    double big = 0;
+    for (int64_t k = 0; k < a.k; ++k)
+      if (a.counts[k] > 0)
+        for (int j = 0; j < 2; ++j)
+          if (std::isfinite(slice(k, j))) big = std::max(big, std::fabs(slice(k, j)));
+    int e = 0;
+    if (big > 0) std::frexp(big, &e);
+    double n = 0, mu = 0, m2 = 0;
+    for (int64_t k = 0; k < a.k; ++k) {
+      if (a.counts[k] == 0) continue;
+      const double nb = static_cast<double>(a.counts[k]);
+      const double mb = std::ldexp(slice(k, 0), -e), sb = std::ldexp(slice(k, 1), -e);
+      const double m2b = nb * (sb * sb);
+      if (n == 0) {
+        n = nb, mu = mb, m2 = m2b;
+        continue;
+      }
+      const double total = n + nb, delta = mb - mu;
+      mu += delta * (nb / total);
+      m2 += m2b + delta * delta * (n * (nb / total));
+      n = total;
+    }
+    const double var_s = m2 / n;
+    double r = 0, r_s = 0;
+    robust_invstd(var_s, p.eps, e, &r, &r_s);
+    double* m = a.merged + kMergedDoubles * c;
+    m[0] = mu, m[1] = r_s, m[2] = r, m[3] = e;
+    const double mean = std::ldexp(mu, e), var = std::ldexp(var_s, 2 * e);
+    const auto ic = static_cast<int64_t>(c);
+    store_param(a.save_mean, p.pdtype, ic, mean);
+    store_param(a.save_stat, p.pdtype, ic, p.conv.saved == SavedStat::invstd ? r : var);
+    update_running<double>(p, ic, mean, var, a.running_mean, a.running_var);
+  }
+  return Status::success();
+}
+
+template <class T>
+void apply_merged_channel(const Problem& p, int64_t c, const ApplyStatsArgs& a) {
+  const double* m = a.merged + kMergedDoubles * static_cast<size_t>(c);
+  const double mu = m[0], r_s = m[1], r = m[2];
+  const int e = static_cast<int>(m[3]);
+  const double g = a.gamma ? load_param(a.gamma, p.pdtype, c) : 1.0;
+  const double b = a.beta ? load_param(a.beta, p.pdtype, c) : 0.0;
+  const bool scaled_ok = std::isfinite(r_s) && r_s > 0;
+  const double gr = g * (scaled_ok ? r_s : r);
+  for_channel(p, c, [&](size_t i) {
+    const double d = std::ldexp(static_cast<double>(load<T>(a.x, i)), -e) - mu;
+    store<T>(a.y, i, (scaled_ok ? d * gr : std::ldexp(d * gr, e)) + b);
+  });
+}
+
+inline Status apply_merged(const Problem& p, const ApplyStatsArgs& a) {
+  with_storage(p.dtype, [&](auto tag) {
+    for (int64_t c = 0; c < p.c; ++c) apply_merged_channel<typename decltype(tag)::type>(p, c, a);
+  });
+  return Status::success();
 }
 
 // Every dtype pairing and layout is implemented by our CPU backends.

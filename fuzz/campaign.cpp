@@ -34,6 +34,7 @@ std::vector<Problem> simpler(const Problem& p) {
   std::vector<Problem> v;
   auto add = [&](Problem q) {
     if (q.poison.channel >= q.c) q.poison.channel = q.c - 1;
+    fit_split(q);
     if (!(q == p)) v.push_back(q);
   };
   // Shape first: fewer elements.
@@ -69,6 +70,21 @@ std::vector<Problem> simpler(const Problem& p) {
     add(q);
     q.c = p.c - 1;
     add(q);
+  }
+  // Fewer ranks: none, no empty ones, or the last two merged.
+  if (!p.split.empty()) {
+    Problem q = p;
+    q.split.clear();
+    add(q);
+    q = p;
+    q.split.erase(std::remove(q.split.begin(), q.split.end(), 0), q.split.end());
+    if (!q.split.empty()) add(q);
+    if (p.split.size() > 1) {
+      q = p;
+      q.split[q.split.size() - 2] += q.split.back();
+      q.split.pop_back();
+      add(q);
+    }
   }
   // Then simpler data and settings.
   {
@@ -139,6 +155,7 @@ Problem Filter::apply(Problem p, uint64_t i) const {
     p.dtype = dt;
     p.pdtype = dt == Dtype::f64 ? Dtype::f64 : Dtype::f32;
   }
+  fit_split(p);
   return p;
 }
 

@@ -15,6 +15,9 @@ namespace bncheck::fuzz {
 
 struct Limits {
   int64_t max_elements = int64_t{1} << 21;  // larger draws are shrunk (N first) to fit
+  // A third of forward-training draws run as distributed BN (Problem::split, a split
+  // of draw_split's shapes; N raised to at least 2): set when a backend has split statistics.
+  bool splits = false;
 };
 
 // The problem of case i, and a note when it was shrunk to fit the limits.

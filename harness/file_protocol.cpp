@@ -95,6 +95,7 @@ std::vector<std::pair<std::string, std::string>> expected_outputs(const Problem&
     }
   }
   std::vector<std::pair<std::string, std::string>> v;
+  v.reserve(names.size());
   for (const auto& n : names) v.emplace_back(n, "out_" + n + ".npy");
   return v;
 }

@@ -26,6 +26,16 @@ const char* to_string(StatsAlgorithm a) {
   return "?";
 }
 
+const char* to_string(SplitKind k) {
+  switch (k) {
+    case SplitKind::none: return "none";
+    case SplitKind::mean_m2: return "mean+M2";
+    case SplitKind::mean_std: return "mean+std";
+    case SplitKind::sums: return "sums";
+  }
+  return "?";
+}
+
 std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
   std::vector<std::unique_ptr<Backend>> b;
   b.push_back(cpu::make_cpu_two_pass());

@@ -1,4 +1,5 @@
 #include "harness/runner.hpp"
+#include "harness/split.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -163,9 +164,10 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
     rep.message = "supports(): " + sup.failure.message;
     return rep;
   }
-  if (!sup.supported) {
+  const Support split_sup = split_support(b, p_);
+  if (!sup.supported || !split_sup.supported) {
     rep.verdict = Verdict::unsupported;
-    rep.message = sup.reason;
+    rep.message = sup.supported ? split_sup.reason : sup.reason;
     return rep;
   }
   Problem bp = p_;
@@ -177,7 +179,7 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
   rep.reference_elements = pc.ref.path.elements_slow + pc.ref.path.elements_fast;
   const CaseData& d = pc.data;
   const Reference& ref = pc.ref;
-  const Numerics nx = b.numerics(bp);
+  const Numerics nx = case_numerics(b, bp);
   const Budget B = compute_budget(bp, bp.conv, nx, d, ref);
 
   const size_t E = static_cast<size_t>(p_.elements()), C = static_cast<size_t>(p_.c);
@@ -197,7 +199,7 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
     auto& T = out.tensors;
     ForwardTrainingArgs a{d.x.data(),         d.gamma.data(),     d.beta.data(),      T[0].second.data(),
                           T[1].second.data(), T[2].second.data(), T[3].second.data(), T[4].second.data()};
-    st = b.forward_training(bp, a);
+    st = bp.split.empty() ? b.forward_training(bp, a) : split_forward_training(b, bp, a);
     rep.seconds_backend = seconds_since(t0);
     if (st.ok()) {
       judge("y", ref.y, B.y);

@@ -49,6 +49,7 @@ bncheck_problem_t abi_problem(const Problem& p) {
 struct Declared {
   Conventions conv;
   bncheck_numerics_t nx{};
+  SplitKind split = SplitKind::none;
 };
 
 // The declared values, each checked against its enumeration: an unknown value is a
@@ -77,7 +78,8 @@ Result<Declared> read_declarations(const bncheck_plugin_t& t) {
                           {"numerics.folds_inference", n.folds_inference, 1},
                           {"numerics.flush_denormals", n.flush_denormals, 1},
                           {"numerics.fast_math", n.fast_math, 1},
-                          {"numerics.nondeterministic", n.nondeterministic, 1}};
+                          {"numerics.nondeterministic", n.nondeterministic, 1},
+                          {"split_kind", t.split_kind, 3}};
   for (const Field& f : fields)
     if (f.value < 0 || f.value > f.max)
       return R::failure(std::string(f.name) + " = " + std::to_string(f.value) +
@@ -95,6 +97,15 @@ Result<Declared> read_declarations(const bncheck_plugin_t& t) {
   d.conv.single_element_biased = c.single_element == BNCHECK_M1_BIASED;
   d.conv.zero_var_invstd_is_zero = c.zero_var == BNCHECK_ZERO_VAR_ZERO;
   d.nx = n;
+  const int given = (t.local_stats ? 1 : 0) + (t.merge_stats ? 1 : 0) + (t.apply_stats ? 1 : 0);
+  if (given != 0 && given != 3) return R::failure("local_stats, merge_stats, apply_stats: give all three or none");
+  if ((given == 3) != (t.split_kind != BNCHECK_SPLIT_NONE))
+    return R::failure("split_kind = " + std::to_string(t.split_kind) +
+                      (given == 3 ? ": the split functions need a split_kind" : " without the split functions"));
+  d.split = t.split_kind == BNCHECK_SPLIT_MEAN_M2    ? SplitKind::mean_m2
+            : t.split_kind == BNCHECK_SPLIT_MEAN_STD ? SplitKind::mean_std
+            : t.split_kind == BNCHECK_SPLIT_SUMS     ? SplitKind::sums
+                                                     : SplitKind::none;
   return d;
 }
 
@@ -113,10 +124,16 @@ Result<bncheck_plugin_t> open_table(const std::string& path) {
   if (version < 1 || version > BNCHECK_PLUGIN_ABI_VERSION)
     return R::failure("ABI version " + std::to_string(version) + ", this bncheck speaks 1 to " +
                       std::to_string(BNCHECK_PLUGIN_ABI_VERSION));
-  // A version-1 table ends where version 2's fields begin: read no further. A newer
-  // minor of version 2 appends fields past these, which are not read.
+  // A version-1 table ends where version 2's fields begin, a minor-0 table of version 2
+  // where minor 1's split functions begin: read no further. A newer minor appends
+  // fields past these, which are not read.
+  size_t known = sizeof(bncheck_plugin_t);
+  if (version == 1)
+    known = offsetof(bncheck_plugin_t, abi_minor);
+  else if (table->abi_minor == 0)
+    known = offsetof(bncheck_plugin_t, split_kind);
   bncheck_plugin_t copy{};
-  std::memcpy(&copy, table, version == 1 ? offsetof(bncheck_plugin_t, abi_minor) : sizeof copy);
+  std::memcpy(&copy, table, known);
   const bncheck_plugin_t* t = &copy;
   if (!t->name || !t->supports || !t->forward_training || !t->forward_inference || !t->backward)
     return R::failure("the plugin table lacks a name or a function");
@@ -215,6 +232,41 @@ class PluginBackend final : public Backend {
          {"y", a.y, D, true}},
         [&](const std::vector<void*>& b) { return table_.forward_inference(&q, b[0], b[1], b[2], b[3], b[4], b[5]); });
   }
+  SplitKind split_kind() const override { return declared_.split; }
+  Status local_stats(const Problem& p, const LocalStatsArgs& a) override {
+    const bncheck_problem_t q = abi_problem(p);
+    return call({{"x", const_cast<void*>(a.x), data_bytes(p), false}, {"stats", a.stats, stats_bytes(p, 2), true}},
+                [&](const std::vector<void*>& b) { return table_.local_stats(&q, b[0], static_cast<double*>(b[1])); });
+  }
+  Status merge_stats(const Problem& p, const MergeStatsArgs& a) override {
+    const bncheck_problem_t q = abi_problem(p);
+    const size_t P = param_bytes(p), K = static_cast<size_t>(a.k);
+    return call({{"counts", const_cast<int64_t*>(a.counts), K * sizeof(int64_t), false},
+                 {"stats", const_cast<double*>(a.stats), K * stats_bytes(p, 2), false},
+                 {"merged", a.merged, stats_bytes(p, kMergedDoubles), true},
+                 {"save_mean", a.save_mean, P, true},
+                 {"save_invstd", a.save_stat, P, true},
+                 {"running_mean", a.running_mean, P, true},
+                 {"running_var", a.running_var, P, true}},
+                [&](const std::vector<void*>& b) {
+                  return table_.merge_stats(&q, a.k, static_cast<const int64_t*>(b[0]),
+                                            static_cast<const double*>(b[1]), static_cast<double*>(b[2]), b[3], b[4],
+                                            b[5], b[6]);
+                });
+  }
+  Status apply_stats(const Problem& p, const ApplyStatsArgs& a) override {
+    const bncheck_problem_t q = abi_problem(p);
+    const size_t D = data_bytes(p), P = param_bytes(p);
+    return call({{"x", const_cast<void*>(a.x), D, false},
+                 {"gamma", const_cast<void*>(a.gamma), a.gamma ? P : 0, false},
+                 {"beta", const_cast<void*>(a.beta), a.beta ? P : 0, false},
+                 {"merged", const_cast<double*>(a.merged), stats_bytes(p, kMergedDoubles), false},
+                 {"y", a.y, D, true}},
+                [&](const std::vector<void*>& b) {
+                  return table_.apply_stats(&q, b[0], b[1], b[2], static_cast<const double*>(b[3]), b[4]);
+                });
+  }
+
   Status backward(const Problem& p, const BackwardArgs& a) override {
     const bncheck_problem_t q = abi_problem(p);
     const size_t D = data_bytes(p), P = param_bytes(p);
@@ -234,6 +286,9 @@ class PluginBackend final : public Backend {
  private:
   static size_t data_bytes(const Problem& p) {
     return static_cast<size_t>(p.elements()) * static_cast<size_t>(format_info(p.dtype).bytes);
+  }
+  static size_t stats_bytes(const Problem& p, size_t per_channel) {
+    return static_cast<size_t>(p.c) * per_channel * sizeof(double);
   }
   static size_t param_bytes(const Problem& p) {
     return static_cast<size_t>(p.c) * static_cast<size_t>(format_info(p.pdtype).bytes);

@@ -1,5 +1,5 @@
-// The eleven properties by name (the families live in properties/statistics.cpp,
-// invariance.cpp, structure.cpp and training.cpp). Sums over outputs are exact (256
+// The twelve properties by name (the families live in properties/statistics.cpp,
+// invariance.cpp, structure.cpp, training.cpp and split.cpp). Sums over outputs are exact (256
 // bits): no float accumulator decides a property.
 #include "properties/support.hpp"
 
@@ -42,6 +42,8 @@ const std::vector<Property>& all() {
       {"gradient_central_differences", "backward against central differences of the 256-bit forward",
        gradient_central_differences, backward},
       {"determinism", "the same call twice gives bitwise-identical results", determinism, keep},
+      {"split_equivalence", "distributed BN: any split of the batch into K <= 64 ranks gives the whole batch's outputs",
+       split_equivalence, train},
   };
   return v;
 }

@@ -12,6 +12,7 @@
 #include "harness/fill_rules.hpp"
 #include "harness/rng.hpp"
 #include "harness/runner.hpp"
+#include "harness/split.hpp"
 #include "properties/properties.hpp"
 #include "reference/bnorm_ref.hpp"
 
@@ -104,7 +105,7 @@ inline Eval evaluate(Backend* b, const Problem& p, const CaseData& d) {
   e.ran = true;
   e.p = p;
   e.p.conv = b->conventions(p);
-  e.nx = b->numerics(e.p);
+  e.nx = case_numerics(*b, e.p);
   if (out.tensors.empty()) return e;
   const Budget B = compute_budget(e.p, e.p.conv, e.nx, r.impl().data_for(e.p.conv), r.impl().reference(e.p.conv));
   for (const auto& [n, t] : out.tensors) {
@@ -194,7 +195,7 @@ inline Result fail(std::string m) {
   return r;
 }
 
-// The eleven properties, one family per file.
+// The twelve properties, one family per file.
 Result zero_mean_unit_variance(Backend* b, const Problem& p0, uint64_t aux);       // statistics.cpp
 Result dmu_cancellation(Backend* b, const Problem& p0, uint64_t aux);              // statistics.cpp
 Result scale_invariance(Backend* b, const Problem& p0, uint64_t aux);              // invariance.cpp
@@ -206,5 +207,6 @@ Result equivariance_independence(Backend* b, const Problem& p0, uint64_t aux);  
 Result running_statistics(Backend* b, const Problem& p0, uint64_t aux);            // training.cpp
 Result gradient_central_differences(Backend* b, const Problem& p0, uint64_t aux);  // training.cpp
 Result determinism(Backend* b, const Problem& p0, uint64_t aux);                   // training.cpp
+Result split_equivalence(Backend* b, const Problem& p0, uint64_t aux);             // split.cpp
 
 }  // namespace bncheck::props::detail

@@ -4,6 +4,9 @@
  * parameters, both layouts, 0-3 spatial dimensions. f16/bf16 are declared
  * unsupported (bncheck reports UNSUPPORTED, never a pass). Version 2 of the ABI: the
  * table declares PyTorch's conventions (all zero) and its numerics (double arithmetic).
+ * Minor 1: split statistics for distributed BN, exchanged as (mean, M2) and merged
+ * with Chan's formula; -DPLANT_UNWEIGHTED_MERGE plants the classic SyncBN bug of
+ * averaging the slices' means without their counts.
  *
  * Build:    cc -O2 -std=c11 -shared -fPIC -I include examples/plugin/bn_example.c -o bn_example.so -lm
  * Validate: build/bncheck run --plugin ./bn_example.so --backend bn_example
@@ -165,12 +168,102 @@ EXAMPLE_ENTRY int example_backward(const bncheck_problem_t* p, const void* x, co
   return backward_from(p, x, dy, gamma, save_mean, save_invstd, 0, dx, dgamma, dbeta);
 }
 
+/* Split statistics: the slice's (mean, M2) per channel, two passes in double. */
+EXAMPLE_ENTRY int example_local_stats(const bncheck_problem_t* p, const void* x, double* stats) {
+  const int64_t S = spatial_size(p), M = p->n * S;
+  if (!example_supports(p)) {
+    g_error = "unsupported problem";
+    return 1;
+  }
+  for (int64_t c = 0; c < p->c; ++c) {
+    double sum = 0, sq = 0;
+    for (int64_t n = 0; n < p->n; ++n)
+      for (int64_t s = 0; s < S; ++s) sum += get(x, p->dtype, index_of(p, n, c, s));
+    const double mean = M > 0 ? sum / (double)M : 0.0;
+    for (int64_t n = 0; n < p->n; ++n)
+      for (int64_t s = 0; s < S; ++s) {
+        const double d = get(x, p->dtype, index_of(p, n, c, s)) - mean;
+        sq += d * d;
+      }
+    stats[2 * c] = mean;
+    stats[2 * c + 1] = sq;
+  }
+  return 0;
+}
+
+/* Chan's merge of the k slices' (count, mean, M2), slice after slice; empty slices
+ * contribute nothing. merged[4c] = mean, merged[4c + 1] = invstd. */
+EXAMPLE_ENTRY int example_merge_stats(const bncheck_problem_t* p, int64_t k, const int64_t* counts, const double* stats,
+                                      double* merged, void* save_mean, void* save_invstd, void* running_mean,
+                                      void* running_var) {
+  const int64_t M = p->n * spatial_size(p);
+  for (int64_t c = 0; c < p->c; ++c) {
+    double n = 0, mean = 0, m2 = 0;
+#ifdef PLANT_UNWEIGHTED_MERGE
+    /* The planted bug: the mean of the slices' means, whatever their counts. */
+    double mean_sum = 0;
+    int64_t nonempty = 0;
+    for (int64_t j = 0; j < k; ++j)
+      if (counts[j] > 0) {
+        mean_sum += stats[2 * p->c * j + 2 * c];
+        ++nonempty;
+      }
+    mean = mean_sum / (double)nonempty;
+    for (int64_t j = 0; j < k; ++j) {
+      const double d = stats[2 * p->c * j + 2 * c] - mean;
+      m2 += stats[2 * p->c * j + 2 * c + 1] + (double)counts[j] * d * d;
+      n += (double)counts[j];
+    }
+#else
+    for (int64_t j = 0; j < k; ++j) {
+      const double nb = (double)counts[j], mb = stats[2 * p->c * j + 2 * c], m2b = stats[2 * p->c * j + 2 * c + 1];
+      if (nb == 0) continue;
+      const double total = n + nb, delta = mb - mean;
+      mean += delta * (nb / total);
+      m2 += m2b + delta * delta * (n * (nb / total));
+      n = total;
+    }
+#endif
+    const double var = m2 / n, invstd = 1.0 / sqrt(var + p->eps);
+    merged[4 * c] = mean;
+    merged[4 * c + 1] = invstd;
+    put(save_mean, p->param_dtype, c, mean);
+    put(save_invstd, p->param_dtype, c, invstd);
+    if (running_mean && running_var) {
+      const double v = M > 1 ? var * (double)M / (double)(M - 1) : NAN;
+      put(running_mean, p->param_dtype, c,
+          (1 - p->momentum) * get(running_mean, p->param_dtype, c) + p->momentum * mean);
+      put(running_var, p->param_dtype, c, (1 - p->momentum) * get(running_var, p->param_dtype, c) + p->momentum * v);
+    }
+  }
+  return 0;
+}
+
+/* y of the slice from the merged mean and invstd. */
+EXAMPLE_ENTRY int example_apply_stats(const bncheck_problem_t* p, const void* x, const void* gamma, const void* beta,
+                                      const double* merged, void* y) {
+  const int64_t S = spatial_size(p);
+  for (int64_t c = 0; c < p->c; ++c) {
+    const double mean = merged[4 * c], invstd = merged[4 * c + 1];
+    const double g = gamma ? get(gamma, p->param_dtype, c) : 1.0, b = beta ? get(beta, p->param_dtype, c) : 0.0;
+    for (int64_t n = 0; n < p->n; ++n)
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t i = index_of(p, n, c, s);
+        put(y, p->dtype, i, g * ((get(x, p->dtype, i) - mean) * invstd) + b);
+      }
+  }
+  return 0;
+}
+
 static const char* example_last_error(void) { return g_error; }
 
 #ifndef BNCHECK_EXAMPLE_NO_TABLE
+#ifndef PLUGIN_NAME
+#define PLUGIN_NAME "bn_example"
+#endif
 static const bncheck_plugin_t kPlugin = {
     .abi_version = BNCHECK_PLUGIN_ABI_VERSION,
-    .name = "bn_example",
+    .name = PLUGIN_NAME,
     .supports = example_supports,
     .forward_training = example_forward_training,
     .forward_inference = example_forward_inference,
@@ -180,6 +273,10 @@ static const bncheck_plugin_t kPlugin = {
     .abi_minor = BNCHECK_PLUGIN_ABI_MINOR,
     .conventions = {0}, /* PyTorch's: unbiased running variance, momentum on the new statistic, invstd saved */
     .numerics = {.accumulation_bits = 53, .compute_bits = 53, .stats_algorithm = BNCHECK_STATS_TWO_PASS},
+    .split_kind = BNCHECK_SPLIT_MEAN_M2,
+    .local_stats = example_local_stats,
+    .merge_stats = example_merge_stats,
+    .apply_stats = example_apply_stats,
 };
 
 const bncheck_plugin_t* bncheck_get_plugin(void) { return &kPlugin; }

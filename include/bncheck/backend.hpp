@@ -6,6 +6,7 @@
 // beta (and dgamma, dbeta) are null when !problem.affine.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,48 @@ struct BackwardArgs {
   void* dx;
   void* dgamma;
   void* dbeta;
+};
+
+// Split statistics (distributed, synchronized BN; Problem::split). Each slice of the
+// batch is a dense tensor in the problem's layout (its n is the slice's batch size, 0
+// allowed). Its local statistics are two doubles per channel c, at stats[2c] and
+// stats[2c + 1], in the form SplitKind declares; the harness passes them to
+// merge_stats without reading them.
+enum class SplitKind {
+  none,      // no split-statistics entry points
+  mean_m2,   // (mean, sum of squared deviations M2)
+  mean_std,  // (mean, sqrt(M2 / count)): the form that cannot overflow where x does not
+  sums       // (sum, sum of squares): the variance as E[x^2] - E[x]^2 after the merge
+};
+const char* to_string(SplitKind k);
+
+struct LocalStatsArgs {
+  const void* x;  // the slice
+  double* stats;  // out: 2 C
+};
+
+// merge_stats writes kMergedDoubles doubles per channel (at merged[4c]) that
+// apply_stats receives unread: e.g. the batch's mean and 1 / sqrt(var + eps), or a
+// scaled form of them.
+inline constexpr size_t kMergedDoubles = 4;
+
+struct MergeStatsArgs {
+  int64_t k;              // number of slices
+  const int64_t* counts;  // elements per channel of each slice (its n times the spatial size)
+  const double* stats;    // k * 2 C: slice j's local statistics at stats + 2 C j
+  double* merged;         // out: kMergedDoubles * C, for apply_stats
+  void* save_mean;        // out, as forward training's
+  void* save_stat;        // out
+  void* running_mean;     // in-out (null: not kept)
+  void* running_var;      // in-out
+};
+
+struct ApplyStatsArgs {
+  const void* x;  // the slice
+  const void* gamma;
+  const void* beta;
+  const double* merged;  // merge_stats' results
+  void* y;               // the slice's
 };
 
 // Result of a call into a backend. Besides success and a reported error, an isolated
@@ -127,6 +170,16 @@ class Backend {
   virtual Status forward_training(const Problem& p, const ForwardTrainingArgs& a) = 0;
   virtual Status forward_inference(const Problem& p, const ForwardInferenceArgs& a) = 0;
   virtual Status backward(const Problem& p, const BackwardArgs& a) = 0;
+
+  // Split statistics (optional): the slice's problem has the slice's n and no split;
+  // merge_stats gets the whole problem. See SplitKind.
+  virtual SplitKind split_kind() const { return SplitKind::none; }
+  virtual Status local_stats(const Problem& /*slice*/, const LocalStatsArgs&) { return no_split(); }
+  virtual Status merge_stats(const Problem& /*p*/, const MergeStatsArgs&) { return no_split(); }
+  virtual Status apply_stats(const Problem& /*slice*/, const ApplyStatsArgs&) { return no_split(); }
+
+ private:
+  static Status no_split() { return Status::error("this backend has no split-statistics entry points"); }
 };
 
 // Every backend compiled into this binary (available or not), in a fixed order.

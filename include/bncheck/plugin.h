@@ -51,6 +51,26 @@
  * The problem names its direction (version 2): supports() can decline training or
  * backward alone. Version-1 plugins never read the field.
  *
+ * Split statistics (version 2, minor 1; optional). Distributed (synchronized) BN runs
+ * forward training on K ranks: each computes local statistics of its slice of the
+ * batch, the K are merged, and each rank normalizes its slice with the merged ones. A
+ * problem `split=A:B:...` (batch sizes of consecutive slices, summing to n; 0 and 1
+ * allowed) is run that way, and judged against the whole batch's exact outputs:
+ *   local_stats(slice, x_k, stats_k)   once per slice, slice->n its batch size (maybe
+ *                                      0), x_k its samples; writes 2 doubles per
+ *                                      channel, at stats_k[2c] and stats_k[2c + 1], in
+ *                                      the form split_kind declares
+ *   merge_stats(p, k, counts, stats, merged, save_mean, save_invstd, running_mean,
+ *               running_var)           once: counts[j] = slice j's elements per channel,
+ *                                      stats = the k local results, slice after slice;
+ *                                      writes the forward-training statistics (and
+ *                                      updates the running ones) as forward_training
+ *                                      does, and 4 doubles per channel, merged[4c..4c+3],
+ *                                      for apply_stats (e.g. mean and invstd)
+ *   apply_stats(slice, x_k, gamma, beta, merged, y_k)   once per slice: y of its samples
+ * bncheck reads neither stats nor merged; it only hands them on. A table without these
+ * functions (NULL, or minor 0) has split problems reported UNSUPPORTED.
+ *
  * Compatibility. Later versions only append fields, to bncheck_problem_t and to the
  * table. bncheck loads a table of abi_version 1 (reading only version 1's fields, with
  * PyTorch's conventions and f32 numerics) or 2 of any abi_minor: a newer minor's fields,
@@ -68,7 +88,7 @@ extern "C" {
 #endif
 
 #define BNCHECK_PLUGIN_ABI_VERSION 2u
-#define BNCHECK_PLUGIN_ABI_MINOR 0u
+#define BNCHECK_PLUGIN_ABI_MINOR 1u
 
 typedef enum bncheck_dtype_t { BNCHECK_F64 = 0, BNCHECK_F32 = 1, BNCHECK_F16 = 2, BNCHECK_BF16 = 3 } bncheck_dtype_t;
 
@@ -84,7 +104,7 @@ typedef enum bncheck_direction_t {
 } bncheck_direction_t;
 
 typedef struct bncheck_problem_t {
-  int64_t n;            /* batch size, >= 1 */
+  int64_t n;            /* batch size, >= 1 (a split slice: >= 0) */
   int64_t c;            /* channels, >= 1 */
   int32_t spatial_rank; /* 0..3 */
   int64_t spatial[3];   /* sizes, outermost first; entries past spatial_rank are 1 */
@@ -153,6 +173,14 @@ typedef struct bncheck_numerics_t {
   int32_t nondeterministic; /* 1: results may differ from run to run */
 } bncheck_numerics_t;
 
+/* Split statistics: the form of the 2 doubles per channel local_stats writes. */
+enum {
+  BNCHECK_SPLIT_NONE = 0,     /* no split entry points */
+  BNCHECK_SPLIT_MEAN_M2 = 1,  /* (mean, sum of squared deviations) */
+  BNCHECK_SPLIT_MEAN_STD = 2, /* (mean, sqrt(M2 / count)): cannot overflow where x does not */
+  BNCHECK_SPLIT_SUMS = 3      /* (sum, sum of squares): the variance is E[x^2] - E[x]^2 */
+};
+
 typedef struct bncheck_plugin_t {
   uint32_t abi_version; /* BNCHECK_PLUGIN_ABI_VERSION */
   const char* name;     /* backend name: 1-64 of A-Z a-z 0-9 '_' '-' (others are refused) */
@@ -169,6 +197,13 @@ typedef struct bncheck_plugin_t {
   uint32_t abi_minor; /* BNCHECK_PLUGIN_ABI_MINOR */
   bncheck_conventions_t conventions;
   bncheck_numerics_t numerics;
+  /* version 2, minor 1: split statistics (all three functions, or none) */
+  int32_t split_kind; /* BNCHECK_SPLIT_* */
+  int (*local_stats)(const bncheck_problem_t* slice, const void* x, double* stats);
+  int (*merge_stats)(const bncheck_problem_t* p, int64_t k, const int64_t* counts, const double* stats, double* merged,
+                     void* save_mean, void* save_invstd, void* running_mean, void* running_var);
+  int (*apply_stats)(const bncheck_problem_t* slice, const void* x, const void* gamma, const void* beta,
+                     const double* merged, void* y);
 } bncheck_plugin_t;
 
 /* The one exported symbol. */

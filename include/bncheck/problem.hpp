@@ -3,6 +3,7 @@
 // Descriptor (one line, comma-separated key=value, canonical order):
 //   n=2,c=64,sp=56x56,layout=cf,dt=f32,pdt=f32,dir=fwd_train,eps=1e-05,mom=0.1,
 //   affine=1,fill=normal:0:1,seed=1[,rvar=biased][,momdir=old][,save=var]
+//   [,poison=nan@3][,split=3:0:1:4]
 // Only n and c are required when parsing; print(parse(s)) is canonical and
 // parse(print(p)) == p.
 #pragma once
@@ -12,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bncheck/dtype.hpp"
 
@@ -85,6 +87,12 @@ struct Problem {
   uint64_t seed = 1;
   Conventions conv;
   Poison poison;
+  // Forward training as the K ranks of distributed (synchronized) BN compute it: the
+  // batch sizes of K consecutive slices of the batch, summing to n (0 and 1 allowed);
+  // each slice computes local statistics, one merge gives the batch's, each slice then
+  // normalizes itself (Backend::local_stats, merge_stats, apply_stats). The expected
+  // outputs are the whole batch's. Empty: one call.
+  std::vector<int64_t> split;
 
   bool operator==(const Problem&) const = default;
 
@@ -101,6 +109,9 @@ struct Problem {
     return layout == Layout::channels_first ? (in * c + ic) * S + is : (in * S + is) * c + ic;
   }
 };
+
+// The most slices a split may have.
+inline constexpr int64_t kMaxSplit = 4096;
 
 struct DescriptorError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -123,6 +134,11 @@ std::string to_string(const Conventions& c);
 // rvar=unbiased|biased, momdir=new|old, save=invstd|var, running=kept|none,
 // zero_var_invstd=inf|0, eps=double|float, m1_rvar=nan|biased. Throws DescriptorError.
 Conventions parse_conventions(std::string_view text);
+
+// Keeps a split consistent after p.n or p.dir changed (minimisation, filters): no
+// split outside forward training; otherwise samples are taken from the last slices,
+// or added to the last one, until the slices hold n.
+void fit_split(Problem& p);
 
 // The descriptor grammar, for --help.
 extern const char* const kDescriptorHelp;

@@ -59,4 +59,5 @@ inline void holds(const char* property, Backend& b, const Problem& generated, ui
   BNCHECK_RC_PROPERTY(Suite, EquivarianceIndependence, "equivariance_independence", backend_expr)      \
   BNCHECK_RC_PROPERTY(Suite, RunningStatistics, "running_statistics", backend_expr)                    \
   BNCHECK_RC_PROPERTY(Suite, GradientCentralDifferences, "gradient_central_differences", backend_expr) \
-  BNCHECK_RC_PROPERTY(Suite, Determinism, "determinism", backend_expr)
+  BNCHECK_RC_PROPERTY(Suite, Determinism, "determinism", backend_expr)                                 \
+  BNCHECK_RC_PROPERTY(Suite, SplitEquivalence, "split_equivalence", backend_expr)

@@ -67,3 +67,29 @@ TEST(Registry, WeakBackendsAreMarked) {
   EXPECT_FALSE(builtin("cpu_two_pass")->weak());
   EXPECT_FALSE(builtin("cpu_welford")->weak());
 }
+
+// Split statistics on our CPU backends: uneven, empty and one-sample slices, both
+// layouts, every dtype pairing, and the ranges where M2 or 1/sqrt(var + eps) leave the
+// double range of an unscaled merge (data near the square root of the maximum, spreads
+// near the subnormal range with eps = 0). A backend without the entry points is
+// UNSUPPORTED on a split problem, never a pass.
+TEST(SplitStatistics, OurCpuBackendsMatchTheWholeBatch) {
+  const char* cases[] = {"n=9,c=3,sp=4,fill=normal:5:1,split=4:0:1:4",
+                         "n=5,c=2,sp=2x3,layout=cl,dt=f16,pdt=f32,split=1:1:1:1:1",
+                         "n=6,c=2,sp=7,dt=bf16,pdt=bf16,split=0:6:0",
+                         "n=3,c=2,dt=f64,pdt=f64,fill=normal:1e4:1,split=1:0:2",
+                         "n=40,c=1,sp=5,dt=f64,pdt=f64,fill=normal:6.7e153:3.3e153,split=20:10:5:3:1:1",
+                         "n=40,c=1,sp=5,dt=f64,pdt=f64,eps=0,fill=normal:0:4e-308,split=20:10:5:3:1:1",
+                         "n=8,c=2,sp=3,rvar=biased,momdir=old,save=var,split=3:5"};
+  for (const char* name : {"cpu_two_pass", "cpu_welford"}) {
+    auto b = builtin(name);
+    ASSERT_NE(b->split_kind(), SplitKind::none) << name;
+    for (const char* d : cases) {
+      CaseRunner r(parse_problem(d));
+      const CaseReport rep = r.run(*b);
+      EXPECT_EQ(rep.verdict, Verdict::pass) << name << " " << d << ": " << rep.message;
+    }
+  }
+  CaseRunner r(parse_problem(cases[0]));
+  EXPECT_EQ(r.run(*builtin("cpu_one_pass_naive")).verdict, Verdict::unsupported);
+}

@@ -154,3 +154,27 @@ TEST(PluginAbi2, LaterMinorLoadsAndUnknownValuesAreRefused) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("conventions.momentum = 7"), std::string::npos) << bad.error();
 }
+
+// Minor 0 ends where minor 1's split statistics begin: the loader reads no further.
+TEST(PluginAbi2, MinorZeroTableHasNoSplitStatistics) {
+  auto b = plugin("abi_minor_zero");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->split_kind(), SplitKind::none);
+  EXPECT_EQ(run(*b).verdict, Verdict::pass);
+  EXPECT_EQ(run(*b, "n=4,c=2,sp=3,split=1:3").verdict, Verdict::unsupported);
+}
+
+// Split statistics through the ABI (minor 1): the example's Chan merge passes uneven,
+// empty and one-sample slices; the planted unweighted merge of slice means fails them,
+// and passes without a split (the bug is the merge's).
+TEST(PluginAbi2, SplitStatisticsAreJudgedAgainstTheWholeBatch) {
+  auto good = plugin("bn_example");
+  auto bad = plugin("planted_unweighted_merge");
+  ASSERT_TRUE(good && bad);
+  EXPECT_EQ(good->split_kind(), SplitKind::mean_m2);
+  for (const char* d : {"n=9,c=3,sp=4,fill=normal:5:1,split=4:0:1:4", "n=5,c=2,sp=2x3,layout=cl,split=1:1:1:1:1",
+                        "n=3,c=2,dt=f64,pdt=f64,split=0:0:3"})
+    EXPECT_EQ(run(*good, d).verdict, Verdict::pass) << d;
+  EXPECT_EQ(run(*bad, "n=9,c=3,sp=4,fill=normal:5:1,split=4:0:1:4").verdict, Verdict::fail);
+  EXPECT_EQ(run(*bad, "n=9,c=3,sp=4,fill=normal:5:1").verdict, Verdict::pass);
+}

@@ -72,6 +72,9 @@ RC_GTEST_PROP(Properties, GradientCentralDifferences, (const Problem& p, uint64_
   holds_everywhere("gradient_central_differences", p, aux);
 }
 RC_GTEST_PROP(Properties, Determinism, (const Problem& p, uint64_t aux)) { holds_everywhere("determinism", p, aux); }
+RC_GTEST_PROP(Properties, SplitEquivalence, (const Problem& p, uint64_t aux)) {
+  holds_everywhere("split_equivalence", p, aux);
+}
 
 // ---- planted faults ------------------------------------------------------------------
 
@@ -268,7 +271,8 @@ TEST(PublicProperties, TheMacroListsEveryProperty) {
                                         "equivariance_independence",
                                         "running_statistics",
                                         "gradient_central_differences",
-                                        "determinism"};
+                                        "determinism",
+                                        "split_equivalence"};
   EXPECT_EQ(property_names(), listed) << "update BNCHECK_RC_PROPERTIES in include/bncheck/rapidcheck.hpp";
   EXPECT_THROW(check_property("no_such_property", nullptr, Problem{}, 0), std::invalid_argument);
 }
