@@ -94,5 +94,6 @@ int cmd_fuzz(Args& a, const std::string& argv0);
 int cmd_bench(Args& a);
 int cmd_report(Args& a);
 int cmd_compare(Args& a);
+int cmd_study(Args& a);
 
 }  // namespace bncheck::cli

@@ -27,6 +27,7 @@ Commands:
   bench                time backends side by side against a copy bandwidth
   report               merge the JSON reports of runs or of a fuzz campaign's shards
   compare              a report against a stored one: new failures, fixed ones, accuracy regressions
+  study                precision studies: error against kappa, M, eps or dtype, fitted exponents, plots
   help                 this text
 
 bncheck run [options]
@@ -143,6 +144,27 @@ bncheck compare BASE.json NEW.json [--factor F] [--speed-threshold R]
   range / median), whichever is larger; a timing too noisy to see a 2x change is said.
   Exit 1 on a new failure or a regression, 3 when nothing is in both.
 
+bncheck study --preset NAME | --sweep PARAM=VALUES [options]
+  --preset variance-algorithms|dtype-ladder|eps
+                                 variance-algorithms: one-pass, two-pass and Welford variance
+                                 in f32 over kappa 1..1e8 and M 1e2..1e7, checked against Chan,
+                                 Golub & LeVeque (1983); dtype-ladder: f64/f32/bf16/f16 data;
+                                 eps: eps 0..1 at a tiny variance
+  --sweep PARAM=V1,V2,...|PARAM=FROM:TO:COUNT
+                                 kappa, m, eps (log-spaced FROM:TO:COUNT) or dtype (names)
+  --problem DESC                 the base problem of a --sweep [n=100,c=1,sp=100,dt=f32,pdt=f64,save=var]
+  --fit OUTPUT                   the output whose largest relative error is plotted and fitted
+                                 (y, save_mean, save_stat, running_mean, running_var, dx, ...)
+  --backend NAME[,NAME...]       [the preset's, else all]; --plugin etc. as for run
+  --seeds N                      cases a point [3]
+  --out DIR                      study.csv, study.json, study.html (self-contained, SVG plots),
+                                 sweep*.svg, histogram_*.svg
+  --gen DIR | --check DIR [--name NAME]
+                                 write the study's cases as files (as gen does), or study the
+                                 outputs an implementation in any language wrote for them
+  --strict                       exit 1 when a measured exponent disagrees with the preset's
+                                 expectation (the literature's); 3 when nothing was measured
+
 Verdicts: PASS, FAIL, MISTRUSTED (degenerate outputs: the check proves little),
 UNSUPPORTED (never a pass), ERROR (the backend reported an error), UNWRITTEN-OUTPUT,
 OUT-OF-BOUNDS-WRITE, SKIPPED (not run, e.g. too large), UNAVAILABLE.
@@ -219,6 +241,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return cmd_bench(a);
     if (cmd == "report") return cmd_report(a);
     if (cmd == "compare") return cmd_compare(a);
+    if (cmd == "study") return cmd_study(a);
     throw UsageError("unknown command '" + printable(cmd, 60) + "'");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "bncheck: %s\n(`bncheck help` lists the commands, options and the descriptor format)\n",

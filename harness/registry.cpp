@@ -6,6 +6,7 @@ namespace cpu {
 std::unique_ptr<Backend> make_cpu_two_pass();
 std::unique_ptr<Backend> make_cpu_welford();
 std::unique_ptr<Backend> make_cpu_one_pass_naive();
+std::unique_ptr<Backend> make_cpu_two_pass_f32();
 std::unique_ptr<Backend> make_torch_cpu();
 std::unique_ptr<Backend> make_onednn_cpu();
 }  // namespace cpu
@@ -41,6 +42,7 @@ std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
   b.push_back(cpu::make_cpu_two_pass());
   b.push_back(cpu::make_cpu_welford());
   b.push_back(cpu::make_cpu_one_pass_naive());
+  b.push_back(cpu::make_cpu_two_pass_f32());
 #ifdef BNCHECK_HAVE_TORCH
   b.push_back(cpu::make_torch_cpu());
 #endif

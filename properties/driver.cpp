@@ -26,7 +26,7 @@ Result check_safely(const Property& prop, Backend* b, const Problem& p, uint64_t
 // and parameters, before the case counts as not applicable. Deterministic, so a
 // shrunk case is fitted the same way.
 Problem fitted(const Property& prop, Backend* b, const Problem& generated) {
-  const Problem p = effective_problem(prop, generated);
+  Problem p = effective_problem(prop, generated);
   if (!b || b->supports(p).supported) return p;
   std::vector<Problem> tries;
   for (Direction d : {Direction::fwd_train, Direction::bwd, Direction::fwd_infer}) {
