@@ -180,6 +180,7 @@ int cmd_study(Args& a) {
     backends = select_backends(all, sel);
   }
   std::vector<std::string> names;
+  names.reserve(backends.size());
   for (Backend* b : backends) names.push_back(b->name());
 
   std::vector<study::Row> rows;

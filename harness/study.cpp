@@ -417,7 +417,7 @@ std::string svg_sweep(const Spec& spec, size_t s, const std::vector<Row>& rows, 
                       const std::vector<std::string>& backends) {
   const Sweep& sw = spec.sweeps[s];
   const bool categorical = sw.param == Param::dtype;
-  const double W = 760, H = 440, L = 70, R = 250, T = 40, B = 50;
+  const double W = 840, H = 440, L = 70, R = 330, T = 40, B = 50;
   std::vector<Series> all;
   double x0 = HUGE_VAL, x1 = -HUGE_VAL, y0 = HUGE_VAL, y1 = -HUGE_VAL;
   for (const auto& b : backends) {
@@ -454,12 +454,17 @@ std::string svg_sweep(const Spec& spec, size_t s, const std::vector<Row>& rows, 
            std::to_string(spec.seeds) + " seeds)") +
        "</text>\n";
   // Grid and axes: a line a decade.
+  const int label_every = y1 - y0 > 12 ? 2 : 1;  // labels no closer than ~30 px
   for (double ly = y0; ly <= y1 + 1e-9; ly += 1) {
-    std::snprintf(b, sizeof b,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%.1f\" "
-                  "text-anchor=\"end\">1e%d</text>\n",
-                  L, py(ly), W - R, py(ly), L - 6, py(ly) + 4, static_cast<int>(ly));
+    std::snprintf(b, sizeof b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", L, py(ly),
+                  W - R, py(ly));
     o += b;
+    if (static_cast<int>(ly - y0) % label_every == 0) {
+      std::snprintf(b, sizeof b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>", L - 6, py(ly) + 4,
+                    static_cast<int>(ly));
+      o += b;
+    }
+    o += "\n";
   }
   if (categorical) {
     for (size_t i = 0; i < sw.values.size(); ++i) {
@@ -582,6 +587,7 @@ std::string html(const Spec& spec, const std::vector<Row>& rows, const std::vect
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + xml(spec.title) +
       "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
       "td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}th{background:#eee}.no{color:#b00}"
+      "p{overflow-wrap:anywhere}"
       ".yes{color:#070}</style></head>\n<body>\n<h1>" +
       xml(spec.title) + "</h1>\n<p>bncheck study: " + std::to_string(rows.size()) + " measurements, " +
       std::to_string(spec.seeds) +
