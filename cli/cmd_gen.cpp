@@ -55,6 +55,9 @@ int cmd_gen(Args& a) {
   if (!suite.empty())
     for (auto& p : load_suite(suite, seed)) problems.push_back(p);
   if (problems.empty()) throw UsageError("the suite has no problems");
+  for (const Problem& p : problems)
+    if (!p.split.empty())
+      throw UsageError(to_string(p) + ": split= problems are not written (the file protocol has no split statistics)");
   // One problem: --out is the case. Several: one subdirectory each, in order.
   if (problems.size() > 1) std::filesystem::create_directories(out, ec);
   int written = 0;

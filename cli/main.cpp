@@ -109,9 +109,10 @@ bncheck fuzz [options]
                                  for f64 data) and layouts; minimisation keeps to them
   --shard I/N                    run the cases i with i % N == I (shards partition the campaign)
   --max-elements N               larger draws are shrunk to fit [2097152]
-  --splits auto|on|off           run a third of forward-training draws as distributed BN
-                                 (split=, local statistics per rank and a merge) [auto: when a
-                                 chosen backend has split statistics]
+  --splits auto|on|off           run a third of the forward-training draws with N >= 2 as
+                                 distributed BN (split=: local statistics per rank, a merge;
+                                 backends without split statistics run the case whole) [auto:
+                                 when a chosen backend has split statistics]
   --max-memory GIB               skip a case whose data would need more [80% of available]
   --save-failures DIR            save each minimised failure (.npy + case.json)
   --append-regressions FILE      append minimised unknown failures (descriptor + repro) to FILE

@@ -220,9 +220,9 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
     if (interrupted()) break;
     std::string note;
-    const Problem p = o.filter.apply(generate(o.seed, i, o.limits, &note), i);
+    const Problem drawn = o.filter.apply(generate(o.seed, i, o.limits, &note), i);
     ++s.cases;
-    const double need = estimated_case_bytes(p, distinct_conventions(backends, p));
+    const double need = estimated_case_bytes(drawn, distinct_conventions(backends, drawn));
     if (o.max_bytes > 0 && need > o.max_bytes) {
       ++s.skipped;
       std::fprintf(out, "%scase %llu skipped: needs ~%.2f GiB (> the memory allowed)\n", o.progress_tty ? "\n" : "",
@@ -231,13 +231,20 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     }
     std::unique_ptr<CaseRunner> runner;
     try {
-      runner = std::make_unique<CaseRunner>(p);
+      runner = std::make_unique<CaseRunner>(drawn);
     } catch (const std::bad_alloc&) {
       ++s.skipped;
       continue;
     }
+    // A backend without split statistics runs a split case whole, on the same data.
+    Problem whole = drawn;
+    whole.split.clear();
+    std::unique_ptr<CaseRunner> whole_runner;
     for (Backend* b : backends) {
-      const CaseReport rep = runner->run(*b);
+      const bool as_whole = !drawn.split.empty() && b->split_kind() == SplitKind::none;
+      if (as_whole && !whole_runner) whole_runner = std::make_unique<CaseRunner>(whole, runner->data());
+      const Problem& p = as_whole ? whole : drawn;
+      const CaseReport rep = (as_whole ? whole_runner : runner)->run(*b);
       if (interrupted()) break;  // the call in flight was cut short: no verdict
       ++s.verdicts[b->name()][rep.verdict];
       if (!is_failure(rep.verdict)) {

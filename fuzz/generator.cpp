@@ -142,11 +142,7 @@ Problem generate(uint64_t seed, uint64_t i, const Limits& lim, std::string* note
       break;
   }
   if (p.poison.channel >= p.c) p.poison.channel = p.c - 1;
-  if (lim.splits && p.dir == Direction::fwd_train && r.below(3) == 0) {
-    if (p.n < 2 && p.elements() * 2 <= lim.max_elements) p.n = 2 + static_cast<int64_t>(r.below(7));
-    while (p.elements() > lim.max_elements && p.n > 1) p.n /= 2;
-    p.split = draw_split(p.n, r.next());
-  }
+  if (lim.splits && p.dir == Direction::fwd_train && p.n >= 2 && r.below(3) == 0) p.split = draw_split(p.n, r.next());
   if (note && p.elements() != drawn)
     *note =
         "shrunk from " + std::to_string(drawn) + " to " + std::to_string(p.elements()) + " elements (--max-elements)";

@@ -15,8 +15,8 @@ namespace bncheck::fuzz {
 
 struct Limits {
   int64_t max_elements = int64_t{1} << 21;  // larger draws are shrunk (N first) to fit
-  // A third of forward-training draws run as distributed BN (Problem::split, a split
-  // of draw_split's shapes; N raised to at least 2): set when a backend has split statistics.
+  // A third of the forward-training draws with N >= 2 run as distributed BN
+  // (Problem::split, of draw_split's shapes): set when a backend has split statistics.
   bool splits = false;
 };
 

@@ -55,19 +55,21 @@ std::vector<int64_t> draw_split(int64_t n, uint64_t seed) {
 
 Status split_forward_training(Backend& b, const Problem& p, const ForwardTrainingArgs& a) {
   int64_t held = 0;
-  for (int64_t k : p.split) held += k;
-  if (held != p.n || p.split.size() > static_cast<size_t>(kMaxSplit))
+  bool negative = false;
+  for (int64_t k : p.split) held += k, negative |= k < 0;
+  if (negative || held != p.n || p.split.size() > static_cast<size_t>(kMaxSplit))
     return Status::error("split= holds " + std::to_string(held) + " samples in " + std::to_string(p.split.size()) +
                          " slices, n=" + std::to_string(p.n));
   const size_t K = p.split.size(), C = static_cast<size_t>(p.c);
   const size_t sample_bytes =
       static_cast<size_t>(p.c * p.spatial_size()) * static_cast<size_t>(format_info(p.dtype).bytes);
-  std::vector<Problem> slices(K, p);
+  Problem one = p;  // a slice's problem: no split of its own (K copies of it must not hold K splits)
+  one.split = {};
+  std::vector<Problem> slices(K, one);
   std::vector<size_t> offset(K);
   std::vector<int64_t> counts(K);
   size_t at = 0;
   for (size_t k = 0; k < K; ++k) {
-    slices[k].split.clear();
     slices[k].n = p.split[k];
     offset[k] = at;
     counts[k] = p.split[k] * p.spatial_size();

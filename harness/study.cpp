@@ -207,6 +207,7 @@ Problem point_problem(const Sweep& s, size_t i, int seed) {
     case Param::eps: p.eps = v; break;
     case Param::dtype: p.dtype = kDtypes[static_cast<size_t>(v) % 4]; break;
   }
+  fit_split(p);
   return p;
 }
 
@@ -307,7 +308,7 @@ std::vector<Outcome> judge(const Spec& spec, const std::vector<Fit>& fits) {
     double m = NAN;
     for (const Fit& f : fits)
       if (f.sweep == e.sweep && f.backend == e.backend) m = e.which == "slope_floor" ? f.slope_floor : f.slope;
-    v.push_back({&e, m, std::fabs(m - e.want) <= e.tolerance});
+    v.push_back({&e, m, !std::isnan(m), std::fabs(m - e.want) <= e.tolerance});
   }
   return v;
 }
@@ -316,15 +317,23 @@ std::string csv(const Spec& spec, const std::vector<Row>& rows) {
   std::string s =
       "sweep,param,point,seed,backend,x_nominal,x,verdict,output,max_ulp,median_ulp,err_over_budget,max_rel,"
       "budget_rel,problem\n";
-  char b[512];
+  auto g = [](double v, int prec) {
+    char b[40];
+    std::snprintf(b, sizeof b, "%.*g", prec, v);
+    return std::string(b);
+  };
+  auto quoted = [](const std::string& v) {  // RFC 4180: inner quotes doubled
+    std::string q = "\"";
+    for (char ch : printable(v, 100000)) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
   for (const Row& r : rows) {
     auto line = [&](const OutputError* e) {
-      std::snprintf(b, sizeof b, "%zu,%s,%zu,%d,%s,%.17g,%.17g,%s,%s,%.6g,%.6g,%.6g,%.6g,%.6g,\"%s\"\n", r.sweep,
-                    to_string(spec.sweeps[r.sweep].param), r.point, r.seed, r.backend.c_str(), r.x_nominal, r.x,
-                    bncheck::to_string(r.verdict), e ? e->name.c_str() : "", e ? e->max_ulp : NAN,
-                    e ? e->median_ulp : NAN, e ? e->ratio : NAN, e ? e->max_rel : NAN, e ? e->budget_rel : NAN,
-                    r.problem.c_str());
-      s += b;
+      s += std::to_string(r.sweep) + "," + to_string(spec.sweeps[r.sweep].param) + "," + std::to_string(r.point) + "," +
+           std::to_string(r.seed) + "," + quoted(r.backend) + "," + g(r.x_nominal, 17) + "," + g(r.x, 17) + "," +
+           bncheck::to_string(r.verdict) + "," + (e ? e->name : "") + "," + g(e ? e->max_ulp : NAN, 6) + "," +
+           g(e ? e->median_ulp : NAN, 6) + "," + g(e ? e->ratio : NAN, 6) + "," + g(e ? e->max_rel : NAN, 6) + "," +
+           g(e ? e->budget_rel : NAN, 6) + "," + quoted(r.problem) + "\n";
     };
     if (r.outputs.empty()) line(nullptr);
     for (const auto& e : r.outputs) line(&e);
@@ -377,6 +386,7 @@ std::string json(const Spec& spec, const std::vector<Row>& rows, const std::vect
     w.key("want").value(o.e->want);
     w.key("tolerance").value(o.e->tolerance);
     w.key("measured").value(o.measured);
+    w.key("measured_at_all").value(o.measured_at_all);
     w.key("agrees").value(o.agrees);
     w.key("why").value(o.e->why);
     w.end_object();
@@ -529,8 +539,8 @@ std::string svg_sweep(const Spec& spec, size_t s, const std::vector<Row>& rows, 
 }
 
 std::string svg_histogram(const std::vector<Row>& rows, const std::string& backend) {
-  // Bins: [0, 1/2], (1/2, 1], (1, 2], ..., (2^39, 2^40], beyond, non-finite.
-  constexpr int kBins = 43;
+  // Bins: [0, 1/2], (1/2, 1], (1, 2], ..., (2^39, 2^40], beyond 2^40, non-finite.
+  constexpr int kBins = 44;
   std::vector<long long> count(kBins, 0);
   for (const Row& r : rows) {
     if (r.backend != backend) continue;
@@ -568,7 +578,10 @@ std::string svg_histogram(const std::vector<Row>& rows, const std::string& backe
                   L + i * bw + 1, H - B - h, bw - 2, h, L + (i + 0.5) * bw, H - B - h - 3,
                   count[static_cast<size_t>(i)]);
     o += b;
-    std::string label = i == 0 ? "<=1/2" : i == kBins - 1 ? "nan/inf" : "<=2^" + std::to_string(i - 1);
+    std::string label = i == 0           ? "<=1/2"
+                        : i == kBins - 1 ? "nan/inf"
+                        : i == kBins - 2 ? ">2^40"
+                                         : "<=2^" + std::to_string(i - 1);
     if (i % 2 == 0 || bins <= 12) {
       std::snprintf(b, sizeof b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", L + (i + 0.5) * bw,
                     H - B + 14, xml(label).c_str());
@@ -620,8 +633,11 @@ std::string html(const Spec& spec, const std::vector<Row>& rows, const std::vect
     for (const Outcome& c : outcomes)
       o += "<tr><td>" + std::to_string(c.e->sweep) + "</td><td>" + xml(c.e->backend) + "</td><td>" + xml(c.e->which) +
            "</td><td>" + num(c.e->want) + " &#177; " + num(c.e->tolerance) + "</td><td>" + num(c.measured) +
-           "</td><td class=\"" + (c.agrees ? "yes\">agrees" : "no\">disagrees") + "</td><td>" + xml(c.e->why) +
-           "</td></tr>\n";
+           "</td><td class=\"" +
+           (!c.measured_at_all ? "no\">not measured"
+            : c.agrees         ? "yes\">agrees"
+                               : "no\">disagrees") +
+           "</td><td>" + xml(c.e->why) + "</td></tr>\n";
     o += "</table>\n";
   }
   o += "<h2>Error histograms</h2>\n";

@@ -105,7 +105,8 @@ std::vector<Fit> fit(const Spec& spec, const std::vector<Row>& rows, const std::
 
 struct Outcome {
   const Expectation* e;
-  double measured;
+  double measured;       // NaN when the backend was not run or its error never grew
+  bool measured_at_all;  // false: reported as not measured, never as a disagreement
   bool agrees;
 };
 std::vector<Outcome> judge(const Spec& spec, const std::vector<Fit>& fits);

@@ -69,7 +69,11 @@ inline const std::vector<double>* budget_of(const Budget& B, const std::string& 
   return nullptr;
 }
 
-inline Eval evaluate(Backend* b, const Problem& p, const CaseData& d) {
+inline Eval evaluate(Backend* b, const Problem& given, const CaseData& d) {
+  // A property that changed n or the direction of a split problem (--problem split=...)
+  // keeps a split that fits it.
+  Problem p = given;
+  fit_split(p);
   Eval e;
   CaseRunner r(p, d);
   if (!b) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "bncheck/problem.hpp"
+#include "harness/split.hpp"
 #include "harness/suites.hpp"
 
 using namespace bncheck;
@@ -25,6 +26,47 @@ TEST(Descriptor, RoundTripsEveryField) {
   const std::string s = to_string(p);
   EXPECT_EQ(parse_problem(s), p) << s;
   EXPECT_EQ(to_string(parse_problem(s)), s);
+}
+
+// Split problems: the slices round-trip, must hold n, exist only in forward training,
+// and stay consistent when n or the direction changes (fit_split); every shape of
+// draw_split holds n.
+TEST(Descriptor, SplitRoundTripsAndIsValidated) {
+  const Problem p = parse_problem("n=9,c=2,sp=3,split=4:0:1:4");
+  EXPECT_EQ(p.split, (std::vector<int64_t>{4, 0, 1, 4}));
+  EXPECT_EQ(parse_problem(to_string(p)), p);
+  EXPECT_NE(to_string(p).find(",split=4:0:1:4"), std::string::npos) << to_string(p);
+  for (const char* bad : {"n=9,c=2,split=4:0:1", "n=9,c=2,split=4::5", "n=9,c=2,split=10:-1",
+                          "n=4,c=1,dir=bwd,split=2:2", "n=4,c=1,split=", "n=4,c=1,split=a:4"})
+    EXPECT_THROW(parse_problem(bad), DescriptorError) << bad;
+  std::string many = "n=4097,c=1,split=1";
+  for (int i = 1; i < 4097; ++i) many += ":1";
+  EXPECT_THROW(parse_problem(many), DescriptorError);
+  EXPECT_NO_THROW(parse_problem(many.substr(0, many.size() - 2).replace(2, 4, "4096")));
+
+  Problem q = p;
+  q.n = 5;  // samples come off the last slices
+  fit_split(q);
+  EXPECT_EQ(q.split, (std::vector<int64_t>{4, 0, 1, 0}));
+  q.n = 12;  // and are added to the last one
+  fit_split(q);
+  EXPECT_EQ(q.split, (std::vector<int64_t>{4, 0, 1, 7}));
+  q.dir = Direction::fwd_infer;
+  fit_split(q);
+  EXPECT_TRUE(q.split.empty());
+
+  for (int64_t n : {1, 2, 7, 64, 65, 1000})
+    for (uint64_t seed = 0; seed < 200; ++seed) {
+      const std::vector<int64_t> s = draw_split(n, seed);
+      ASSERT_GE(s.size(), 1u);
+      ASSERT_LE(s.size(), 64u);
+      int64_t sum = 0;
+      for (int64_t k : s) {
+        ASSERT_GE(k, 0);
+        sum += k;
+      }
+      ASSERT_EQ(sum, n) << "seed " << seed;
+    }
 }
 
 TEST(Descriptor, RoundTripsEverySuiteLine) {

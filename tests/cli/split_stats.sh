@@ -19,7 +19,9 @@ expect_rc 2 "$B" run --backend cpu_two_pass --problem 'n=4,c=1,split=1:2'
 expect_in 'hold 3 samples, n=4'
 expect_rc 2 "$B" run --backend cpu_two_pass --problem 'n=4,c=1,dir=bwd,split=2:2'
 expect_in 'split= is for dir=fwd_train'
-ok "a split that does not hold n, or outside forward training, is a bad descriptor (exit 2)"
+expect_rc 2 "$B" gen --problem 'n=4,c=1,split=2:2' --out "$T/g"
+expect_in 'the file protocol has no split statistics'
+ok "a split that does not hold n, or outside forward training, is a bad descriptor; gen refuses splits (exit 2)"
 
 expect_rc 0 "$B" props --backend cpu_two_pass,cpu_welford --property split_equivalence --cases 300
 expect_in '^split_equivalence +cpu_two_pass +PASS'

@@ -91,6 +91,7 @@ enum class Plant {
   nondeterministic,
   gradient_scaled,
   ulp_up,
+  unweighted_merge,
 };
 
 // A plain two-pass batch norm in long double for f32/f64 data, with one planted fault.
@@ -165,6 +166,64 @@ class PlantedBN final : public Backend {
     }
     return Status::success();
   }
+  // Split statistics: (mean, M2) per slice, Chan's merge; the planted fault averages the
+  // slices' means without their counts.
+  SplitKind split_kind() const override { return SplitKind::mean_m2; }
+  Status local_stats(const Problem& p, const LocalStatsArgs& a) override {
+    for (int64_t c = 0; c < p.c; ++c) {
+      const auto idx = indices(p, c);
+      long double sum = 0, sq = 0;
+      for (size_t i : idx) sum += x_at(p, a.x, i);
+      const long double mean = idx.empty() ? 0 : sum / static_cast<long double>(idx.size());
+      for (size_t i : idx) sq += (x_at(p, a.x, i) - mean) * (x_at(p, a.x, i) - mean);
+      a.stats[2 * c] = static_cast<double>(mean);
+      a.stats[2 * c + 1] = static_cast<double>(sq);
+    }
+    return Status::success();
+  }
+  Status merge_stats(const Problem& p, const MergeStatsArgs& a) override {
+    const size_t C = static_cast<size_t>(p.c);
+    for (size_t c = 0; c < C; ++c) {
+      long double n = 0, mean = 0, m2 = 0, mean_sum = 0, nonempty = 0;
+      for (int64_t k = 0; k < a.k; ++k) {
+        const long double nb = static_cast<long double>(a.counts[k]);
+        const long double mb = a.stats[2 * C * static_cast<size_t>(k) + 2 * c];
+        const long double m2b = a.stats[2 * C * static_cast<size_t>(k) + 2 * c + 1];
+        if (nb == 0) continue;
+        mean_sum += mb, nonempty += 1;
+        const long double total = n + nb, delta = mb - mean;
+        mean += delta * nb / total;
+        m2 += m2b + delta * delta * n * nb / total;
+        n = total;
+      }
+      if (f_ == Plant::unweighted_merge) mean = mean_sum / nonempty;
+      const long double var = m2 / n, r = 1 / std::sqrt(var + p.eps);
+      a.merged[kMergedDoubles * c] = static_cast<double>(mean);
+      a.merged[kMergedDoubles * c + 1] = static_cast<double>(r);
+      const auto ic = static_cast<int64_t>(c);
+      store_rounded(a.save_mean, p.pdtype, ic, static_cast<double>(mean));
+      store_rounded(a.save_stat, p.pdtype, ic, static_cast<double>(p.conv.saved == SavedStat::invstd ? r : var));
+      const long double w = p.conv.momentum_dir == MomentumDir::new_stat ? p.momentum : 1 - p.momentum;
+      const long double vs = p.conv.running_var == RunningVar::unbiased ? (n > 1 ? var * n / (n - 1) : NAN) : var;
+      store_rounded(a.running_mean, p.pdtype, ic,
+                    static_cast<double>((1 - w) * load_as_double(a.running_mean, p.pdtype, ic) + w * mean));
+      store_rounded(a.running_var, p.pdtype, ic,
+                    static_cast<double>((1 - w) * load_as_double(a.running_var, p.pdtype, ic) + w * vs));
+    }
+    return Status::success();
+  }
+  Status apply_stats(const Problem& p, const ApplyStatsArgs& a) override {
+    for (int64_t c = 0; c < p.c; ++c) {
+      const double mean = a.merged[kMergedDoubles * static_cast<size_t>(c)];
+      const double r = a.merged[kMergedDoubles * static_cast<size_t>(c) + 1];
+      const long double g = a.gamma ? load_as_double(a.gamma, p.pdtype, c) : 1,
+                        b = a.beta ? load_as_double(a.beta, p.pdtype, c) : 0;
+      for (size_t i : indices(p, c))
+        store_rounded(a.y, p.dtype, i, static_cast<double>(g * ((x_at(p, a.x, i) - mean) * r) + b));
+    }
+    return Status::success();
+  }
+
   Status backward(const Problem& p, const BackwardArgs& a) override {
     const long double M = static_cast<long double>(p.reduction_size());
     for (int64_t c = 0; c < p.c; ++c) {
@@ -245,7 +304,9 @@ INSTANTIATE_TEST_SUITE_P(
                       PlantedCase{"sign_symmetry", Plant::ulp_up, "every output one ulp up"},
                       PlantedCase{"inference_folding", Plant::undeclared_folding, "an undeclared folded inference"},
                       PlantedCase{"determinism", Plant::nondeterministic, "a result that changes between calls"},
-                      PlantedCase{"gradient_central_differences", Plant::gradient_scaled, "a gradient off by 1e-3"}),
+                      PlantedCase{"gradient_central_differences", Plant::gradient_scaled, "a gradient off by 1e-3"},
+                      PlantedCase{"split_equivalence", Plant::unweighted_merge,
+                                  "a merge that averages the slices' means without their counts"}),
     [](const auto& info) { return std::string(info.param.property); });
 
 // Shift invariance catches a real backend: the textbook one-pass variance cancels
