@@ -9,12 +9,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "api/text.hpp"
 #include "cli/common.hpp"
 #include "harness/case_data.hpp"
+#include "harness/case_files.hpp"
 #include "harness/file_protocol.hpp"
 #include "harness/study.hpp"
 
@@ -77,6 +80,14 @@ double now_seconds_for_cli() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+std::string read_study_file(const std::string& path) {
+  try {
+    return read_file(path, size_t{1} << 30);
+  } catch (const std::exception& e) {
+    throw UsageError("--merge " + printable(path) + ": " + e.what());
+  }
+}
+
 void write_file(const std::string& path, const std::string& text) {
   if (!write_report(path, text)) throw UsageError("cannot write " + printable(path));
 }
@@ -87,7 +98,8 @@ int cmd_study(Args& a) {
   BackendOptions bo;
   std::string preset_name, backend_spec, out, gen_dir, check_dir, name = "file", base_text, fit_output;
   std::vector<study::Sweep> sweeps;
-  int seeds = -1;
+  std::vector<std::string> merge;
+  int seeds = -1, shard = 0, shards = 1;
   bool quiet = false, strict = false;
   while (a.more()) {
     const std::string opt = a.next();
@@ -117,6 +129,10 @@ int cmd_study(Args& a) {
       quiet = true;
     else if (opt == "--strict")
       strict = true;
+    else if (opt == "--shard")
+      parse_shard(opt, a.value(opt), &shard, &shards);
+    else if (opt == "--merge")
+      merge.push_back(a.value(opt));
     else if (!bo.parse(opt, a))
       throw UsageError("unknown option '" + printable(opt, 60) + "' for study");
   }
@@ -152,6 +168,9 @@ int cmd_study(Args& a) {
   }
   if (seeds > 0) spec.seeds = seeds;
   if (!gen_dir.empty() && !check_dir.empty()) throw UsageError("--gen and --check: one or the other");
+  if (!merge.empty() && (!gen_dir.empty() || !check_dir.empty() || shards > 1))
+    throw UsageError("--merge reads the shards' study.json: no --gen, --check or --shard with it");
+  if (shards > 1) spec.shard = std::to_string(shard) + "/" + std::to_string(shards);
   if (!out.empty()) check_writable_dir("--out", out);
 
   // --gen: the study's cases as files, for an implementation in any language.
@@ -180,7 +199,27 @@ int cmd_study(Args& a) {
   std::vector<std::unique_ptr<Backend>> all;
   std::vector<Backend*> backends;
   FileBackend files(name, std::nullopt);
-  if (!check_dir.empty()) {
+  std::vector<study::Row> rows;
+  std::vector<std::string> names;
+  if (!merge.empty()) {
+    // The shards' measurements, each (sweep, point, seed, backend) once.
+    std::set<std::tuple<size_t, size_t, int, std::string>> seen;
+    for (const std::string& path : merge) {
+      const auto got = study::read_rows(read_study_file(path), spec);
+      if (!got) throw UsageError(printable(path) + ": " + got.error());
+      for (const study::Row& r : *got) {
+        if (!seen.insert({r.sweep, r.point, r.seed, r.backend}).second)
+          throw UsageError(printable(path) + ": " + r.backend + " at sweep " + std::to_string(r.sweep) + " point " +
+                           std::to_string(r.point) + " seed " + std::to_string(r.seed) + " is in two shards");
+        if (std::find(names.begin(), names.end(), r.backend) == names.end()) names.push_back(r.backend);
+        rows.push_back(r);
+      }
+    }
+    // In the order a single run makes them.
+    std::stable_sort(rows.begin(), rows.end(), [](const study::Row& x, const study::Row& y) {
+      return std::tie(x.sweep, x.point, x.seed) < std::tie(y.sweep, y.point, y.seed);
+    });
+  } else if (!check_dir.empty()) {
     backends.push_back(&files);
   } else {
     all = bo.load();
@@ -191,19 +230,20 @@ int cmd_study(Args& a) {
     }
     backends = select_backends(all, sel);
   }
-  std::vector<std::string> names;
-  names.reserve(backends.size());
-  for (Backend* b : backends) names.push_back(b->name());
+  if (merge.empty()) {
+    names.reserve(backends.size());
+    for (Backend* b : backends) names.push_back(b->name());
+  }
 
-  std::vector<study::Row> rows;
-  size_t total = 0, done = 0;
+  size_t total = 0, done = 0, index = 0;
   for (const auto& s : spec.sweeps) total += s.values.size() * static_cast<size_t>(spec.seeds);
   ProgressLine progress(!quiet && isatty(fileno(stderr)));
   const double t0 = now_seconds_for_cli();
-  for (size_t s = 0; s < spec.sweeps.size(); ++s) {
+  for (size_t s = 0; s < spec.sweeps.size() && merge.empty(); ++s) {
     const study::Sweep& sw = spec.sweeps[s];
     for (size_t i = 0; i < sw.values.size(); ++i)
       for (int k = 1; k <= spec.seeds; ++k, ++done) {
+        if (index++ % static_cast<size_t>(shards) != static_cast<size_t>(shard)) continue;  // another shard's
         progress.show(static_cast<int>(done), static_cast<int>(total), 0, now_seconds_for_cli() - t0);
         auto ident = [&](study::Row r, const Problem& p) {
           r.sweep = s;
@@ -272,8 +312,12 @@ int cmd_study(Args& a) {
   int measured = 0;
   for (const auto& r : rows)
     measured += r.verdict == Verdict::pass || r.verdict == Verdict::fail || r.verdict == Verdict::mistrusted;
-  std::printf("%d of %zu measurements (%zu points x %d seeds x %zu backends) in %.1f s\n", measured, rows.size(),
-              total / static_cast<size_t>(spec.seeds), spec.seeds, backends.size(), now_seconds_for_cli() - t0);
+  std::printf("%d of %zu measurements (%zu points x %d seeds x %zu backends%s) in %.1f s\n", measured, rows.size(),
+              total / static_cast<size_t>(spec.seeds), spec.seeds, names.size(),
+              shards > 1      ? (", shard " + spec.shard).c_str()
+              : merge.empty() ? ""
+                              : (", merged from " + std::to_string(merge.size()) + " files").c_str(),
+              now_seconds_for_cli() - t0);
   for (size_t s = 0; s < spec.sweeps.size(); ++s) {
     const study::Sweep& sw = spec.sweeps[s];
     std::printf("\nsweep %zu: %s of %s, base %s\n", s, study::to_string(sw.param), sw.fit_output.c_str(),

@@ -163,6 +163,9 @@ bncheck study --preset NAME | --sweep PARAM=VALUES [options]
   --gen DIR | --check DIR [--name NAME]
                                  write the study's cases as files (as gen does), or study the
                                  outputs an implementation in any language wrote for them
+  --shard I/N                    measure the points p with p % N == I (of every sweep, in order)
+  --merge FILE.json              (repeated) the shards' study.json, with the same --preset or
+                                 --sweep/--problem/--fit: fits, plots and reports of them all
   --strict                       exit 1 when a measured exponent disagrees with the preset's
                                  expectation (the literature's); 3 when nothing was measured
 

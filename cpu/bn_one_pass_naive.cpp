@@ -54,18 +54,7 @@ class OnePassNaive final : public Backend {
   Status backward(const Problem& p, const BackwardArgs& a) override {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      using A = compute_t<T>;
-      for (int64_t c = 0; c < p.c; ++c) {
-        const A mean = static_cast<A>(load_param(a.save_mean, p.pdtype, c));
-        const A r = saved_invstd<A>(p, a, c);
-        A dbeta = 0, dgamma = 0;
-        for_channel(p, c, [&](size_t i) {
-          const A dy = load<T>(a.dy, i);
-          dbeta += dy;
-          dgamma += dy * ((load<T>(a.x, i) - mean) * r);
-        });
-        backward_apply<T, A>(p, c, a, mean, r, dbeta, dgamma);
-      }
+      for (int64_t c = 0; c < p.c; ++c) recursive_backward_channel<T, compute_t<T>>(p, c, a);
     });
     return Status::success();
   }

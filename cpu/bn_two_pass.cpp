@@ -28,19 +28,7 @@ class TwoPass final : public Backend {
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      using A = acc_t<T>;
-      const A M = static_cast<A>(p.reduction_size());
-      for (int64_t c = 0; c < p.c; ++c) {
-        A sum = 0;
-        for_channel(p, c, [&](size_t i) { sum += static_cast<A>(load<T>(a.x, i)); });
-        const A mean = sum / M;
-        A sq = 0;
-        for_channel(p, c, [&](size_t i) {
-          const A d = static_cast<A>(load<T>(a.x, i)) - mean;
-          sq += d * d;
-        });
-        normalize_channel<T, A>(p, c, a, mean, sq / M);
-      }
+      for (int64_t c = 0; c < p.c; ++c) two_pass_channel<T, acc_t<T>>(p, c, a);
     });
     return Status::success();
   }
@@ -51,21 +39,14 @@ class TwoPass final : public Backend {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
       using A = acc_t<T>;
-      const A M = static_cast<A>(p.reduction_size());
       for (int64_t c = 0; c < p.c; ++c) {
         if (p.reduction_size() == 0) {
           store_local_stats(a.stats, c, 0, 0);
           continue;
         }
-        A sum = 0;
-        for_channel(p, c, [&](size_t i) { sum += static_cast<A>(load<T>(a.x, i)); });
-        const A mean = sum / M;
-        A sq = 0;
-        for_channel(p, c, [&](size_t i) {
-          const A d = static_cast<A>(load<T>(a.x, i)) - mean;
-          sq += d * d;
-        });
-        store_local_stats(a.stats, c, static_cast<double>(mean), static_cast<double>(std::sqrt(sq / M)));
+        const auto [mean, sq] = two_pass_sums<T, A>(p, c, a.x);
+        store_local_stats(a.stats, c, static_cast<double>(mean),
+                          static_cast<double>(std::sqrt(sq / static_cast<A>(p.reduction_size()))));
       }
     });
     return Status::success();

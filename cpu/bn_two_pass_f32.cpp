@@ -27,19 +27,7 @@ class TwoPassF32 final : public Backend {
   Status forward_training(const Problem& p, const ForwardTrainingArgs& a) override {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      using A = compute_t<T>;
-      const A M = static_cast<A>(p.reduction_size());
-      for (int64_t c = 0; c < p.c; ++c) {
-        A sum = 0;
-        for_channel(p, c, [&](size_t i) { sum += load<T>(a.x, i); });
-        const A mean = sum / M;
-        A sq = 0;
-        for_channel(p, c, [&](size_t i) {
-          const A d = load<T>(a.x, i) - mean;
-          sq += d * d;
-        });
-        normalize_channel<T, A>(p, c, a, mean, sq / M);
-      }
+      for (int64_t c = 0; c < p.c; ++c) two_pass_channel<T, compute_t<T>>(p, c, a);
     });
     return Status::success();
   }
@@ -55,18 +43,7 @@ class TwoPassF32 final : public Backend {
   Status backward(const Problem& p, const BackwardArgs& a) override {
     with_storage(p.dtype, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      using A = compute_t<T>;
-      for (int64_t c = 0; c < p.c; ++c) {
-        const A mean = static_cast<A>(load_param(a.save_mean, p.pdtype, c));
-        const A r = saved_invstd<A>(p, a, c);
-        A dbeta = 0, dgamma = 0;
-        for_channel(p, c, [&](size_t i) {
-          const A dy = load<T>(a.dy, i);
-          dbeta += dy;
-          dgamma += dy * ((load<T>(a.x, i) - mean) * r);
-        });
-        backward_apply<T, A>(p, c, a, mean, r, dbeta, dgamma);
-      }
+      for (int64_t c = 0; c < p.c; ++c) recursive_backward_channel<T, compute_t<T>>(p, c, a);
     });
     return Status::success();
   }

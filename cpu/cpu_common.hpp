@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <utility>
 
 #include "bncheck/backend.hpp"
 
@@ -151,6 +152,44 @@ inline void robust_invstd(double var_s, double eps, int e, double* r, double* r_
     *r = 1.0 / std::sqrt(eps + std::ldexp(var_s, 2 * e));
     *r_s = std::ldexp(*r, e);  // may overflow: y is then computed in real units
   }
+}
+
+// Two-pass statistics of channel c of x with plain recursive sums in A: the mean and
+// the sum of squared deviations from it.
+template <class T, class A>
+std::pair<A, A> two_pass_sums(const Problem& p, int64_t c, const void* x) {
+  const A M = static_cast<A>(p.reduction_size());
+  A sum = 0;
+  for_channel(p, c, [&](size_t i) { sum += static_cast<A>(load<T>(x, i)); });
+  const A mean = sum / M;
+  A sq = 0;
+  for_channel(p, c, [&](size_t i) {
+    const A d = static_cast<A>(load<T>(x, i)) - mean;
+    sq += d * d;
+  });
+  return {mean, sq};
+}
+
+// Forward training of channel c from its two-pass statistics.
+template <class T, class A>
+void two_pass_channel(const Problem& p, int64_t c, const ForwardTrainingArgs& a) {
+  const auto [mean, sq] = two_pass_sums<T, A>(p, c, a.x);
+  normalize_channel<T, A>(p, c, a, mean, sq / static_cast<A>(p.reduction_size()));
+}
+
+// Backward of channel c from the saved statistics, dbeta and dgamma as plain recursive
+// sums in A of dy and dy (x - mean) r.
+template <class T, class A>
+void recursive_backward_channel(const Problem& p, int64_t c, const BackwardArgs& a) {
+  const A mean = static_cast<A>(load_param(a.save_mean, p.pdtype, c));
+  const A r = saved_invstd<A>(p, a, c);
+  A dbeta = 0, dgamma = 0;
+  for_channel(p, c, [&](size_t i) {
+    const A dy = static_cast<A>(load<T>(a.dy, i));
+    dbeta += dy;
+    dgamma += dy * ((static_cast<A>(load<T>(a.x, i)) - mean) * r);
+  });
+  backward_apply<T, A>(p, c, a, mean, r, dbeta, dgamma);
 }
 
 // ---- Split statistics (Backend::local_stats, merge_stats, apply_stats) ----

@@ -9,6 +9,7 @@
 #include "api/text.hpp"
 #include "harness/error_model.hpp"
 #include "harness/json.hpp"
+#include "harness/json_read.hpp"
 #include "harness/runner.hpp"
 #include "harness/split.hpp"
 
@@ -313,6 +314,73 @@ std::vector<Outcome> judge(const Spec& spec, const std::vector<Fit>& fits) {
   return v;
 }
 
+namespace {
+
+double number_of(const json::Value* v) {
+  if (!v) return NAN;
+  if (v->kind == json::Value::Kind::number) return v->num;
+  if (v->kind == json::Value::Kind::string) {
+    if (v->str == "inf") return INFINITY;
+    if (v->str == "-inf") return -INFINITY;
+  }
+  return NAN;
+}
+
+}  // namespace
+
+Result<std::vector<Row>> read_rows(const std::string& text, const Spec& spec) {
+  using R = Result<std::vector<Row>>;
+  const auto v = json::parse(text);
+  if (!v) return R::failure(v.error());
+  if (v->get_string("format").value_or("") != "bncheck-study") return R::failure("not a study.json (format)");
+  const json::Value* sweeps = v->get("sweeps");
+  if (!sweeps || sweeps->items.size() != spec.sweeps.size())
+    return R::failure("another study: not " + std::to_string(spec.sweeps.size()) + " sweeps");
+  for (size_t s = 0; s < spec.sweeps.size(); ++s) {
+    const json::Value& j = sweeps->items[s];
+    const json::Value* values = j.get("values");
+    if (j.get_string("param").value_or("") != to_string(spec.sweeps[s].param) ||
+        j.get_string("base").value_or("") != to_string(spec.sweeps[s].base) ||
+        j.get_string("fit_output").value_or("") != spec.sweeps[s].fit_output || !values ||
+        values->items.size() != spec.sweeps[s].values.size())
+      return R::failure("another study: sweep " + std::to_string(s) + " differs");
+  }
+  const json::Value* rows = v->get("rows");
+  if (!rows) return R::failure("no rows");
+  std::vector<Row> out;
+  for (const json::Value& j : rows->items) {
+    Row r;
+    const double sweep = number_of(j.get("sweep")), point = number_of(j.get("point")), seed = number_of(j.get("seed"));
+    if (!(sweep >= 0 && sweep < static_cast<double>(spec.sweeps.size())) || !(point >= 0) || !(seed >= 1))
+      return R::failure("a row without a valid sweep, point or seed");
+    r.sweep = static_cast<size_t>(sweep);
+    r.point = static_cast<size_t>(point);
+    r.seed = static_cast<int>(seed);
+    if (r.point >= spec.sweeps[r.sweep].values.size()) return R::failure("a row's point is beyond its sweep");
+    r.backend = j.get_string("backend").value_or("");
+    if (!valid_backend_name(r.backend)) return R::failure("a row's backend is not a backend name");
+    r.x_nominal = number_of(j.get("x_nominal"));
+    r.x = number_of(j.get("x"));
+    const std::string verdict = j.get_string("verdict").value_or("");
+    bool known = false;
+    for (int k = 0; k <= static_cast<int>(Verdict::unavailable); ++k)
+      if (verdict == bncheck::to_string(static_cast<Verdict>(k))) {
+        r.verdict = static_cast<Verdict>(k);
+        known = true;
+      }
+    if (!known) return R::failure("a row's verdict '" + printable(verdict, 40) + "' is not a verdict");
+    r.message = j.get_string("message").value_or("");
+    r.problem = j.get_string("problem").value_or("");
+    if (const json::Value* outs = j.get("outputs"))
+      for (const json::Value& o : outs->items)
+        r.outputs.push_back({o.get_string("name").value_or(""), number_of(o.get("max_ulp")),
+                             number_of(o.get("median_ulp")), number_of(o.get("err_over_budget")),
+                             number_of(o.get("max_rel")), number_of(o.get("budget_rel"))});
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::string csv(const Spec& spec, const std::vector<Row>& rows) {
   std::string s =
       "sweep,param,point,seed,backend,x_nominal,x,verdict,output,max_ulp,median_ulp,err_over_budget,max_rel,"
@@ -349,6 +417,7 @@ std::string json(const Spec& spec, const std::vector<Row>& rows, const std::vect
   w.key("version").value(1);
   w.key("title").value(spec.title);
   w.key("seeds").value(spec.seeds);
+  if (!spec.shard.empty()) w.key("shard").value(spec.shard);
   w.key("sweeps").begin_array();
   for (size_t s = 0; s < spec.sweeps.size(); ++s) {
     const Sweep& sw = spec.sweeps[s];

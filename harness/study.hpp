@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "api/result.hpp"
 #include "bncheck/backend.hpp"
 #include "bncheck/report.hpp"
 #include "bncheck/runner.hpp"
@@ -50,6 +51,7 @@ struct Spec {
   int seeds = 3;
   std::vector<std::string> backends;  // empty: the command's --backend choice
   std::vector<Expectation> expectations;
+  std::string shard;  // "I/N" when the measurements are one shard's
 };
 
 // The presets: "variance-algorithms", "dtype-ladder", "eps". False for another name.
@@ -110,6 +112,10 @@ struct Outcome {
   bool agrees;
 };
 std::vector<Outcome> judge(const Spec& spec, const std::vector<Fit>& fits);
+
+// The rows of a study.json (a shard's, for merging), checked to be of spec's sweeps;
+// fails saying what differs.
+Result<std::vector<Row>> read_rows(const std::string& text, const Spec& spec);
 
 std::string csv(const Spec& spec, const std::vector<Row>& rows);
 std::string json(const Spec& spec, const std::vector<Row>& rows, const std::vector<Fit>& fits,

@@ -76,6 +76,20 @@ expect_rc 3 "$B" study --plugin "$P/bn_example.so" --backend bn_example --sweep 
 expect_in 'nothing was measured'
 ok "a study that measured nothing (bn_example has no f16) exits 3"
 
+small=(--sweep kappa=1:1e4:5 --problem 'n=50,c=1,sp=20,dt=f32,pdt=f64,save=var' --fit save_stat --seeds 2
+  --backend cpu_welford,cpu_two_pass)
+expect_rc 0 "$B" study "${small[@]}" --out "$T/full" --quiet
+for i in 0 1 2; do expect_rc 0 "$B" study "${small[@]}" --shard $i/3 --out "$T/shard$i" --quiet; done
+expect_rc 0 "$B" study "${small[@]}" --merge "$T/shard0/study.json" --merge "$T/shard1/study.json" \
+  --merge "$T/shard2/study.json" --out "$T/merged" --quiet
+expect_in '20 of 20 measurements .*merged from 3 files'
+cmp "$T/full/study.csv" "$T/merged/study.csv" || fail "3 merged shards differ from the whole study"
+expect_rc 2 "$B" study "${small[@]}" --merge "$T/shard0/study.json" --merge "$T/shard0/study.json"
+expect_in 'is in two shards'
+expect_rc 2 "$B" study --sweep m=10,100 --merge "$T/shard0/study.json"
+expect_in 'another study'
+ok "three shards merge into the whole study (the same CSV); a shard twice, or another study's, is refused"
+
 expect_rc 2 "$B" study --preset eps --fit y
 expect_rc 2 "$B" study --sweep kappa=1,10 --problem 'n=4,c=1,dir=bwd' --fit save_stat
 expect_in 'bwd has the outputs dx, dgamma, dbeta'
