@@ -333,6 +333,8 @@ Result<std::vector<Row>> read_rows(const std::string& text, const Spec& spec) {
   const auto v = json::parse(text);
   if (!v) return R::failure(v.error());
   if (v->get_string("format").value_or("") != "bncheck-study") return R::failure("not a study.json (format)");
+  if (number_of(v->get("seeds")) != spec.seeds)
+    return R::failure("measured with another number of seeds (--seeds " + std::to_string(spec.seeds) + " here)");
   const json::Value* sweeps = v->get("sweeps");
   if (!sweeps || sweeps->items.size() != spec.sweeps.size())
     return R::failure("another study: not " + std::to_string(spec.sweeps.size()) + " sweeps");

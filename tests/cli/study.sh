@@ -86,8 +86,10 @@ expect_in '20 of 20 measurements .*merged from 3 files'
 cmp "$T/full/study.csv" "$T/merged/study.csv" || fail "3 merged shards differ from the whole study"
 expect_rc 2 "$B" study "${small[@]}" --merge "$T/shard0/study.json" --merge "$T/shard0/study.json"
 expect_in 'is in two shards'
-expect_rc 2 "$B" study --sweep m=10,100 --merge "$T/shard0/study.json"
+expect_rc 2 "$B" study --sweep m=10,100 --seeds 2 --merge "$T/shard0/study.json"
 expect_in 'another study'
+expect_rc 2 "$B" study "${small[@]}" --seeds 3 --merge "$T/shard0/study.json"
+expect_in 'another number of seeds'
 ok "three shards merge into the whole study (the same CSV); a shard twice, or another study's, is refused"
 
 expect_rc 2 "$B" study --preset eps --fit y
