@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +15,7 @@
 
 #include "api/text.hpp"
 #include "cli/common.hpp"
+#include "fuzz/campaign.hpp"
 #include "harness/case_data.hpp"
 #include "harness/case_files.hpp"
 #include "harness/file_protocol.hpp"
@@ -74,10 +74,6 @@ study::Sweep parse_sweep(const std::string& opt, const std::string& text) {
     if ((s.param == study::Param::kappa && x < 1) || (s.param == study::Param::m && (x < 1 || x > 1e10)))
       throw UsageError(opt + ": kappa >= 1, 1 <= m <= 1e10");
   return s;
-}
-
-double now_seconds_for_cli() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string read_study_file(const std::string& path) {
@@ -238,13 +234,13 @@ int cmd_study(Args& a) {
   size_t total = 0, done = 0, index = 0;
   for (const auto& s : spec.sweeps) total += s.values.size() * static_cast<size_t>(spec.seeds);
   ProgressLine progress(!quiet && isatty(fileno(stderr)));
-  const double t0 = now_seconds_for_cli();
+  const double t0 = fuzz::now_seconds();
   for (size_t s = 0; s < spec.sweeps.size() && merge.empty(); ++s) {
     const study::Sweep& sw = spec.sweeps[s];
     for (size_t i = 0; i < sw.values.size(); ++i)
       for (int k = 1; k <= spec.seeds; ++k, ++done) {
         if (index++ % static_cast<size_t>(shards) != static_cast<size_t>(shard)) continue;  // another shard's
-        progress.show(static_cast<int>(done), static_cast<int>(total), 0, now_seconds_for_cli() - t0);
+        progress.show(static_cast<int>(done), static_cast<int>(total), 0, fuzz::now_seconds() - t0);
         auto ident = [&](study::Row r, const Problem& p) {
           r.sweep = s;
           r.point = i;
@@ -317,7 +313,7 @@ int cmd_study(Args& a) {
               shards > 1      ? (", shard " + spec.shard).c_str()
               : merge.empty() ? ""
                               : (", merged from " + std::to_string(merge.size()) + " files").c_str(),
-              now_seconds_for_cli() - t0);
+              fuzz::now_seconds() - t0);
   for (size_t s = 0; s < spec.sweeps.size(); ++s) {
     const study::Sweep& sw = spec.sweeps[s];
     std::printf("\nsweep %zu: %s of %s, base %s\n", s, study::to_string(sw.param), sw.fit_output.c_str(),

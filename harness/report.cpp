@@ -170,11 +170,9 @@ std::string run_json(const RunSummary& s, const std::vector<CaseResult>& cases) 
   return j.str();
 }
 
-namespace {
-
 // Text for an XML attribute or element: markup characters as entities, bytes outside
 // printable ASCII (control characters are not allowed in XML 1.0) as \xNN.
-std::string xml(const std::string& s) {
+std::string xml_text(const std::string& s) {
   std::string o;
   o.reserve(s.size());
   for (const char ch : s) {
@@ -198,6 +196,8 @@ std::string xml(const std::string& s) {
   }
   return o;
 }
+
+namespace {
 
 enum class JunitKind { passed, failure, error, skipped };
 
@@ -237,18 +237,19 @@ std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases)
                              "\" errors=\"" + std::to_string(errors) + "\" skipped=\"" + std::to_string(skipped) +
                              "\" time=\"" + number(seconds, 6) + "\"";
   o += "<testsuites name=\"bncheck\" " + counts + ">\n";
-  o += "  <testsuite name=\"bncheck " + xml(s.command) + "\" " + counts + ">\n";
+  o += "  <testsuite name=\"bncheck " + xml_text(s.command) + "\" " + counts + ">\n";
   o += "    <properties>\n      <property name=\"complete\" value=\"" + std::string(s.complete ? "true" : "false") +
        "\"/>\n";
-  if (!s.complete) o += "      <property name=\"incomplete_reason\" value=\"" + xml(s.incomplete_reason) + "\"/>\n";
+  if (!s.complete)
+    o += "      <property name=\"incomplete_reason\" value=\"" + xml_text(s.incomplete_reason) + "\"/>\n";
   o +=
       "      <property name=\"cases_planned\" value=\"" + std::to_string(s.cases_planned) + "\"/>\n    </properties>\n";
   for (const auto& c : cases) {
     const CaseReport& r = c.report;
     const std::string name =
         (c.case_index >= 0 ? "case " + std::to_string(c.case_index) + ": " : std::string()) + to_string(r.problem);
-    o += "    <testcase classname=\"bncheck." + xml(s.command) + "." + xml(r.backend) + "\" name=\"" + xml(name) +
-         "\" time=\"" + number(r.seconds_backend + r.seconds_reference, 6) + "\"";
+    o += "    <testcase classname=\"bncheck." + xml_text(s.command) + "." + xml_text(r.backend) + "\" name=\"" +
+         xml_text(name) + "\" time=\"" + number(r.seconds_backend + r.seconds_reference, 6) + "\"";
     const JunitKind k = junit_kind(c);
     const std::string what = std::string(to_string(r.verdict)) + (r.message.empty() ? "" : ": " + r.message);
     if (k == JunitKind::passed) {
@@ -258,7 +259,7 @@ std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases)
     o += ">\n";
     if (k == JunitKind::skipped) {
       const std::string why = c.known.empty() ? what : "known failure " + c.known + " (docs/findings.md): " + what;
-      o += "      <skipped message=\"" + xml(why) + "\"/>\n";
+      o += "      <skipped message=\"" + xml_text(why) + "\"/>\n";
     } else {
       const char* tag = k == JunitKind::failure ? "failure" : "error";
       const int wt = r.worst_tensor();
@@ -266,8 +267,8 @@ std::string run_junit(const RunSummary& s, const std::vector<CaseResult>& cases)
       if (wt >= 0) body += "\n" + tensor_line(r.problem, r.tensors[static_cast<size_t>(wt)]);
       if (!c.minimal.empty()) body += "\nminimal: " + c.minimal;
       body += "\nrepro: " + c.repro;
-      o += std::string("      <") + tag + " type=\"" + to_string(r.verdict) + "\" message=\"" + xml(what) + "\">" +
-           xml(body) + "</" + tag + ">\n";
+      o += std::string("      <") + tag + " type=\"" + to_string(r.verdict) + "\" message=\"" + xml_text(what) + "\">" +
+           xml_text(body) + "</" + tag + ">\n";
     }
     o += "    </testcase>\n";
   }
@@ -473,19 +474,19 @@ std::string props_junit(bool complete, const std::vector<PropertyResult>& rs) {
        ">\n    <properties>\n      <property name=\"complete\" value=\"" + std::string(complete ? "true" : "false") +
        "\"/>\n    </properties>\n";
   for (const auto& r : rs) {
-    o += "    <testcase classname=\"bncheck.props." + xml(r.backend) + "\" name=\"" + xml(r.property) + "\"";
+    o += "    <testcase classname=\"bncheck.props." + xml_text(r.backend) + "\" name=\"" + xml_text(r.property) + "\"";
     if (r.result == "PASS") {
       o += "/>\n";
       continue;
     }
     o += ">\n";
     if (r.result == "FAIL") {
-      o += "      <failure type=\"FAIL\" message=\"" + xml(r.message) + "\">" +
-           xml(r.message + "\nminimal: " + r.minimal + "\nrepro: " + r.repro) + "</failure>\n";
+      o += "      <failure type=\"FAIL\" message=\"" + xml_text(r.message) + "\">" +
+           xml_text(r.message + "\nminimal: " + r.minimal + "\nrepro: " + r.repro) + "</failure>\n";
     } else {
       const std::string why = r.result == "KNOWN" ? "known failure " + r.known + " (docs/findings.md): " + r.message
                                                   : "no generated case was applicable";
-      o += "      <skipped message=\"" + xml(why) + "\"/>\n";
+      o += "      <skipped message=\"" + xml_text(why) + "\"/>\n";
     }
     o += "    </testcase>\n";
   }

@@ -17,6 +17,10 @@
 
 namespace bncheck::report {
 
+// Text for an XML attribute or element (JUnit reports, the study's SVG and HTML):
+// markup characters as entities, bytes outside printable ASCII as \xNN.
+std::string xml_text(const std::string& s);
+
 // A number as the reports print it: %g with prec digits, nan and inf spelled out.
 std::string number(double v, int prec = 3);
 // "y[n=..,c=..,sp=..]" of a linear index in the problem's layout; "gamma[c=..]" for

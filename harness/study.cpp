@@ -10,6 +10,7 @@
 #include "harness/error_model.hpp"
 #include "harness/json.hpp"
 #include "harness/json_read.hpp"
+#include "harness/report.hpp"
 #include "harness/runner.hpp"
 #include "harness/split.hpp"
 
@@ -58,19 +59,6 @@ double slope_of(const std::vector<std::pair<double, double>>& pts) {
   double sxx = 0, sxy = 0;
   for (const auto& [x, y] : pts) sxx += (x - mx) * (x - mx), sxy += (x - mx) * (y - my);
   return sxx > 0 ? sxy / sxx : NAN;
-}
-
-std::string xml(const std::string& s) {
-  std::string o;
-  for (char ch : printable(s, 400)) switch (ch) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += ch;
-    }
-  return o;
 }
 
 std::string num(double v, int prec = 3) {
@@ -531,8 +519,8 @@ std::string svg_sweep(const Spec& spec, size_t s, const std::vector<Row>& rows, 
       W, H, W, H);
   o += b;
   o += "<text x=\"" + num(L, 4) + "\" y=\"20\" font-size=\"14\">" +
-       xml(sw.fit_output + ": largest relative error against " + to_string(sw.param) + " (median of " +
-           std::to_string(spec.seeds) + " seeds)") +
+       report::xml_text(sw.fit_output + ": largest relative error against " + to_string(sw.param) + " (median of " +
+                        std::to_string(spec.seeds) + " seeds)") +
        "</text>\n";
   // Grid and axes: a line a decade.
   const int label_every = y1 - y0 > 12 ? 2 : 1;  // labels no closer than ~30 px
@@ -602,7 +590,7 @@ std::string svg_sweep(const Spec& spec, size_t s, const std::vector<Row>& rows, 
                   W - R + 12, ly, W - R + 36, ly, col, W - R + 12, ly + 14, W - R + 36, ly + 14, col);
     o += b;
     o += "<text x=\"" + num(W - R + 42, 4) + "\" y=\"" + num(ly + 4, 4) + "\">" +
-         xml(backends[k] + (categorical ? "" : "  exponent " + num(slope, 3))) + "</text>\n";
+         report::xml_text(backends[k] + (categorical ? "" : "  exponent " + num(slope, 3))) + "</text>\n";
     o += "<text x=\"" + num(W - R + 42, 4) + "\" y=\"" + num(ly + 18, 4) + "\" fill=\"#555\">budget</text>\n";
   }
   o += "</svg>\n";
@@ -640,7 +628,7 @@ std::string svg_histogram(const std::vector<Row>& rows, const std::string& backe
       W, H, W, H);
   o += b;
   o += "<text x=\"" + num(L, 4) + "\" y=\"18\" font-size=\"13\">" +
-       xml(backend + ": largest error in ulps of each output, every point and seed") + "</text>\n";
+       report::xml_text(backend + ": largest error in ulps of each output, every point and seed") + "</text>\n";
   for (int i = 0; i < bins; ++i) {
     const double h = (H - T - B) * static_cast<double>(count[static_cast<size_t>(i)]) / static_cast<double>(top);
     std::snprintf(b, sizeof b,
@@ -655,7 +643,7 @@ std::string svg_histogram(const std::vector<Row>& rows, const std::string& backe
                                          : "<=2^" + std::to_string(i - 1);
     if (i % 2 == 0 || bins <= 12) {
       std::snprintf(b, sizeof b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", L + (i + 0.5) * bw,
-                    H - B + 14, xml(label).c_str());
+                    H - B + 14, report::xml_text(label).c_str());
       o += b;
     }
   }
@@ -668,12 +656,12 @@ std::string svg_histogram(const std::vector<Row>& rows, const std::string& backe
 std::string html(const Spec& spec, const std::vector<Row>& rows, const std::vector<Fit>& fits,
                  const std::vector<Outcome>& outcomes, const std::vector<std::string>& backends) {
   std::string o =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + xml(spec.title) +
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + report::xml_text(spec.title) +
       "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
       "td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}th{background:#eee}.no{color:#b00}"
       "p{overflow-wrap:anywhere}"
       ".yes{color:#070}</style></head>\n<body>\n<h1>" +
-      xml(spec.title) + "</h1>\n<p>bncheck study: " + std::to_string(rows.size()) + " measurements, " +
+      report::xml_text(spec.title) + "</h1>\n<p>bncheck study: " + std::to_string(rows.size()) + " measurements, " +
       std::to_string(spec.seeds) +
       " seeds a point. Errors are against bncheck's correctly rounded reference; a point is the median over seeds "
       "of the largest relative error of the fitted output; dashed lines are the error budget "
@@ -683,17 +671,17 @@ std::string html(const Spec& spec, const std::vector<Row>& rows, const std::vect
       "them.</p>\n";
   for (size_t s = 0; s < spec.sweeps.size(); ++s) {
     const Sweep& sw = spec.sweeps[s];
-    o += "<h2>Sweep " + std::to_string(s) + ": " + to_string(sw.param) + " (" + xml(sw.fit_output) + ")</h2>\n<p>" +
-         xml("base problem: " + to_string(sw.base)) + "</p>\n";
+    o += "<h2>Sweep " + std::to_string(s) + ": " + to_string(sw.param) + " (" + report::xml_text(sw.fit_output) +
+         ")</h2>\n<p>" + report::xml_text("base problem: " + to_string(sw.base)) + "</p>\n";
     o += svg_sweep(spec, s, rows, fits, backends);
     if (sw.param != Param::dtype) {
       o += "<table><tr><th>backend</th><th>floor</th><th>growth points</th><th>their x range</th><th>growth "
            "exponent</th><th>slope on the floor</th><th>slope of all points</th></tr>\n";
       for (const Fit& f : fits) {
         if (f.sweep != s) continue;
-        o += "<tr><td>" + xml(f.backend) + "</td><td>" + num(f.floor) + "</td><td>" + std::to_string(f.points) +
-             "</td><td>" + num(f.x_lo) + " - " + num(f.x_hi) + "</td><td>" + num(f.slope) + "</td><td>" +
-             num(f.slope_floor) + "</td><td>" + num(f.slope_all) + "</td></tr>\n";
+        o += "<tr><td>" + report::xml_text(f.backend) + "</td><td>" + num(f.floor) + "</td><td>" +
+             std::to_string(f.points) + "</td><td>" + num(f.x_lo) + " - " + num(f.x_hi) + "</td><td>" + num(f.slope) +
+             "</td><td>" + num(f.slope_floor) + "</td><td>" + num(f.slope_all) + "</td></tr>\n";
       }
       o += "</table>\n";
     }
@@ -702,13 +690,13 @@ std::string html(const Spec& spec, const std::vector<Row>& rows, const std::vect
     o += "<h2>Against the literature</h2>\n<table><tr><th>sweep</th><th>backend</th><th>exponent</th><th>expected</th>"
          "<th>measured</th><th></th><th>bound</th></tr>\n";
     for (const Outcome& c : outcomes)
-      o += "<tr><td>" + std::to_string(c.e->sweep) + "</td><td>" + xml(c.e->backend) + "</td><td>" + xml(c.e->which) +
-           "</td><td>" + num(c.e->want) + " &#177; " + num(c.e->tolerance) + "</td><td>" + num(c.measured) +
-           "</td><td class=\"" +
+      o += "<tr><td>" + std::to_string(c.e->sweep) + "</td><td>" + report::xml_text(c.e->backend) + "</td><td>" +
+           report::xml_text(c.e->which) + "</td><td>" + num(c.e->want) + " &#177; " + num(c.e->tolerance) +
+           "</td><td>" + num(c.measured) + "</td><td class=\"" +
            (!c.measured_at_all ? "no\">not measured"
             : c.agrees         ? "yes\">agrees"
                                : "no\">disagrees") +
-           "</td><td>" + xml(c.e->why) + "</td></tr>\n";
+           "</td><td>" + report::xml_text(c.e->why) + "</td></tr>\n";
     o += "</table>\n";
   }
   o += "<h2>Error histograms</h2>\n";
