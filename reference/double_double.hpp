@@ -78,6 +78,13 @@ inline DD mul_short(const Factor& x, double y) {
   const double e = (x.hs.hi * y - p) + x.hs.lo * y;
   return fast_two_sum(p, e + x.v.l * y);
 }
+// The same for any double y (an f64 value): Dekker's product splits y too; exact for
+// |x.h|, |y| below 2^995 and a product that does not underflow (callers keep x.h and
+// y within [2^-400, 2^400] or zero).
+inline DD mul_full(const Factor& x, double y) {
+  const DD q = two_prod(x.v.h, x.hs, y);
+  return fast_two_sum(q.h, q.l + x.v.l * y);
+}
 
 // An f16 value from its bits (finite values only), exactly.
 inline double f16_value(uint32_t b) {

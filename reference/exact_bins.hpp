@@ -8,6 +8,11 @@
 // Bins: 64-bit ones for the m (no overflow before 2^39 terms); 64-bit ones for the
 // products, emptied into 128-bit bins every kChunk terms (|m1 m2| < 2^48, so 2^15
 // terms fit; no 128-bit bin overflows before 2^79 terms).
+//
+// An f64 value is m 2^(E - 1075), |m| < 2^53, E in [1, 2046]; a product of two is
+// m1 m2 2^(E1 + E2 - 2150), |m1 m2| < 2^106. These go straight into 128-bit bins (a
+// single value: no overflow before 2^74 terms; a product: 2^21), whose totals are
+// added into a WideBig every 2^20 terms (reference_fast.cpp).
 #pragma once
 
 #include <algorithm>
@@ -24,12 +29,12 @@ namespace bncheck::ref {
 __extension__ typedef __int128 Int128;
 __extension__ typedef unsigned __int128 UInt128;
 
-// v = m 2^(e - 150).
-struct F32Parts {
+// v = m 2^(e - 150) (f32_parts), m 2^(e - 1075) (f64_parts).
+struct FloatParts {
   int64_t m;
   int e;
 };
-inline F32Parts f32_parts(float v) {
+inline FloatParts f32_parts(float v) {
   uint32_t b;
   std::memcpy(&b, &v, sizeof b);
   int e = static_cast<int>((b >> 23) & 0xffu);
@@ -41,21 +46,35 @@ inline F32Parts f32_parts(float v) {
   return {(b >> 31) ? -m : m, e};
 }
 
-// An integer of up to kLimbs 64-bit limbs, sign and magnitude: enough for the
-// statistics' numerators (M Q - S^2 and M Sdyx - Sdy S below 2^(2*318 + 36)).
-class Big {
+inline FloatParts f64_parts(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  int e = static_cast<int>((b >> 52) & 0x7ffu);
+  int64_t m = static_cast<int64_t>(b & 0xfffffffffffffull);
+  if (e == 0)
+    e = 1;
+  else
+    m |= int64_t{1} << 52;
+  return {(b >> 63) ? -m : m, e};
+}
+
+// An integer of up to L 64-bit limbs, sign and magnitude. Big (13 limbs) holds the
+// statistics' numerators of f32 values (M Q - S^2 and M Sdyx - Sdy S below
+// 2^(2*318 + 36)); WideBig (72 limbs) those of f64 values (below 2^(2*2163 + 64)).
+template <int L>
+class BigN {
  public:
-  static constexpr int kLimbs = 13;
-  Big() = default;
-  explicit Big(uint64_t v) {
+  static constexpr int kLimbs = L;
+  BigN() = default;
+  explicit BigN(uint64_t v) {
     w_[0] = v;
     n_ = v ? 1 : 0;
   }
   // From a two's-complement array of limbs (least significant first).
   template <size_t K>
-  static Big from_twos(const std::array<uint64_t, K>& limb) {
+  static BigN from_twos(const std::array<uint64_t, K>& limb) {
     static_assert(K <= kLimbs);
-    Big r;
+    BigN r;
     r.neg_ = (limb[K - 1] >> 63) != 0;
     uint64_t carry = 1;
     for (size_t i = 0; i < K; ++i) {
@@ -71,8 +90,8 @@ class Big {
     return r;
   }
   // false when the product would not fit (never for the statistics' operands).
-  friend bool mul(const Big& a, const Big& b, Big* out) {
-    Big r;
+  friend bool mul(const BigN& a, const BigN& b, BigN* out) {
+    BigN r;
     if (a.n_ + b.n_ > kLimbs) return false;
     for (int i = 0; i < a.n_; ++i) {
       if (a.w_[i] == 0) continue;
@@ -89,11 +108,12 @@ class Big {
     *out = r;
     return true;
   }
-  friend Big operator-(const Big& a, const Big& b) {
-    Big nb = b;
+  friend BigN operator-(const BigN& a, const BigN& b) {
+    BigN nb = b;
     nb.neg_ = !b.neg_;
     return add(a, nb);
   }
+  friend BigN operator+(const BigN& a, const BigN& b) { return add(a, b); }
   // The value times 2^scale as an Approx: its top 106 bits as two doubles, exact
   // (e = 0) when no bit lies below them, else e bounds the bits below.
   Approx to_approx(int scale) const {
@@ -136,14 +156,14 @@ class Big {
     while (n_ > 0 && w_[static_cast<size_t>(n_ - 1)] == 0) --n_;
     if (n_ == 0) neg_ = false;
   }
-  static int cmp_mag(const Big& a, const Big& b) {
+  static int cmp_mag(const BigN& a, const BigN& b) {
     if (a.n_ != b.n_) return a.n_ < b.n_ ? -1 : 1;
     for (int i = a.n_ - 1; i >= 0; --i)
       if (a.w_[i] != b.w_[i]) return a.w_[i] < b.w_[i] ? -1 : 1;
     return 0;
   }
-  static Big add(const Big& a, const Big& b) {
-    Big r;
+  static BigN add(const BigN& a, const BigN& b) {
+    BigN r;
     const int n = std::max(a.n_, b.n_);
     if (a.neg_ == b.neg_) {
       uint64_t carry = 0;
@@ -152,14 +172,14 @@ class Big {
         r.w_[i] = static_cast<uint64_t>(t);
         carry = static_cast<uint64_t>(t >> 64);
       }
-      r.w_[n] = carry;  // n < kLimbs for the statistics' operands
+      r.w_[n] = carry;
       r.neg_ = a.neg_;
       r.trim(n + 1);
       return r;
     }
     const bool a_big = cmp_mag(a, b) >= 0;
-    const Big& x = a_big ? a : b;
-    const Big& y = a_big ? b : a;
+    const BigN& x = a_big ? a : b;
+    const BigN& y = a_big ? b : a;
     uint64_t borrow = 0;
     for (int i = 0; i < n; ++i) {
       const UInt128 t = static_cast<UInt128>(x.w_[i]) - y.w_[i] - borrow;
@@ -174,9 +194,11 @@ class Big {
   int n_ = 0;
   bool neg_ = false;
 };
+using Big = BigN<13>;
+using WideBig = BigN<72>;
 
-// Exact sum of terms v 2^e (v a 64- or 128-bit integer, e in [0, Bins)).
-template <int Bins>
+// Exact sum of terms v 2^e (v a 64- or 128-bit integer, e in [0, Bins)), read as a B.
+template <int Bins, class B = Big>
 class ExactBins {
  public:
   void clear() {
@@ -200,7 +222,7 @@ class ExactBins {
   }
   // Sum over the bins of bin[e] 2^e, exactly: each bin added, shifted, into a
   // two's-complement array of 64-bit limbs, then read as one integer.
-  Big total() const {
+  B total() const {
     constexpr int kLimbs = (Bins + 128) / 64 + 2;  // room for 2^(Bins + 128) and the sign
     std::array<uint64_t, kLimbs> limb{};
     for (int e = lo_; e <= hi_; ++e) {
@@ -221,7 +243,7 @@ class ExactBins {
         carry = static_cast<uint64_t>(t >> 64);
       }
     }
-    return Big::from_twos(limb);
+    return B::from_twos(limb);
   }
 
  private:

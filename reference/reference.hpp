@@ -100,7 +100,7 @@ Reference compute_reference(const Problem& p, const Conventions& conv, const Cas
 // per-channel sums in integer bins, the statistics from them at 256 bits, each
 // elementwise output in double-double with a proven error bound, kept when every value
 // within the bound rounds to the same value of its dtype, else evaluated at 256 bits.
-// Bitwise the rounded outputs of compute_reference. f64 data take the slow path.
+// Bitwise the rounded outputs of compute_reference.
 Reference compute_reference_fast(const Problem& p, const Conventions& conv, const CaseData& d);
 
 // Threads of the fast path (`--threads`; 0: every core). Channels go to threads as they

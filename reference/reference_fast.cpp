@@ -9,7 +9,9 @@
 // output in double-double with its bound and keeps it when the test proves its
 // rounding, else evaluates that element at 256 bits. A channel whose statistics the
 // bounds cannot decide, holding a non-finite input, with var + eps = 0 or statistics
-// beyond the parameter dtype, takes the 256-bit path whole, and so do f64 data.
+// beyond the parameter dtype, takes the 256-bit path whole. f64 data take the same
+// path with wider bins and Dekker's product on split values; a channel of them with a
+// nonzero value outside [2^-400, 2^400) has its elements evaluated at 256 bits.
 
 // GCC 12 reports Boost.Multiprecision's cpp_int -> cpp_bin_float conversion
 // (generic_interconvert) as reading an uninitialised limb pointer: a false positive of
@@ -41,16 +43,12 @@ namespace {
 using boost::multiprecision::cpp_int;
 using ref::Approx;
 using ref::Big;
+using ref::WideBig;
 using ref::dd::DD;
 using ref::dd::Factor;
 
 Real256 scaled(const cpp_int& i, int e) { return ldexp(Real256(i), e); }
 
-// Dekker's product is exact for this factor against any f32 value (docs/error-model.md).
-bool usable_factor(const Approx& a) {
-  const double m = std::fabs(a.h);
-  return std::isfinite(a.h) && std::isfinite(a.l) && (m == 0 || (m > 0x1p-700 && m < 0x1p700));
-}
 bool finite(const Approx& a) { return std::isfinite(a.h) && std::isfinite(a.l) && std::isfinite(a.e); }
 
 // Error bounds of the elementwise evaluations, in units of the magnitudes of their
@@ -118,11 +116,13 @@ struct Pending {
 // dd_value() evaluates an element in double-double with its error bound; fma_value()
 // evaluates it in double with fused multiply-adds (a first tier, on processors that
 // have them) and its bound (docs/error-model.md, "Elementwise outputs").
+// In: the data's values, float (f32, f16, bf16 data) or double (f64 data).
+template <class In>
 struct Terms {
   Factor A{DD{0, 0}}, C{DD{0, 0}};
   DD K{0, 0};
   double eA = 0, eC = 0, eK = 0;
-  const float *x = nullptr, *dy = nullptr;  // dy: backward only
+  const In *x = nullptr, *dy = nullptr;  // dy: backward only
   bool backward = false;
   // The fused multiply-add tier's bound, less its terms in |y| (and |t|): the terms in
   // |x| and |dy| taken at the channel's largest magnitudes xmax, gmax.
@@ -135,14 +135,24 @@ struct Terms {
   }
 };
 
-template <bool Bwd>
-inline DD dd_value(const Terms& T, double xv, double g, double* err) {
+// A constant times a value of the data: Dekker's product, which needs no split of an
+// f32 value (double_double.hpp).
+template <class In>
+inline DD mul_value(const Factor& f, double v) {
+  if constexpr (std::is_same_v<In, float>)
+    return ref::dd::mul_short(f, v);
+  else
+    return ref::dd::mul_full(f, v);
+}
+
+template <bool Bwd, class In>
+inline DD dd_value(const Terms<In>& T, double xv, double g, double* err) {
   if constexpr (!Bwd) {
-    const DD t = ref::dd::mul_short(T.A, xv);
+    const DD t = mul_value<In>(T.A, xv);
     *err = kForwardBound * (std::fabs(t.h) + std::fabs(T.K.h)) + T.eA * std::fabs(xv) + T.eK;
     return ref::dd::add(t, T.K);
   } else {
-    const DD t1 = ref::dd::mul_short(T.A, g), t2 = ref::dd::mul_short(T.C, xv);
+    const DD t1 = mul_value<In>(T.A, g), t2 = mul_value<In>(T.C, xv);
     *err = kBackwardBound * (std::fabs(t1.h) + std::fabs(t2.h) + std::fabs(T.K.h)) + T.eA * std::fabs(g) +
            T.eC * std::fabs(xv) + T.eK;
     return ref::dd::add(ref::dd::add(t1, DD{-t2.h, -t2.l}), T.K);
@@ -153,8 +163,8 @@ inline DD dd_value(const Terms& T, double xv, double g, double* err) {
 // 2u(|Ah x| + |Kh|), one rounding), y = y_a + c (u|y|): |y - (A x + K)| <= 2.01u|y| +
 // 2.01u|c|. Backward: t = fma(Ah, dy, Kh), s = fma(-Ch, x, t), c = fma(Al, dy,
 // fma(-Cl, x, Kl)), y = s + c: u|t| + 2.01u|y| + 3u^2(|Ah dy| + |Ch x| + |Kh|).
-template <bool Bwd>
-BNCHECK_FMA inline double fma_value(const Terms& T, double xv, double g, double* err) {
+template <bool Bwd, class In>
+BNCHECK_FMA inline double fma_value(const Terms<In>& T, double xv, double g, double* err) {
   if constexpr (!Bwd) {
     const double ya = __builtin_fma(T.A.v.h, xv, T.K.h), c = __builtin_fma(T.A.v.l, xv, T.K.l), y = ya + c;
     *err = 0x1p-51 * std::fabs(y) + T.fma_rest;
@@ -168,8 +178,9 @@ BNCHECK_FMA inline double fma_value(const Terms& T, double xv, double g, double*
 }
 
 // The forward's terms y = A x + K over the values x, |x| <= xmax.
-Terms affine_terms(const Approx& A, const Approx& K, const float* x, double xmax) {
-  Terms T;
+template <class In>
+Terms<In> affine_terms(const Approx& A, const Approx& K, const In* x, double xmax) {
+  Terms<In> T;
   T.A = Factor(DD{A.h, A.l});
   T.K = DD{K.h, K.l};
   T.eA = A.e * kUp;
@@ -201,14 +212,14 @@ T* rounded_data(RefTensor& t) {
   else
     return t.rounded.narrow_data();
 }
-template <Dtype DT, bool Bwd>
-void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& T, std::vector<Pending>& pending) {
+template <Dtype DT, bool Bwd, class In>
+void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms<In>& T, std::vector<Pending>& pending) {
   auto* rounded = rounded_data<DT, std::conditional_t<DT == Dtype::f64, uint64_t, uint32_t>>(t);
   double* hi = t.hi.data();
   double* lo = t.lo.empty() ? nullptr : t.lo.data();
   w.each([&](size_t k, size_t i) {
     double err;
-    const DD v = dd_value<Bwd>(T, T.x[k], Bwd ? static_cast<double>(T.dy[k]) : 0.0, &err);
+    const DD v = dd_value<Bwd>(T, static_cast<double>(T.x[k]), Bwd ? static_cast<double>(T.dy[k]) : 0.0, &err);
     if (!store<DT>(rounded, hi, lo, i, v, err)) pending.push_back({k, i});
   });
 }
@@ -216,16 +227,16 @@ void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms& T, std::vecto
 // within 2^-45 of its size and rounds decidedly keeps that double as hi (the exact
 // value to within 2^-45, against the double-double's 2^-99: error-model.md); the
 // others go on to the double-double tier.
-template <Dtype DT, bool Bwd>
-BNCHECK_FMA void decided_pass_fma(const ChannelWalk& w, RefTensor& t, const Terms& terms,
+template <Dtype DT, bool Bwd, class In>
+BNCHECK_FMA void decided_pass_fma(const ChannelWalk& w, RefTensor& t, const Terms<In>& terms,
                                   std::vector<Pending>& pending) {
   using Bits = std::conditional_t<DT == Dtype::f64, uint64_t, uint32_t>;
-  const Terms T = terms;
+  const Terms<In> T = terms;
   Bits* rounded = rounded_data<DT, Bits>(t);
   double* hi = t.hi.data();
   double* lo = t.lo.empty() ? nullptr : t.lo.data();
   const size_t N = static_cast<size_t>(w.N), S = static_cast<size_t>(w.S), stride_s = w.stride_s;
-  const float *xs = T.x, *dys = T.dy;
+  const In *xs = T.x, *dys = T.dy;
   for (size_t n = 0, k = 0; n < N; ++n) {
     const size_t row = w.base + n * w.stride_n;
     for (size_t s = 0; s < S; ++s, ++k) {
@@ -251,13 +262,16 @@ bool have_fma() {
   return yes;
 }
 
-template <Dtype DT>
-void pass_for(const ChannelWalk& w, RefTensor& t, const Terms& T, std::vector<Pending>& pending) {
-  if (have_fma())
+// f64 outputs skip the fused multiply-add tier: its bound (2^-51 |y|) never decides a
+// rounding to f64.
+template <Dtype DT, class In>
+void pass_for(const ChannelWalk& w, RefTensor& t, const Terms<In>& T, std::vector<Pending>& pending) {
+  if (DT != Dtype::f64 && have_fma())
     return T.backward ? decided_pass_fma<DT, true>(w, t, T, pending) : decided_pass_fma<DT, false>(w, t, T, pending);
   return T.backward ? decided_pass<DT, true>(w, t, T, pending) : decided_pass<DT, false>(w, t, T, pending);
 }
-void fast_pass(const ChannelWalk& w, RefTensor& t, bool usable, const Terms& T, std::vector<Pending>& pending) {
+template <class In>
+void fast_pass(const ChannelWalk& w, RefTensor& t, bool usable, const Terms<In>& T, std::vector<Pending>& pending) {
   pending.clear();
   if (!usable) {
     w.each([&](size_t k, size_t i) { pending.push_back({k, i}); });
@@ -312,18 +326,31 @@ bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v)
   }
   return bad == 0;
 }
+// The same for f64 data.
+bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<double>& v) {
+  v.resize(static_cast<size_t>(w.N * w.S));
+  const double* f = static_cast<const double*>(t.data());
+  uint64_t bad = 0;
+  w.each([&](size_t k, size_t i) {
+    v[k] = f[i];
+    bad |= static_cast<uint64_t>((ref::dd::bits_of(f[i]) & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+  });
+  return bad == 0;
+}
 
 // The 256-bit statistics from the exact sums (the per-element fallback's): mean = S1 /
-// M, var = (M S2 - S1^2) / M^2, the numerator an exact integer (units 2^-300).
-ref::Stats<Real256> stats_256(const cpp_int& i1, const cpp_int& i2, int64_t M, double eps, const Conventions& conv) {
+// M, var = (M S2 - S1^2) / M^2, the numerator an exact integer (S1 in units 2^u1, S2
+// in units 2^(2 u1)).
+ref::Stats<Real256> stats_256(const cpp_int& i1, const cpp_int& i2, int u1, int64_t M, double eps,
+                              const Conventions& conv) {
   using std::sqrt;
   ref::Stats<Real256> s;
   const Real256 Mr(static_cast<double>(M));
-  s.sum = scaled(i1, -150);
+  s.sum = scaled(i1, u1);
   s.m = static_cast<double>(M);
   s.mean = s.sum / Mr;
   const cpp_int num = cpp_int(M) * i2 - i1 * i1;
-  s.var = scaled(cpp_int(M) * num, -300) / (Mr * Mr * Mr);  // as channel_stats: sum (M x - S)^2 / M^3
+  s.var = scaled(cpp_int(M) * num, 2 * u1) / (Mr * Mr * Mr);  // as channel_stats: sum (M x - S)^2 / M^3
   const Real256 denom = s.var + Real256(eps);
   if (denom == 0) {
     s.invstd_inf = !conv.zero_var_invstd_is_zero;
@@ -334,13 +361,68 @@ ref::Stats<Real256> stats_256(const cpp_int& i1, const cpp_int& i2, int64_t M, d
   return s;
 }
 
+// The two formats of the data: f32 values (f16 and bf16 data too) and f64 values. A
+// value is m 2^(E + kUnit); Sum holds a channel's exact sums; bound(E) > |x| for a
+// largest exponent field E.
+template <class In>
+struct Format;
+template <>
+struct Format<float> {
+  static constexpr int kUnit = -150;
+  using Sum = Big;
+  static double bound(int E) { return ref::dd::pow2(E - 126); }
+  // Dekker's product is exact for this factor against any f32 value (docs/error-model.md).
+  static bool usable(const Approx& a) {
+    const double m = std::fabs(a.h);
+    return std::isfinite(a.h) && std::isfinite(a.l) && (m == 0 || (m > 0x1p-700 && m < 0x1p700));
+  }
+};
+template <>
+struct Format<double> {
+  static constexpr int kUnit = -1075;
+  using Sum = WideBig;
+  static double bound(int E) { return ref::dd::pow2(std::min(E - 1022, 1023)); }
+  // Factors and values within [2^-400, 2^400] (or zero): their products, split by
+  // Veltkamp, neither overflow nor underflow, so Dekker's product is exact.
+  static bool usable(const Approx& a) {
+    const double m = std::fabs(a.h);
+    return std::isfinite(a.h) && std::isfinite(a.l) && (m == 0 || (m >= 0x1p-400 && m <= 0x1p400));
+  }
+  static constexpr int kEmin = 1023 - 400, kEmax = 1023 + 399;  // exponent fields of [2^-400, 2^400)
+};
+
 // Terms per chunk of the 64-bit product bins (|m1 m2| < 2^48: 2^15 terms fit in 63 bits).
 constexpr size_t kChunk = size_t{1} << 15;
+// Terms per chunk of the 128-bit product bins of f64 values (|m1 m2| < 2^106: 2^20
+// terms fit in 127 bits).
+constexpr size_t kWideChunk = size_t{1} << 20;
+
+// The bins of f32 values: the current chunk's 64-bit bins (zero between chunks, two
+// interleaved sets) and the channel's exact 128-bit ones.
+struct FloatBins {
+  std::array<std::array<int64_t, 256>, 2> x{}, ax{}, dy{}, ady{};
+  std::array<std::array<uint64_t, 256>, 2> xx{};
+  std::array<std::array<int64_t, 512>, 2> dyx{};
+  ref::ExactBins<256> X, AX, DY, ADY;
+  ref::ExactBins<512> XX, DYX;
+};
+// The bins of f64 values: 128-bit ones, by exponent field (sums) and by the sum of two
+// (products).
+struct DoubleBins {
+  ref::ExactBins<2048, WideBig> X, AX, DY, ADY;
+  ref::ExactBins<4096, WideBig> XX, DYX;
+};
 
 // One worker: channels one at a time, its own scratch and counts. Workers write
 // disjoint parts of R (a channel's elements and statistics), so any number of them
 // give the same Reference.
+template <class In>
 class ChannelWorker {
+  using F = Format<In>;
+  using Sum = typename F::Sum;
+  static constexpr bool kFloat = std::is_same_v<In, float>;
+  static constexpr int kUnit = F::kUnit;
+
  public:
   ChannelWorker(const Problem& p, const Conventions& conv, const CaseData& d, Reference& R)
       : p_(p), conv_(conv), d_(d), R_(R) {}
@@ -363,12 +445,19 @@ class ChannelWorker {
   // The exact sums of one channel: x, |x| and x^2 by x's exponent; in backward dy,
   // |dy| by dy's and dy x by the sum of both.
   void accumulate(bool bwd) {
-    X_.clear();
-    AX_.clear();
-    XX_.clear();
-    DY_.clear();
-    ADY_.clear();
-    DYX_.clear();
+    if constexpr (kFloat)
+      accumulate_floats(bwd);
+    else
+      accumulate_doubles(bwd);
+  }
+  void accumulate_floats(bool bwd) {
+    FloatBins& b = bins_;
+    b.X.clear();
+    b.AX.clear();
+    b.XX.clear();
+    b.DY.clear();
+    b.ADY.clear();
+    b.DYX.clear();
     const size_t M = xs_.size();
     x_emax_ = g_emax_ = 1;
     for (size_t k0 = 0; k0 < M; k0 += kChunk) {
@@ -381,19 +470,27 @@ class ChannelWorker {
       x_emax_ = std::max(x_emax_, r.hi);
       g_emax_ = std::max(g_emax_, r.ghi);
       for (int j = 0; j < 2; ++j) {  // the two bin sets of chunk()
-        X_.drain(bx_[j].data(), r.lo, r.hi);
-        AX_.drain(bax_[j].data(), r.lo, r.hi);
+        b.X.drain(b.x[j].data(), r.lo, r.hi);
+        b.AX.drain(b.ax[j].data(), r.lo, r.hi);
         for (int e = r.lo; e <= r.hi; ++e) {  // x^2 = m^2 2^(2E - 300)
-          if (bxx_[j][e] == 0) continue;
-          XX_.add(static_cast<ref::Int128>(bxx_[j][e]), 2 * e);
-          bxx_[j][e] = 0;
+          if (b.xx[j][e] == 0) continue;
+          b.XX.add(static_cast<ref::Int128>(b.xx[j][e]), 2 * e);
+          b.xx[j][e] = 0;
         }
         if (bwd) {
-          DY_.drain(bdy_[j].data(), r.glo, r.ghi);
-          ADY_.drain(bady_[j].data(), r.glo, r.ghi);
-          DYX_.drain(bdyx_[j].data(), r.plo, r.phi);
+          b.DY.drain(b.dy[j].data(), r.glo, r.ghi);
+          b.ADY.drain(b.ady[j].data(), r.glo, r.ghi);
+          b.DYX.drain(b.dyx[j].data(), r.plo, r.phi);
         }
       }
+    }
+    i1_ = b.X.total();
+    iax_ = b.AX.total();
+    i2_ = b.XX.total();
+    if (bwd) {
+      idy_ = b.DY.total();
+      iady_ = b.ADY.total();
+      idyx_ = b.DYX.total();
     }
   }
   // The exponents a chunk touched.
@@ -404,26 +501,78 @@ class ChannelWorker {
   // 1, so that neighbours of one exponent do not wait on each other's bin.
   template <bool Bwd>
   void chunk(size_t k0, size_t k1, Range& r) {
-    const float *xs = xs_.data(), *dys = dys_.data();
+    FloatBins& b = bins_;
+    const In *xs = xs_.data(), *dys = dys_.data();
     for (size_t k = k0; k < k1; ++k) {
       const size_t j = k & 1;
-      const ref::F32Parts a = ref::f32_parts(xs[k]);
-      bx_[j][a.e] += a.m;
-      bax_[j][a.e] += a.m < 0 ? -a.m : a.m;
-      bxx_[j][a.e] += static_cast<uint64_t>(a.m * a.m);
+      const ref::FloatParts a = ref::f32_parts(xs[k]);
+      b.x[j][a.e] += a.m;
+      b.ax[j][a.e] += a.m < 0 ? -a.m : a.m;
+      b.xx[j][a.e] += static_cast<uint64_t>(a.m * a.m);
       r.lo = std::min(r.lo, a.e);
       r.hi = std::max(r.hi, a.e);
       if constexpr (Bwd) {
-        const ref::F32Parts g = ref::f32_parts(dys[k]);
-        bdy_[j][g.e] += g.m;
-        bady_[j][g.e] += g.m < 0 ? -g.m : g.m;
-        bdyx_[j][g.e + a.e] += g.m * a.m;
+        const ref::FloatParts g = ref::f32_parts(dys[k]);
+        b.dy[j][g.e] += g.m;
+        b.ady[j][g.e] += g.m < 0 ? -g.m : g.m;
+        b.dyx[j][g.e + a.e] += g.m * a.m;
         r.glo = std::min(r.glo, g.e);
         r.ghi = std::max(r.ghi, g.e);
         r.plo = std::min(r.plo, g.e + a.e);
         r.phi = std::max(r.phi, g.e + a.e);
       }
     }
+  }
+  // f64 values straight into 128-bit bins; the product bins' totals into WideBigs
+  // every kWideChunk terms. Also the range of the nonzero values' exponent fields.
+  void accumulate_doubles(bool bwd) {
+    DoubleBins& b = bins_;
+    b.X.clear();
+    b.AX.clear();
+    b.DY.clear();
+    b.ADY.clear();
+    i2_ = Sum();
+    idyx_ = Sum();
+    const size_t M = xs_.size();
+    const In *xs = xs_.data(), *dys = dys_.data();
+    int xlo = 2047, xhi = 1, glo = 2047, ghi = 1;
+    for (size_t k0 = 0; k0 < M; k0 += kWideChunk) {
+      const size_t k1 = std::min(M, k0 + kWideChunk);
+      b.XX.clear();
+      b.DYX.clear();
+      for (size_t k = k0; k < k1; ++k) {
+        const ref::FloatParts a = ref::f64_parts(xs[k]);
+        b.X.add(a.m, a.e);
+        b.AX.add(a.m < 0 ? -a.m : a.m, a.e);
+        b.XX.add(static_cast<ref::Int128>(a.m) * a.m, 2 * a.e);
+        if (a.m != 0) {
+          xlo = std::min(xlo, a.e);
+          xhi = std::max(xhi, a.e);
+        }
+        if (bwd) {
+          const ref::FloatParts g = ref::f64_parts(dys[k]);
+          b.DY.add(g.m, g.e);
+          b.ADY.add(g.m < 0 ? -g.m : g.m, g.e);
+          b.DYX.add(static_cast<ref::Int128>(g.m) * a.m, g.e + a.e);
+          if (g.m != 0) {
+            glo = std::min(glo, g.e);
+            ghi = std::max(ghi, g.e);
+          }
+        }
+      }
+      i2_ = i2_ + b.XX.total();
+      if (bwd) idyx_ = idyx_ + b.DYX.total();
+    }
+    i1_ = b.X.total();
+    iax_ = b.AX.total();
+    if (bwd) {
+      idy_ = b.DY.total();
+      iady_ = b.ADY.total();
+    }
+    x_emax_ = xhi;
+    g_emax_ = ghi;
+    values_in_range_ = (xlo > xhi || (xlo >= F::kEmin && xhi <= F::kEmax)) &&
+                       (!bwd || glo > ghi || (glo >= F::kEmin && ghi <= F::kEmax));
   }
 
   void training_or_backward(int64_t c) {
@@ -433,8 +582,6 @@ class ChannelWorker {
       return slow_channel(c);  // non-finite inputs: IEEE semantics (ref_special.hpp)
     accumulate(bwd);
     const int64_t M = p_.reduction_size();
-    i1_ = X_.total();
-    i2_ = XX_.total();
     st256_.reset();
     dx256_.reset();
     R_.channel[c].poisoned = false;
@@ -442,30 +589,30 @@ class ChannelWorker {
     // The statistics in double-double: mean = S1 / M, var = (M S2 - S1^2) / M^2 with
     // the numerator exact, each rounded by the test (approx.hpp).
     ref::undecided = false;
-    Big mq, s2, num;
-    if (!mul(Big(static_cast<uint64_t>(M)), i2_, &mq) || !mul(i1_, i1_, &s2)) return slow_channel(c);
+    Sum mq, s2, num;
+    if (!mul(Sum(static_cast<uint64_t>(M)), i2_, &mq) || !mul(i1_, i1_, &s2)) return slow_channel(c);
     num = mq - s2;
     const Approx Ma(static_cast<double>(M));
     ref::Stats<Approx> st;
     st.m = static_cast<double>(M);
-    st.sum = i1_.to_approx(-150);
+    st.sum = i1_.to_approx(kUnit);
     st.mean = st.sum / Ma;
-    st.var = num.to_approx(-300) / (Ma * Ma);
+    st.var = num.to_approx(2 * kUnit) / (Ma * Ma);
     const Approx denom = st.var + Approx(p_.eps);
     if (ref::exact_zero(denom) || ref::undecided) return slow_channel(c);
     st.invstd = Approx(1.0) / sqrt(denom);
-    const bool singular = ref::record_channel_statistics(p_, conv_, c, st, X_abs(), i2_.to_approx(-300) / Ma, R_);
+    const bool singular =
+        ref::record_channel_statistics(p_, conv_, c, st, iax_.to_approx(kUnit), i2_.to_approx(2 * kUnit) / Ma, R_);
     if (singular || ref::undecided) return slow_channel(c);
     if (bwd)
       backward(c, w, st);
     else
       forward(c, w, st);
   }
-  Approx X_abs() const { return AX_.total().to_approx(-150); }
 
   // The 256-bit statistics, for the elements the rounding test leaves undecided.
   const ref::Stats<Real256>& stats256() {
-    if (!st256_) st256_ = stats_256(i1_.to_cpp_int(), i2_.to_cpp_int(), p_.reduction_size(), p_.eps, conv_);
+    if (!st256_) st256_ = stats_256(i1_.to_cpp_int(), i2_.to_cpp_int(), kUnit, p_.reduction_size(), p_.eps, conv_);
     return *st256_;
   }
 
@@ -475,7 +622,7 @@ class ChannelWorker {
     if (ref::undecided) return slow_channel(c);
     const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
     const Approx A = Approx(g) * st.invstd, K = Approx(b) - A * st.mean;
-    const bool fast = !ref::undecided && usable_factor(A) && finite(K);
+    const bool fast = !ref::undecided && values_in_range_ && F::usable(A) && finite(K);
     fast_pass(w, R_.y, fast, affine_terms(A, K, xs_.data(), xmax()), pending_);
     for (const Pending& e : pending_)
       ref::put(R_.y, e.i, Real256(g) * ref::xhat(Real256(xs_[e.k]), stats256()) + Real256(b));
@@ -487,21 +634,20 @@ class ChannelWorker {
   }
 
   // dbeta = S_dy, dgamma = r (S_dyx - mean S_dy) with the numerator M S_dyx - S_dy S_x
-  // an exact integer (units 2^-300); dx = A dy - Cc x + K, A = gamma r,
+  // an exact integer (units 2^(2 kUnit)); dx = A dy - Cc x + K, A = gamma r,
   // Cc = A r dgamma / M, K = Cc mean - A dbeta / M.
   void backward(int64_t c, const ChannelWalk& w, const ref::Stats<Approx>& st) {
     const int64_t M = p_.reduction_size();
     const Approx Ma(static_cast<double>(M));
-    const Big idy = DY_.total();
-    Big a, b;
-    if (!mul(Big(static_cast<uint64_t>(M)), DYX_.total(), &a) || !mul(idy, i1_, &b)) return slow_channel(c);
-    const Approx dbeta = idy.to_approx(-150);
-    const Approx centred = (a - b).to_approx(-300) / Ma;  // sum dy (x - mean)
+    Sum a, b;
+    if (!mul(Sum(static_cast<uint64_t>(M)), idyx_, &a) || !mul(idy_, i1_, &b)) return slow_channel(c);
+    const Approx dbeta = idy_.to_approx(kUnit);
+    const Approx centred = (a - b).to_approx(2 * kUnit) / Ma;  // sum dy (x - mean)
     const Approx dgamma = st.invstd * centred;
     ChannelRef& cr = R_.channel[c];
     cr.dbeta = ref::to_double(dbeta);
     cr.dgamma = ref::to_double(dgamma);
-    cr.sum_abs_dy = ref::to_double(ADY_.total().to_approx(-150));
+    cr.sum_abs_dy = ref::to_double(iady_.to_approx(kUnit));
     if (p_.affine) {
       ref::put(R_.dbeta, c, dbeta);
       ref::put(R_.dgamma, c, dgamma);
@@ -510,8 +656,8 @@ class ChannelWorker {
     const Approx A = Approx(g) * st.invstd, Cc = A * st.invstd * dgamma / Ma;
     const Approx K = Cc * st.mean - A * dbeta / Ma;
     if (ref::undecided) return slow_channel(c);
-    const bool fast = usable_factor(A) && usable_factor(Cc) && finite(K);
-    Terms T;
+    const bool fast = values_in_range_ && F::usable(A) && F::usable(Cc) && finite(K);
+    Terms<In> T;
     T.A = Factor(DD{A.h, A.l});
     T.C = Factor(DD{Cc.h, Cc.l});
     T.K = DD{K.h, K.l};
@@ -525,22 +671,23 @@ class ChannelWorker {
     // sum |dy xhat|, a magnitude for the budget: to ~M 2^-53 (four partial sums, in a
     // fixed order).
     double part[4] = {0, 0, 0, 0};
-    for (size_t k = 0; k < xs_.size(); ++k) part[k & 3] += std::fabs(dys_[k] * (((xs_[k] - mean_h) - mean_l) * r_h));
+    for (size_t k = 0; k < xs_.size(); ++k)
+      part[k & 3] += std::fabs(static_cast<double>(dys_[k]) * (((xs_[k] - mean_h) - mean_l) * r_h));
     const double sadx = (part[0] + part[1]) + (part[2] + part[3]);
     T.set_fma_rest(xmax(), gmax());
     fast_pass(w, R_.dx, fast, T, pending_);
-    for (const Pending& e : pending_) slow_dx(c, e.i, xs_[e.k], dys_[e.k], idy);
+    for (const Pending& e : pending_) slow_dx(c, e.i, xs_[e.k], dys_[e.k]);
     count(M);
     cr.sum_abs_dy_xhat = sadx;
   }
-  void slow_dx(int64_t c, size_t i, double x, double dy, const Big& idy) {
+  void slow_dx(int64_t c, size_t i, double x, double dy) {
     const ref::Stats<Real256>& s = stats256();
     const Real256 Mr(static_cast<double>(p_.reduction_size()));
     if (!dx256_) {
-      const cpp_int idy_i = idy.to_cpp_int();
+      const cpp_int idy_i = idy_.to_cpp_int();
       const Real256 centred =
-          scaled(cpp_int(p_.reduction_size()) * DYX_.total().to_cpp_int() - idy_i * i1_.to_cpp_int(), -300) / Mr;
-      dx256_ = Dx256{Real256(ref::gamma_of(p_, d_, c)) * s.invstd / Mr, scaled(idy_i, -150), s.invstd * centred};
+          scaled(cpp_int(p_.reduction_size()) * idyx_.to_cpp_int() - idy_i * i1_.to_cpp_int(), 2 * kUnit) / Mr;
+      dx256_ = Dx256{Real256(ref::gamma_of(p_, d_, c)) * s.invstd / Mr, scaled(idy_i, kUnit), s.invstd * centred};
     }
     ref::put(R_.dx, i, dx256_->scale * (Mr * Real256(dy) - dx256_->dbeta - ref::xhat(Real256(x), s) * dx256_->dgamma));
   }
@@ -559,7 +706,7 @@ class ChannelWorker {
     const Approx r = Approx(1.0) / sqrt(Approx(rv) + Approx(p_.eps));
     ref::inference_channel_ref(d_, c, r, false, R_);
     const Approx A = Approx(g) * r, K = Approx(b) - A * Approx(rm);
-    if (ref::undecided || !usable_factor(A) || !finite(K)) {
+    if (ref::undecided || !F::usable(A) || !finite(K)) {
       ref::inference_channel<Real256>(p_, d_, c, R_);
       path_.channels_slow++;
       path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
@@ -567,9 +714,14 @@ class ChannelWorker {
     }
     const ChannelWalk w(p_, c);
     const bool finite_x = gather_floats(w, d_.x, xs_);
-    float xm = 0;
-    for (const float v : xs_) xm = std::max(xm, std::fabs(v));
-    fast_pass(w, R_.y, finite_x, affine_terms(A, K, xs_.data(), xm), pending_);
+    double xm = 0, xmin = HUGE_VAL;  // the largest |x|, the smallest nonzero |x|
+    for (const In v : xs_) {
+      const double a = std::fabs(static_cast<double>(v));
+      xm = std::max(xm, a);
+      if (a != 0) xmin = std::min(xmin, a);
+    }
+    const bool in_range = kFloat || xm == 0 || (xmin >= 0x1p-400 && xm < 0x1p400);
+    fast_pass(w, R_.y, finite_x && in_range, affine_terms(A, K, xs_.data(), xm), pending_);
     if (!pending_.empty()) {
       bool r_inf = false;
       const Real256 r256 = ref::inference_invstd<Real256>(p_, d_, c, &r_inf);
@@ -587,18 +739,14 @@ class ChannelWorker {
   const CaseData& d_;
   Reference& R_;
   ReferencePath path_;
-  std::vector<float> xs_, dys_;
+  std::vector<In> xs_, dys_;
   std::vector<Pending> pending_;
-  // The current chunk's 64-bit bins (zero between chunks) and the channel's exact bins.
-  std::array<std::array<int64_t, 256>, 2> bx_{}, bax_{}, bdy_{}, bady_{};
-  std::array<std::array<uint64_t, 256>, 2> bxx_{};
-  std::array<std::array<int64_t, 512>, 2> bdyx_{};
-  ref::ExactBins<256> X_, AX_, DY_, ADY_;
-  ref::ExactBins<512> XX_, DYX_;
-  Big i1_, i2_;
-  int x_emax_ = 1, g_emax_ = 1;  // the largest f32 exponent fields of x and dy: |x| < 2^(E - 126)
-  double xmax() const { return ref::dd::pow2(x_emax_ - 126); }
-  double gmax() const { return ref::dd::pow2(g_emax_ - 126); }
+  std::conditional_t<kFloat, FloatBins, DoubleBins> bins_;
+  Sum i1_, i2_, iax_, idy_, iady_, idyx_;  // the channel's exact sums: x, x^2, |x|, dy, |dy|, dy x
+  int x_emax_ = 1, g_emax_ = 1;            // the largest exponent fields of x and dy
+  bool values_in_range_ = true;            // f64 data: nonzero |x|, |dy| within [2^-400, 2^400)
+  double xmax() const { return F::bound(x_emax_); }
+  double gmax() const { return F::bound(g_emax_); }
   std::optional<ref::Stats<Real256>> st256_;
   std::optional<Dx256> dx256_;
 };
@@ -619,28 +767,16 @@ int reference_threads() {
   return n > 0 ? n : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-Reference compute_reference_fast(const Problem& given, const Conventions& conv, const CaseData& d) {
-  if (given.dtype == Dtype::f64) return compute_reference(given, conv, d);
-  Problem p = given;
-  p.eps = effective_eps(given.eps, conv);  // a backend's float epsilon, when declared
-  Reference R;
-  ref::init_outputs(p, R);
-  // Threads only where they pay for their start: many elements and several channels.
-  const int threads =
-      p.elements() >= (int64_t{1} << 16) ? static_cast<int>(std::min<int64_t>(reference_threads(), p.c)) : 1;
-  if (threads <= 1) {
-    ChannelWorker w(p, conv, d, R);
-    for (int64_t c = 0; c < p.c; ++c) w.channel(c);
-    R.path = w.path();
-    return R;
-  }
-  for (RefTensor* t : outputs(R))
-    if (!t->empty()) t->any_nonfinite.assign(t->size(), 0);
+namespace {
+
+// The channels of p on `threads` workers (channels taken in turn from a shared counter).
+template <class In>
+void run_channels(const Problem& p, const Conventions& conv, const CaseData& d, int threads, Reference& R) {
   std::atomic<int64_t> next{0};
-  std::vector<std::unique_ptr<ChannelWorker>> workers;
+  std::vector<std::unique_ptr<ChannelWorker<In>>> workers;  // on the heap: the f64 bins take 256 KiB
   workers.reserve(static_cast<size_t>(threads));
-  for (int k = 0; k < threads; ++k) workers.push_back(std::make_unique<ChannelWorker>(p, conv, d, R));
-  auto work = [&](ChannelWorker& w) {
+  for (int k = 0; k < threads; ++k) workers.push_back(std::make_unique<ChannelWorker<In>>(p, conv, d, R));
+  auto work = [&](ChannelWorker<In>& w) {
     for (int64_t c = next++; c < p.c; c = next++) w.channel(c);
   };
   std::vector<std::thread> pool;
@@ -652,9 +788,29 @@ Reference compute_reference_fast(const Problem& given, const Conventions& conv, 
     R.path.elements_slow += w->path().elements_slow;
     R.path.channels_slow += w->path().channels_slow;
   }
-  for (RefTensor* t : outputs(R))
-    if (std::all_of(t->any_nonfinite.begin(), t->any_nonfinite.end(), [](uint8_t m) { return m == 0; }))
-      std::vector<uint8_t>().swap(t->any_nonfinite);
+}
+
+}  // namespace
+
+Reference compute_reference_fast(const Problem& given, const Conventions& conv, const CaseData& d) {
+  Problem p = given;
+  p.eps = effective_eps(given.eps, conv);  // a backend's float epsilon, when declared
+  Reference R;
+  ref::init_outputs(p, R);
+  // Threads only where they pay for their start: many elements and several channels.
+  const int threads =
+      p.elements() >= (int64_t{1} << 16) ? static_cast<int>(std::min<int64_t>(reference_threads(), p.c)) : 1;
+  if (threads > 1)  // mark() would allocate the marks lazily: a race between workers
+    for (RefTensor* t : outputs(R))
+      if (!t->empty()) t->any_nonfinite.assign(t->size(), 0);
+  if (p.dtype == Dtype::f64)
+    run_channels<double>(p, conv, d, threads, R);
+  else
+    run_channels<float>(p, conv, d, threads, R);
+  if (threads > 1)
+    for (RefTensor* t : outputs(R))
+      if (std::all_of(t->any_nonfinite.begin(), t->any_nonfinite.end(), [](uint8_t m) { return m == 0; }))
+        std::vector<uint8_t>().swap(t->any_nonfinite);
   return R;
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace bncheck {
 
@@ -55,17 +56,106 @@ struct bf16_t {
 };
 
 // Decode a stored value (bits in the low bytes) to double: exact for all four formats.
-double bits_to_double(uint64_t bits, Dtype dt);
+inline double bits_to_double(uint64_t bits, Dtype dt) {
+  switch (dt) {
+    case Dtype::f64: {
+      double d;
+      std::memcpy(&d, &bits, 8);
+      return d;
+    }
+    case Dtype::f32: {
+      uint32_t b = static_cast<uint32_t>(bits);
+      float f;
+      std::memcpy(&f, &b, 4);
+      return f;
+    }
+    case Dtype::bf16: {
+      uint32_t b = static_cast<uint32_t>(bits & 0xFFFF) << 16;
+      float f;
+      std::memcpy(&f, &b, 4);
+      return f;
+    }
+    case Dtype::f16: {
+      const uint32_t h = static_cast<uint32_t>(bits & 0xFFFF);
+      const double sign = (h & 0x8000) ? -1.0 : 1.0;
+      const int e = (h >> 10) & 0x1F;
+      const int m = h & 0x3FF;
+      if (e == 0x1F) return m ? std::numeric_limits<double>::quiet_NaN() : sign * HUGE_VAL;
+      if (e == 0) return sign * (static_cast<double>(m) * 0x1p-24);  // exact
+      const uint64_t d =
+          (static_cast<uint64_t>(e + 1008) << 52) | (static_cast<uint64_t>(m) << 42);  // rebias 15 -> 1023
+      double v;
+      std::memcpy(&v, &d, sizeof v);
+      return sign * v;
+    }
+  }
+  return 0;
+}
+
+inline uint64_t load_bits(const void* p, Dtype dt, size_t i) {
+  switch (format_info(dt).bytes) {
+    case 8: {
+      uint64_t b;
+      std::memcpy(&b, static_cast<const char*>(p) + 8 * i, 8);
+      return b;
+    }
+    case 4: {
+      uint32_t b;
+      std::memcpy(&b, static_cast<const char*>(p) + 4 * i, 4);
+      return b;
+    }
+    default: {
+      uint16_t b;
+      std::memcpy(&b, static_cast<const char*>(p) + 2 * i, 2);
+      return b;
+    }
+  }
+}
+
+inline void store_bits(void* p, Dtype dt, size_t i, uint64_t bits) {
+  switch (format_info(dt).bytes) {
+    case 8: std::memcpy(static_cast<char*>(p) + 8 * i, &bits, 8); break;
+    case 4: {
+      uint32_t b = static_cast<uint32_t>(bits);
+      std::memcpy(static_cast<char*>(p) + 4 * i, &b, 4);
+      break;
+    }
+    default: {
+      uint16_t b = static_cast<uint16_t>(bits);
+      std::memcpy(static_cast<char*>(p) + 2 * i, &b, 2);
+      break;
+    }
+  }
+}
+
 // Read element i of a buffer of dtype dt as double (exact).
-double load_as_double(const void* p, Dtype dt, size_t i);
-// Round v (round-to-nearest-even, with subnormals and overflow) to dt and store it.
-void store_rounded(void* p, Dtype dt, size_t i, double v);
-uint64_t load_bits(const void* p, Dtype dt, size_t i);
-void store_bits(void* p, Dtype dt, size_t i, uint64_t bits);
+inline double load_as_double(const void* p, Dtype dt, size_t i) { return bits_to_double(load_bits(p, dt, i), dt); }
 
 // Spacing of format dt at |v|: 2^(max(e, emin) - p + 1), e the exponent of v.
 // For v = 0 it is the smallest subnormal; for non-finite v it is NaN.
-double ulp(double v, Dtype dt);
+inline double ulp(double v, Dtype dt) {
+  if (!std::isfinite(v)) return std::numeric_limits<double>::quiet_NaN();
+  const FormatInfo F = format_info(dt);
+  int e = F.emin;
+  if (v != 0) {
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    const int biased = static_cast<int>((b >> 52) & 0x7ffu);
+    int fe1 = biased - 1023;  // the exponent of a normal double, read from its bits
+    if (biased == 0) {        // subnormal double
+      int fe;
+      (void)std::frexp(v, &fe);
+      fe1 = fe - 1;
+    }
+    e = std::max(fe1, F.emin);
+  }
+  const int k = e - (F.p - 1);
+  if (k < -1022) return std::ldexp(1.0, k);
+  const uint64_t r = static_cast<uint64_t>(k + 1023) << 52;  // 2^k, normal
+  double u;
+  std::memcpy(&u, &r, sizeof u);
+  return u;
+}
 
 // ---- correctly rounded narrowing -------------------------------------------------
 // round_to_bits works for any Real with frexp/ldexp/floor/abs/isnan/isinf/signbit found
@@ -79,6 +169,54 @@ template <class Real>
 uint64_t to_u64(const Real& v) {
   return v.template convert_to<uint64_t>();
 }
+
+// The algorithm below for a double, on its bits: v = M 2^E with an integer M < 2^53,
+// the bits below the last kept one compared with half of it as integers. The same
+// results (tests/api/test_dtype.cpp compares them), without frexp, ldexp and floor.
+inline uint64_t round_double_to_bits(double v, const FormatInfo& F) {
+  const int mbits = F.p - 1;
+  const uint64_t sign_bit = uint64_t{1} << (F.ebits + mbits);
+  const uint64_t exp_all = ((uint64_t{1} << F.ebits) - 1) << mbits;
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  const uint64_t a = b & ~(uint64_t{1} << 63);
+  if (a > 0x7ff0000000000000ull) return exp_all | (uint64_t{1} << (mbits - 1));  // canonical quiet NaN
+  const uint64_t sign = (b >> 63) ? sign_bit : 0;
+  if (a == 0x7ff0000000000000ull) return sign | exp_all;
+  if (a == 0) return sign;
+  const int biased = static_cast<int>(a >> 52);
+  uint64_t M = a & 0xfffffffffffffull;
+  int E, lead;  // v = M 2^E, 2^lead <= |v| < 2^(lead + 1)
+  if (biased) {
+    M |= uint64_t{1} << 52;
+    E = biased - 1075;
+    lead = biased - 1023;
+  } else {
+    E = -1074;
+    lead = 63 - __builtin_clzll(M) - 1074;
+  }
+  int q = std::max(lead, F.emin) - mbits;  // exponent of the last kept bit
+  if (q > F.emax) return sign | exp_all;
+  const int shift = q - E;  // >= 0 for every format no wider than double
+  uint64_t mi = 0;
+  if (shift <= 0) {
+    mi = M;
+  } else if (shift < 64) {
+    mi = M >> shift;
+    const uint64_t rem = M & ((uint64_t{1} << shift) - 1), half = uint64_t{1} << (shift - 1);
+    if (rem > half || (rem == half && (mi & 1u))) ++mi;  // ties to even
+  }
+  if (mi == (uint64_t{1} << F.p)) {
+    mi >>= 1;
+    ++q;
+  }
+  if (mi >= (uint64_t{1} << mbits)) {  // normal
+    const int top = q + mbits;
+    if (top > F.emax) return sign | exp_all;  // overflow after rounding
+    return sign | (static_cast<uint64_t>(top + F.emax) << mbits) | (mi - (uint64_t{1} << mbits));
+  }
+  return sign | mi;  // subnormal (or zero after rounding)
+}
 }  // namespace detail
 
 template <class Real>
@@ -91,6 +229,8 @@ uint64_t round_to_bits(const Real& v, Dtype dt) {
   using std::ldexp;
   using std::signbit;
   const FormatInfo F = format_info(dt);
+  if constexpr (std::is_same_v<Real, double> || std::is_same_v<Real, float>)
+    return detail::round_double_to_bits(static_cast<double>(v), F);
   const int mbits = F.p - 1;
   const uint64_t sign_bit = uint64_t{1} << (F.ebits + mbits);
   const uint64_t exp_all = ((uint64_t{1} << F.ebits) - 1) << mbits;
@@ -121,6 +261,9 @@ uint64_t round_to_bits(const Real& v, Dtype dt) {
   }
   return sign | mi;  // subnormal (or zero after rounding)
 }
+
+// Round v (round-to-nearest-even, with subnormals and overflow) to dt and store it.
+inline void store_rounded(void* p, Dtype dt, size_t i, double v) { store_bits(p, dt, i, round_to_bits(v, dt)); }
 
 // Round a double to a format and decode again (exact widening).
 inline double round_to(double v, Dtype dt) { return bits_to_double(round_to_bits(v, dt), dt); }
