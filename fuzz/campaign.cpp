@@ -150,10 +150,9 @@ double now_seconds() {
 Problem Filter::apply(Problem p, uint64_t i) const {
   p.dir = pick(dirs, p.dir, i);
   p.layout = pick(layouts, p.layout, i);
-  const Dtype dt = pick(dtypes, p.dtype, i);
-  if (dt != p.dtype) {
-    p.dtype = dt;
-    p.pdtype = dt == Dtype::f64 ? Dtype::f64 : Dtype::f32;
+  if (!dtypes.empty()) {  // the data dtypes asked for, with f32 parameters (f64 ones for f64 data)
+    p.dtype = pick(dtypes, p.dtype, i);
+    p.pdtype = p.dtype == Dtype::f64 ? Dtype::f64 : Dtype::f32;
   }
   fit_split(p);
   return p;

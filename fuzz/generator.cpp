@@ -55,42 +55,111 @@ Problem generate(uint64_t seed, uint64_t i, const Limits& lim, std::string* note
   Problem p;
   p.seed = r.next() & 0xFFFFFFFFull;
   p.layout = r.below(2) ? Layout::channels_last : Layout::channels_first;
-  p.rank = static_cast<int>(r.below(4));
   static const std::vector<std::pair<Dtype, Dtype>> pairs = {
       {Dtype::f32, Dtype::f32}, {Dtype::f64, Dtype::f64}, {Dtype::f16, Dtype::f32},   {Dtype::bf16, Dtype::f32},
       {Dtype::f32, Dtype::f64}, {Dtype::f16, Dtype::f16}, {Dtype::bf16, Dtype::bf16}, {Dtype::f64, Dtype::f32}};
   const auto [dt, pdt] = pairs[r.weighted({35, 10, 15, 15, 5, 10, 5, 5})];
   p.dtype = dt;
   p.pdtype = pdt;
-  // Channels.
-  switch (r.weighted({15, 25, 25, 35})) {
+  // Channels: C = 1, C that is not a multiple of a vector width (primes, 2^k +- 1),
+  // multiples of one, and small C.
+  switch (r.weighted({15, 40, 15, 30})) {
     case 0: p.c = 1; break;
-    case 1: p.c = r.pick<int64_t>({2, 3, 5, 7, 11, 13, 17, 31, 37, 61, 67, 127, 131}); break;
-    case 2: p.c = r.pick<int64_t>({31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257}); break;
+    case 1:
+      p.c = r.pick<int64_t>({3, 5, 7, 9, 11, 13, 15, 17, 31, 33, 37, 61, 63, 65, 67, 127, 129, 131, 255, 257});
+      break;
+    case 2: p.c = r.pick<int64_t>({8, 16, 32, 64, 128, 256}); break;
     default: p.c = 1 + static_cast<int64_t>(r.below(16)); break;
   }
-  // Per-channel count M, then its split into N and spatial sizes.
-  int64_t M = 1;
-  switch (r.weighted({15, 40, 35, 10})) {
-    case 0: M = 1 + static_cast<int64_t>(r.below(3)); break;
-    case 1: M = 4 + static_cast<int64_t>(r.below(300)); break;
-    case 2: M = threshold_count(r); break;
-    default:
-      M = 300 + static_cast<int64_t>(r.below(static_cast<uint64_t>(std::max<int64_t>(1, lim.max_elements / p.c))));
-      break;
-  }
+  // The shape: one of the families where implementations change algorithm or overflow
+  // (docs/fuzzing.md).
   static const std::vector<int64_t> sizes = {1, 1, 2, 3, 5, 7, 9, 14, 17, 28, 35, 56, 73, 147};
-  int64_t S = 1;
-  for (int d = 0; d < p.rank; ++d) {
-    p.spatial[d] = r.pick(sizes);
-    S *= p.spatial[d];
-  }
-  p.n = std::max<int64_t>(1, (M + S - 1) / S);
-  if (M <= 3 && S > M) {  // keep the tiny per-channel counts tiny
-    for (int d = 0; d < 3; ++d) p.spatial[d] = 1;
-    p.spatial[0] = M;
-    p.n = 1;
-    S = M;
+  auto spatial_from_list = [&](int rank) {  // sizes from the list, at most 2^14 in all
+    p.rank = rank;
+    int64_t S = 1;
+    for (int d = 0; d < rank; ++d) {
+      p.spatial[d] = r.pick(sizes);
+      while (S * p.spatial[d] > (int64_t{1} << 14)) p.spatial[d] = (p.spatial[d] + 1) / 2;
+      S *= p.spatial[d];
+    }
+  };
+  auto boundary = [&] {  // a size at or next to a boundary of a blocking or an index
+    const int64_t b = r.pick<int64_t>({256, 512, 768, 1024, 65536});
+    return b + static_cast<int64_t>(r.below(3)) - 1;
+  };
+  const size_t family = r.weighted({10, 14, 16, 14, 8, 20, 18});
+  switch (family) {
+    case 0: {  // per-channel counts of 1-3
+      const int64_t M = 1 + static_cast<int64_t>(r.below(3));
+      p.n = 1 + static_cast<int64_t>(r.below(static_cast<uint64_t>(M)));
+      p.rank = 1;
+      p.spatial[0] = M / p.n;
+      p.n = M / p.spatial[0];
+      break;
+    }
+    case 1:  // reduction over the batch only: spatial 1x1 (or none), N in the hundreds to thousands
+      spatial_from_list(0);
+      if (r.below(2)) {
+        p.rank = static_cast<int>(1 + r.below(2));
+        for (int d = 0; d < p.rank; ++d) p.spatial[d] = 1;
+      }
+      p.n = r.below(3) ? 100 + static_cast<int64_t>(r.below(4000)) : boundary();
+      if (p.n > 4096) p.c = std::min<int64_t>(p.c, 3);
+      break;
+    case 2: {  // one dimension (N, a spatial size or C) at or next to a boundary, the others small
+      spatial_from_list(static_cast<int>(r.below(3)));
+      p.n = 1 + static_cast<int64_t>(r.below(9));
+      const int64_t b = boundary();
+      const int64_t small_c = 1 + static_cast<int64_t>(r.below(3));
+      switch (r.below(3)) {
+        case 0: p.n = b; break;
+        case 1:
+          if (p.rank == 0) p.rank = 1;
+          p.spatial[r.below(static_cast<uint64_t>(p.rank))] = b;
+          break;
+        default:
+          p.c = b;
+          p.n = 1 + static_cast<int64_t>(r.below(4));
+          for (int d = 0; d < p.rank; ++d) p.spatial[d] = b > 4096 ? 1 : std::min<int64_t>(p.spatial[d], 7);
+          break;
+      }
+      if (b > 4096 && p.c != b) {  // 2^16: the others minimal
+        p.c = small_c;
+        p.n = std::min<int64_t>(p.n, 4);
+        for (int d = 0; d < p.rank; ++d)
+          if (p.spatial[d] != b) p.spatial[d] = 1;
+      }
+      break;
+    }
+    case 3:  // tiny odd batches
+      spatial_from_list(static_cast<int>(1 + r.below(3)));
+      p.n = 2 + static_cast<int64_t>(r.below(8));
+      break;
+    case 4: {  // long 1-D signals
+      p.rank = 1;
+      p.spatial[0] = r.below(4)
+                         ? static_cast<int64_t>(std::ldexp(1.0, 10 + static_cast<int>(r.below(7))) * (1 + r.unit()))
+                         : boundary();
+      p.n = 1 + static_cast<int64_t>(r.below(4));
+      p.c = std::min<int64_t>(p.c, 4);
+      break;
+    }
+    case 5:     // small per-channel counts
+    default: {  // per-channel counts at reduction thresholds (two in three), and large ones
+      int64_t M = 4 + static_cast<int64_t>(r.below(300));
+      if (family == 6 && r.below(3) == 0) {  // log-uniform from 2^12 to the limit
+        const double top = std::log2(std::max(8192.0, static_cast<double>(lim.max_elements / p.c)));
+        M = static_cast<int64_t>(std::exp2(12 + r.unit() * (top - 12)));
+      } else if (family == 6) {
+        M = threshold_count(r);
+        p.c = std::max<int64_t>(1, std::min<int64_t>(p.c, (int64_t{1} << 18) / M));  // a threshold, not a size
+      }
+      spatial_from_list(static_cast<int>(r.below(4)));
+      int64_t S = 1;
+      for (int d = 0; d < p.rank; ++d) S *= p.spatial[d];
+      p.n = std::max<int64_t>(1, (M + S - 1) / S);
+      break;
+    }
   }
   // Numerics of the call.
   p.eps = r.pick<double>({0.0, 1e-5, 1e-5, 1e-5, 1e-3, 0.1, 1.0, 100.0});
@@ -123,7 +192,7 @@ Problem generate(uint64_t seed, uint64_t i, const Limits& lim, std::string* note
     case 8:  // f16 channels whose sum exceeds 65504
       if (dt == Dtype::f16) {
         p.fill = {FillKind::normal, 200.0, 8.0};
-        p.n = std::max<int64_t>(p.n, (400 + S - 1) / S);
+        p.n = std::max<int64_t>(p.n, (400 + p.spatial_size() - 1) / p.spatial_size());
       }
       break;
     case 9: p.fill = {FillKind::constant, -0.0, 0.0}; break;  // -0

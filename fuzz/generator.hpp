@@ -1,9 +1,9 @@
 // The fuzzer's problem generator: case i of a campaign is a pure function of
 // (seed, i), so campaigns are reproducible and shard without overlap. Weighted toward
-// where batch-norm bugs hide: size thresholds (powers of two and their neighbours,
-// block multiples +-1, 65535/65536, 2^17, per-channel counts beyond 2^24), C = 1,
-// prime C, C just above 32/64/128, odd spatial sizes, per-channel counts of 1-3,
-// every layout, rank and dtype pairing, and the data families of docs/fuzzing.md.
+// where batch-norm bugs hide (docs/fuzzing.md): shape families (reductions over the
+// batch only, a dimension at or next to 256/512/768/1024/2^16, tiny odd batches, long
+// 1-D signals, per-channel counts of 1-3, at thresholds and beyond 2^24), C = 1 and C
+// off the vector widths, every layout, rank and dtype pairing, and the data families.
 #pragma once
 
 #include <cstdint>

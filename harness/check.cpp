@@ -2,36 +2,39 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace bncheck {
 
-TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const Tensor& got,
-                            const std::vector<double>& budget) {
-  TensorReport r;
-  r.name = name;
-  r.count = ref.size();
-  r.guards_ok = got.guards_intact(&r.guard_offset);
-  const uint64_t sentinel = sentinel_bits(got.dtype());
-  // Errors in ULPs as floats (24 bits: the report prints three digits), 4 bytes an element.
-  std::vector<float> ulps;
-  ulps.reserve(r.count);
+namespace {
+
+// The element loop of compare_tensor for one output dtype, its loads typed.
+template <Dtype DT>
+void compare_elements(const RefTensor& ref, const Tensor& got, const std::vector<double>& budget, TensorReport& r,
+                      std::vector<float>& ulps) {
+  using Stored =
+      std::conditional_t<DT == Dtype::f64, uint64_t, std::conditional_t<DT == Dtype::f32, uint32_t, uint16_t>>;
+  const auto* gp = static_cast<const Stored*>(got.data());
+  const uint64_t sentinel = sentinel_bits(DT);
+  const bool marks = !ref.any_nonfinite.empty(), lows = !ref.lo.empty();
   double worst_key = -1;
   for (size_t i = 0; i < r.count; ++i) {
-    const double want = ref.rounded_value(i), hi = ref.hi[i], lo = ref.lo_at(i);
-    const double g = got.get(i);
+    const double want = bits_to_double(ref.rounded[i], DT), hi = ref.hi[i], lo = lows ? ref.lo[i] : 0.0;
+    const uint64_t gb = gp[i];
+    const double g = bits_to_double(gb, DT);
+    const uint8_t mark = marks ? ref.any_nonfinite[i] : 0;
     // An infinite budget (an undetermined channel, docs/error-model.md) admits any value.
-    const bool any_value =
-        (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyValue) || std::isinf(budget[i]);
+    const bool any_value = mark == RefTensor::kAnyValue || std::isinf(budget[i]);
     if (want == 0 || std::isnan(want) || any_value) ++r.degenerate;
     double err = 0, ratio = 0;
     bool bad = false;
-    if (got.bits(i) == sentinel) {
+    if (gb == sentinel) {
       ++r.unwritten;
       bad = true;
       err = ratio = HUGE_VAL;
     } else if (any_value) {
       err = ratio = 0;  // singular point: every value is defensible
-    } else if (!ref.any_nonfinite.empty() && ref.any_nonfinite[i] == RefTensor::kAnyNonFinite) {
+    } else if (mark == RefTensor::kAnyNonFinite) {
       bad = std::isfinite(g);  // any non-finite value (order-dependent kind)
       err = ratio = bad ? HUGE_VAL : 0;
     } else if (std::isnan(hi)) {
@@ -59,7 +62,7 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
       bad = !(ratio <= 1);
     }
     if (bad) ++r.failures;
-    const double u = ulp(std::isfinite(want) ? want : hi, ref.dtype);
+    const double u = ulp(std::isfinite(want) ? want : hi, DT);
     const double eu = std::isfinite(u) ? err / u : (err == 0 ? 0 : HUGE_VAL);
     ulps.push_back(static_cast<float>(eu));
     // Rank by ratio, then by ULPs: the worst element is the one furthest past its budget.
@@ -73,6 +76,30 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
       r.worst_budget = budget[i];
     }
     r.max_ratio = std::max(r.max_ratio, key);
+  }
+}
+
+}  // namespace
+
+TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const Tensor& got,
+                            const std::vector<double>& budget) {
+  TensorReport r;
+  r.name = name;
+  r.count = ref.size();
+  r.guards_ok = got.guards_intact(&r.guard_offset);
+  // Errors in ULPs as floats (24 bits: the report prints three digits), 4 bytes an element.
+  std::vector<float> ulps;
+  ulps.reserve(r.count);
+  if (got.dtype() != ref.dtype) {  // the runner allocates outputs in the reference's dtype
+    r.failures = r.count;
+    r.max_ratio = HUGE_VAL;
+    return r;
+  }
+  switch (ref.dtype) {
+    case Dtype::f64: compare_elements<Dtype::f64>(ref, got, budget, r, ulps); break;
+    case Dtype::f32: compare_elements<Dtype::f32>(ref, got, budget, r, ulps); break;
+    case Dtype::f16: compare_elements<Dtype::f16>(ref, got, budget, r, ulps); break;
+    case Dtype::bf16: compare_elements<Dtype::bf16>(ref, got, budget, r, ulps); break;
   }
   if (!ulps.empty()) {
     r.max_ulp = *std::max_element(ulps.begin(), ulps.end());

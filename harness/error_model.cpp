@@ -17,11 +17,6 @@ double summation_factor(int64_t M) {
   return std::min(m1, kLambda * std::sqrt(m1));
 }
 
-double half_ulp(double v, Dtype dt) {
-  const double u = ulp(v, dt);
-  return std::isfinite(u) ? 0.5 * u : 0.0;
-}
-
 namespace {
 
 struct Units {

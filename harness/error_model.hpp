@@ -1,6 +1,7 @@
 // Error budgets: docs/error-model.md derives every term used here.
 #pragma once
 
+#include <cmath>
 #include <vector>
 
 #include "bncheck/backend.hpp"
@@ -25,7 +26,10 @@ inline constexpr double kSecondOrderFactor = 1.0 + 0x1p-10;
 double summation_factor(int64_t M);
 
 // Half the spacing of dtype at v (0 for non-finite v).
-double half_ulp(double v, Dtype dt);
+inline double half_ulp(double v, Dtype dt) {
+  const double u = ulp(v, dt);
+  return std::isfinite(u) ? 0.5 * u : 0.0;
+}
 
 // Budget of each output, same shapes as the reference (empty where not produced).
 struct Budget {

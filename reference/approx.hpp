@@ -121,6 +121,7 @@ inline Approx sqrt(const Approx& a) {
   }
   const double s = std::sqrt(a.h);
   const dd::DD p = dd::two_prod(s, dd::split(s), s);
+  if (a.e == 0 && a.l == 0 && p.h == a.h && p.l == 0) return {s, 0, 0};  // an exact square: s exactly
   const double r = (((a.h - p.h) - p.l) + a.l) / (2 * s);
   return approx_detail::result(dd::fast_two_sum(s, r), a.e / std::sqrt(lb) * approx_detail::kUp);
 }
@@ -145,10 +146,11 @@ inline Approx ldexp(const Approx& a, int k) {
   return approx_detail::checked(std::ldexp(a.h, k), std::ldexp(a.l, k), std::ldexp(a.e, k));
 }
 // The binary exponent of the exact value (as std::frexp gives it), undecided when the
-// interval holds a power of two.
+// interval holds a power of two (and is not that power of two alone).
 inline Approx frexp(const Approx& a, int* e) {
   (void)std::frexp(a.h, e);
-  const double p = std::ldexp(1.0, *e - 1);  // |a.h| in [p, 2p)
+  if (a.e == 0 && a.l == 0) return ldexp(a, -*e);  // a double, exactly: its exponent is known
+  const double p = std::ldexp(1.0, *e - 1);        // |a.h| in [p, 2p)
   const double m = std::fabs(a.h), dl = a.h < 0 ? -a.l : a.l;
   if (!((m - p) + dl > a.e * approx_detail::kUp && (2 * p - m) - dl > a.e * approx_detail::kUp)) undecided = true;
   return ldexp(a, -*e);

@@ -713,15 +713,17 @@ class ChannelWorker {
       return;
     }
     const ChannelWalk w(p_, c);
-    const bool finite_x = gather_floats(w, d_.x, xs_);
-    double xm = 0, xmin = HUGE_VAL;  // the largest |x|, the smallest nonzero |x|
+    // Each element on its own: a non-finite x fails every tier's rounding test (its y is
+    // not finite) and goes to 256 bits alone, with the slow path's IEEE semantics.
+    (void)gather_floats(w, d_.x, xs_);
+    double xm = 0, xmin = HUGE_VAL;  // the largest finite |x|, the smallest nonzero |x|
     for (const In v : xs_) {
       const double a = std::fabs(static_cast<double>(v));
-      xm = std::max(xm, a);
+      if (a < HUGE_VAL) xm = std::max(xm, a);
       if (a != 0) xmin = std::min(xmin, a);
     }
     const bool in_range = kFloat || xm == 0 || (xmin >= 0x1p-400 && xm < 0x1p400);
-    fast_pass(w, R_.y, finite_x && in_range, affine_terms(A, K, xs_.data(), xm), pending_);
+    fast_pass(w, R_.y, in_range, affine_terms(A, K, xs_.data(), xm), pending_);
     if (!pending_.empty()) {
       bool r_inf = false;
       const Real256 r256 = ref::inference_invstd<Real256>(p_, d_, c, &r_inf);
