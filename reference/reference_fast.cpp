@@ -601,13 +601,32 @@ class ChannelWorker {
     const Approx denom = st.var + Approx(p_.eps);
     if (ref::exact_zero(denom) || ref::undecided) return slow_channel(c);
     st.invstd = Approx(1.0) / sqrt(denom);
-    const bool singular =
-        ref::record_channel_statistics(p_, conv_, c, st, iax_.to_approx(kUnit), i2_.to_approx(2 * kUnit) / Ma, R_);
+    const bool singular = ref::record_channel_statistics(p_, conv_, c, st, iax_.to_approx(kUnit), mean_square(M), R_);
     if (singular || ref::undecided) return slow_channel(c);
     if (bwd)
       backward(c, w, st);
     else
       forward(c, w, st);
+  }
+
+  // Q / M, the mean of x^2 (its square root scales the channel: set_scaled). Where its
+  // interval holds a power of two (a constant channel of 2^k, say) and M divides Q,
+  // the exact quotient, so that the scale's exponent is decided.
+  Approx mean_square(int64_t M) const {
+    const Approx q = i2_.to_approx(2 * kUnit) / Approx(static_cast<double>(M));
+    const bool before = ref::undecided;
+    int e = 0;
+    (void)ref::frexp(q, &e);
+    const bool straddles = ref::undecided && !before;
+    ref::undecided = before;
+    if (!straddles) return q;
+    cpp_int quo, rem;
+    boost::multiprecision::divide_qr(i2_.to_cpp_int(), cpp_int(M), quo, rem);
+    if (rem != 0 || quo <= 0 || boost::multiprecision::msb(quo) - boost::multiprecision::lsb(quo) >= 256) return q;
+    const Real256 v = scaled(quo, 2 * kUnit);  // exact: at most 256 significant bits
+    const double h = static_cast<double>(v), l = static_cast<double>(Real256(v - h));
+    if (Real256(v - h) - l != 0 || !std::isfinite(h)) return q;
+    return Approx(h, l, 0);
   }
 
   // The 256-bit statistics, for the elements the rounding test leaves undecided.
