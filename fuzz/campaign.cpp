@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <future>
+#include <optional>
+#include <system_error>
 
 #include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
@@ -214,14 +217,26 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     std::fflush(out);
   };
   std::map<std::pair<std::string, std::string>, bool> reported;  // (backend, minimal) already reported
+  auto draw = [&](uint64_t i) { return o.filter.apply(generate(o.seed, i, o.limits), i); };
+  auto need_of = [&](const Problem& p) { return estimated_case_bytes(p, distinct_conventions(backends, p)); };
+  // The next case's data, generated on a second thread while this case runs (a pure
+  // function of its problem: the same data, sooner), when both cases fit in memory.
+  struct Next {
+    uint64_t i = 0;
+    Problem p;
+    std::future<CaseData> data;
+  };
+  std::optional<Next> next;
   for (uint64_t i = static_cast<uint64_t>(o.shard);; i += static_cast<uint64_t>(o.shards)) {
     if (o.cases >= 0 && static_cast<int64_t>(i) >= o.cases) break;
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
     if (interrupted()) break;
-    std::string note;
-    const Problem drawn = o.filter.apply(generate(o.seed, i, o.limits, &note), i);
+    std::future<CaseData> ready;
+    const Problem drawn = next && next->i == i ? next->p : draw(i);
+    if (next && next->i == i) ready = std::move(next->data);
+    next.reset();
     ++s.cases;
-    const double need = estimated_case_bytes(drawn, distinct_conventions(backends, drawn));
+    const double need = need_of(drawn);
     if (o.max_bytes > 0 && need > o.max_bytes) {
       ++s.skipped;
       std::fprintf(out, "%scase %llu skipped: needs ~%.2f GiB (> the memory allowed)\n", o.progress_tty ? "\n" : "",
@@ -230,10 +245,20 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     }
     std::unique_ptr<CaseRunner> runner;
     try {
-      runner = std::make_unique<CaseRunner>(drawn);
+      runner = ready.valid() ? std::make_unique<CaseRunner>(drawn, ready.get()) : std::make_unique<CaseRunner>(drawn);
     } catch (const std::bad_alloc&) {
       ++s.skipped;
       continue;
+    }
+    if (const uint64_t ni = i + static_cast<uint64_t>(o.shards); o.cases < 0 || static_cast<int64_t>(ni) < o.cases) {
+      Problem np = draw(ni);
+      if (o.max_bytes <= 0 || need + need_of(np) <= o.max_bytes) {
+        try {
+          std::future<CaseData> f = std::async(std::launch::async, [np] { return make_case_data(np); });
+          next = Next{ni, std::move(np), std::move(f)};
+        } catch (const std::system_error&) {  // no thread to spare: the next case generates its own
+        }
+      }
     }
     // A backend without split statistics runs a split case whole, on the same data.
     Problem whole = drawn;
