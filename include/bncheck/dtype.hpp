@@ -170,6 +170,23 @@ uint64_t to_u64(const Real& v) {
   return v.template convert_to<uint64_t>();
 }
 
+// The bits of sign * mi * 2^q in format F, mi the rounded significand (the last kept
+// bit's exponent q): a carry into a new binade, overflow after rounding, subnormals.
+inline uint64_t pack(uint64_t sign, uint64_t mi, int q, const FormatInfo& F) {
+  const int mbits = F.p - 1;
+  const uint64_t exp_all = ((uint64_t{1} << F.ebits) - 1) << mbits;
+  if (mi == (uint64_t{1} << F.p)) {
+    mi >>= 1;
+    ++q;
+  }
+  if (mi >= (uint64_t{1} << mbits)) {  // normal
+    const int top = q + mbits;
+    if (top > F.emax) return sign | exp_all;  // overflow after rounding
+    return sign | (static_cast<uint64_t>(top + F.emax) << mbits) | (mi - (uint64_t{1} << mbits));  // bias = emax
+  }
+  return sign | mi;  // subnormal (or zero after rounding)
+}
+
 // The algorithm below for a double, on its bits: v = M 2^E with an integer M < 2^53,
 // the bits below the last kept one compared with half of it as integers. The same
 // results (tests/api/test_dtype.cpp compares them), without frexp, ldexp and floor.
@@ -206,16 +223,7 @@ inline uint64_t round_double_to_bits(double v, const FormatInfo& F) {
     const uint64_t rem = M & ((uint64_t{1} << shift) - 1), half = uint64_t{1} << (shift - 1);
     if (rem > half || (rem == half && (mi & 1u))) ++mi;  // ties to even
   }
-  if (mi == (uint64_t{1} << F.p)) {
-    mi >>= 1;
-    ++q;
-  }
-  if (mi >= (uint64_t{1} << mbits)) {  // normal
-    const int top = q + mbits;
-    if (top > F.emax) return sign | exp_all;  // overflow after rounding
-    return sign | (static_cast<uint64_t>(top + F.emax) << mbits) | (mi - (uint64_t{1} << mbits));
-  }
-  return sign | mi;  // subnormal (or zero after rounding)
+  return pack(sign, mi, q, F);
 }
 }  // namespace detail
 
@@ -248,18 +256,7 @@ uint64_t round_to_bits(const Real& v, Dtype dt) {
   Real frac = m - fl;
   uint64_t mi = detail::to_u64(fl);
   if (frac > Real(0.5) || (frac == Real(0.5) && (mi & 1u))) ++mi;  // ties to even
-  if (mi == (uint64_t{1} << F.p)) {
-    mi >>= 1;
-    ++q;
-  }
-  if (mi >= (uint64_t{1} << mbits)) {  // normal
-    const int lead = q + mbits;
-    if (lead > F.emax) return sign | exp_all;  // overflow after rounding
-    const int biased = lead + F.emax;          // bias = emax
-    const uint64_t be = static_cast<uint64_t>(biased);
-    return sign | (be << mbits) | (mi - (uint64_t{1} << mbits));
-  }
-  return sign | mi;  // subnormal (or zero after rounding)
+  return detail::pack(sign, mi, q, F);
 }
 
 // Round v (round-to-nearest-even, with subnormals and overflow) to dt and store it.
