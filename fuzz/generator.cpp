@@ -148,7 +148,8 @@ Problem generate(uint64_t seed, uint64_t i, const Limits& lim, std::string* note
     default: {  // per-channel counts at reduction thresholds (two in three), and large ones
       int64_t M = 4 + static_cast<int64_t>(r.below(300));
       if (family == 6 && r.below(3) == 0) {  // log-uniform from 2^12 to the limit
-        const double top = std::log2(std::max(8192.0, static_cast<double>(lim.max_elements / p.c)));
+        const double top =
+            std::log2(std::max(8192.0, static_cast<double>(lim.max_elements) / static_cast<double>(p.c)));
         M = static_cast<int64_t>(std::exp2(12 + r.unit() * (top - 12)));
       } else if (family == 6) {
         M = threshold_count(r);
