@@ -117,10 +117,14 @@ inline void inference_channel(const Problem& p, int64_t c, const ForwardInferenc
 }
 
 // Inverse std from the saved statistic of the convention.
+// A saved variance is read in the wider of its dtype and Cmp: an f64 variance beyond
+// FLT_MAX (f32 data near 1e37) still gives a representable f32 inverse std (found by
+// `bncheck fuzz`: read in f32 it became infinite, r = 0 and dgamma = 0).
 template <class Cmp>
 inline Cmp saved_invstd(const Problem& p, const BackwardArgs& a, int64_t c) {
-  const Cmp s = static_cast<Cmp>(load_param(a.save_stat, p.pdtype, c));
-  return p.conv.saved == SavedStat::invstd ? s : Cmp(1) / std::sqrt(s + static_cast<Cmp>(p.eps));
+  using W = std::conditional_t<(sizeof(Cmp) > sizeof(double)), Cmp, double>;
+  const W s = static_cast<W>(load_param(a.save_stat, p.pdtype, c));
+  return static_cast<Cmp>(p.conv.saved == SavedStat::invstd ? s : W(1) / std::sqrt(s + static_cast<W>(p.eps)));
 }
 
 // dx = gamma r / M (M dy - dbeta - xhat dgamma), given the channel's sums.
