@@ -2,13 +2,35 @@
 // problem's seed.
 #pragma once
 
+#include <memory>
+
 #include "bncheck/case_data.hpp"
 
 namespace bncheck {
 
 // x, gamma, beta, dy and the running statistics of p (see docs/error-model.md for
 // the fills). Saved statistics are left empty: the harness sets them from the reference.
-CaseData make_case_data(const Problem& p);
+// The same data for any number of threads; up to `threads` of them (the calling one
+// included) share the work on large tensors.
+CaseData make_case_data(const Problem& p, int threads = 1);
+
+// make_case_data in pieces that any number of threads take in turn: construct it (it
+// allocates the tensors and fills the per-channel parameters), call work() from as many
+// threads as may help, and take() once every work() call has returned. take() also does
+// what is left, so a lone take() is make_case_data.
+class CaseDataBuilder {
+ public:
+  explicit CaseDataBuilder(const Problem& p);
+  CaseDataBuilder(const CaseDataBuilder&) = delete;
+  CaseDataBuilder& operator=(const CaseDataBuilder&) = delete;
+  ~CaseDataBuilder();
+  void work();
+  CaseData take();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Bytes the harness needs for a case of p (inputs, outputs, reference) run on
 // backends that declare `conventions` different conventions (one reference each): an

@@ -3,7 +3,10 @@
 // and does not depend on C. The generator is our own (splitmix64 + Box-Muller on
 // libm), not std::*_distribution, whose output differs between standard libraries.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <system_error>
+#include <thread>
 
 #include "harness/case_data.hpp"
 #include "harness/fill_rules.hpp"
@@ -20,6 +23,7 @@ struct Rng {
   }
   static uint64_t mix(uint64_t z) { return splitmix64(z); }
   uint64_t next() { return mix(s++); }
+  void skip(uint64_t draws) { s += draws; }  // as if next() had been called `draws` times
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   double normal() {
     const double u1 = 1.0 - uniform(), u2 = uniform();
@@ -75,68 +79,147 @@ bool exact_fill_holds(const Problem& p) {
   return M * 2 < std::ldexp(1.0, 24);
 }
 
-CaseData make_case_data(const Problem& p) {
+// The large tensors come in pieces of at most kPiece elements of one channel, in (n,
+// spatial) order. An element's draws sit at a fixed place in its channel's stream (the
+// k-th element of a normal fill takes draws 2k and 2k + 1, of a uniform fill draw k), so
+// a piece starts its stream there: the data is the same bit for bit for any number of
+// threads and any order of the pieces. An exact fill shuffles a whole channel, one piece.
+struct CaseDataBuilder::Impl {
+  static constexpr int64_t kPiece = int64_t{1} << 15;
+  enum Target : uint8_t { kXPiece, kXChannel, kDyPiece };
+  struct Piece {
+    Target target;
+    int64_t c, k0, k1;
+  };
+
+  Problem p;
   CaseData d;
-  const int64_t C = p.c, N = p.n, S = p.spatial_size(), M = N * S;
-  const size_t E = static_cast<size_t>(p.elements());
-  d.x = Tensor(p.dtype, E);
-  for (int64_t c = 0; c < C; ++c) {
-    Rng rng(p.seed, kX, static_cast<uint64_t>(c));
-    const ChannelFill cf = channel_fill(p, c);
-    if (p.fill.kind == FillKind::exact) {
+  std::vector<Piece> pieces;
+  std::atomic<size_t> next{0};
+
+  explicit Impl(const Problem& prob) : p(prob) {
+    const int64_t C = p.c, M = p.reduction_size();
+    const size_t E = static_cast<size_t>(p.elements());
+    d.x = Tensor(p.dtype, E);
+    if (p.dir == Direction::bwd) d.dy = Tensor(p.dtype, E);
+    for (int64_t c = 0; c < C; ++c) {
+      if (p.fill.kind == FillKind::exact)
+        pieces.push_back({kXChannel, c, 0, M});
+      else
+        for (int64_t k = 0; k < M; k += kPiece) pieces.push_back({kXPiece, c, k, std::min(M, k + kPiece)});
+    }
+    if (p.dir == Direction::bwd)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t k = 0; k < M; k += kPiece) pieces.push_back({kDyPiece, c, k, std::min(M, k + kPiece)});
+    parameters();
+  }
+
+  void parameters() {
+    const int64_t C = p.c;
+    if (p.affine) {
+      d.gamma = Tensor(p.pdtype, C);
+      d.beta = Tensor(p.pdtype, C);
+      for (int64_t c = 0; c < C; ++c) {
+        Rng rg(p.seed, kGamma, c), rb(p.seed, kBeta, c);
+        d.gamma.set(c, 0.5 + rg.uniform());
+        d.beta.set(c, 2 * rb.uniform() - 1);
+      }
+    }
+    if (p.dir != Direction::bwd) {
+      d.running_mean = Tensor(p.pdtype, C);
+      d.running_var = Tensor(p.pdtype, C);
+      for (int64_t c = 0; c < C; ++c) {
+        Rng rm(p.seed, kRunMean, c), rv(p.seed, kRunVar, c);
+        const ChannelFill cf = channel_fill(p, c);
+        const double sd = cf.spread > 0 ? cf.spread : 1.0;
+        d.running_mean.set(c, cf.mean + 0.5 * sd * rm.normal());
+        d.running_var.set(c, sd * sd * (0.5 + 1.5 * rv.uniform()));
+      }
+    }
+  }
+
+  // Calls put(i, k) for the elements k0 <= k < k1 of channel c, i their linear index.
+  template <class Put>
+  void for_range(int64_t c, int64_t k0, int64_t k1, Put put) const {
+    const int64_t S = p.spatial_size();
+    int64_t n = k0 / S, s = k0 % S;
+    for (int64_t k = k0; k < k1; ++k) {
+      put(static_cast<size_t>(p.index(n, c, s)));
+      if (++s == S) {
+        s = 0;
+        ++n;
+      }
+    }
+  }
+
+  void run(const Piece& pc) {
+    if (pc.target == kDyPiece) {
+      Rng rng(p.seed, kDy, static_cast<uint64_t>(pc.c));
+      rng.skip(2 * static_cast<uint64_t>(pc.k0));
+      for_range(pc.c, pc.k0, pc.k1, [&](size_t i) { d.dy.set(i, rng.normal()); });
+      return;
+    }
+    Rng rng(p.seed, kX, static_cast<uint64_t>(pc.c));
+    const ChannelFill cf = channel_fill(p, pc.c);
+    if (pc.target == kXChannel) {
       // Balanced signs in a random order; one element sits on the mean when M is odd.
+      const int64_t M = pc.k1;
       std::vector<signed char> sign(static_cast<size_t>(M));
       for (int64_t k = 0; k < M; ++k) sign[k] = k < M / 2 ? 1 : (k < 2 * (M / 2) ? -1 : 0);
       for (int64_t k = M - 1; k > 0; --k) std::swap(sign[k], sign[rng.next() % static_cast<uint64_t>(k + 1)]);
-      for (int64_t n = 0, k = 0; n < N; ++n)
-        for (int64_t s = 0; s < S; ++s, ++k) d.x.set(p.index(n, c, s), cf.mean + sign[k] * cf.spread);
-      continue;
+      int64_t k = 0;
+      for_range(pc.c, 0, M, [&](size_t i) { d.x.set(i, cf.mean + sign[k++] * cf.spread); });
+      return;
     }
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t s = 0; s < S; ++s) {
-        double v = cf.mean;
-        if (p.fill.kind == FillKind::normal)
-          v += cf.spread * rng.normal();
-        else if (p.fill.kind == FillKind::uniform)
-          v += cf.spread * (2 * rng.uniform() - 1);
-        d.x.set(p.index(n, c, s), v);
-      }
+    switch (p.fill.kind) {
+      case FillKind::normal:
+        rng.skip(2 * static_cast<uint64_t>(pc.k0));
+        for_range(pc.c, pc.k0, pc.k1, [&](size_t i) { d.x.set(i, cf.mean + cf.spread * rng.normal()); });
+        break;
+      case FillKind::uniform:
+        rng.skip(static_cast<uint64_t>(pc.k0));
+        for_range(pc.c, pc.k0, pc.k1, [&](size_t i) { d.x.set(i, cf.mean + cf.spread * (2 * rng.uniform() - 1)); });
+        break;
+      case FillKind::constant:
+      case FillKind::exact: for_range(pc.c, pc.k0, pc.k1, [&](size_t i) { d.x.set(i, cf.mean); }); break;
+    }
   }
+};
+
+CaseDataBuilder::CaseDataBuilder(const Problem& p) : impl_(std::make_unique<Impl>(p)) {}
+CaseDataBuilder::~CaseDataBuilder() = default;
+
+void CaseDataBuilder::work() {
+  Impl& m = *impl_;
+  for (size_t k = m.next++; k < m.pieces.size(); k = m.next++) m.run(m.pieces[k]);
+}
+
+CaseData CaseDataBuilder::take() {
+  work();  // whatever no thread has taken yet
+  Impl& m = *impl_;
+  const Problem& p = m.p;
   if (p.poison.kind != PoisonKind::none) {
     const double v = p.poison.kind == PoisonKind::nan    ? std::nan("")
                      : p.poison.kind == PoisonKind::pinf ? HUGE_VAL
                                                          : -HUGE_VAL;
-    d.x.set(p.index(N / 2, p.poison.channel, S / 2), v);
+    m.d.x.set(p.index(p.n / 2, p.poison.channel, p.spatial_size() / 2), v);
   }
-  if (p.affine) {
-    d.gamma = Tensor(p.pdtype, C);
-    d.beta = Tensor(p.pdtype, C);
-    for (int64_t c = 0; c < C; ++c) {
-      Rng rg(p.seed, kGamma, c), rb(p.seed, kBeta, c);
-      d.gamma.set(c, 0.5 + rg.uniform());
-      d.beta.set(c, 2 * rb.uniform() - 1);
-    }
+  return std::move(m.d);
+}
+
+CaseData make_case_data(const Problem& p, int threads) {
+  CaseDataBuilder b(p);
+  // Threads pay off on large tensors only (a thread's start costs tens of microseconds).
+  const int64_t useful = std::max<int64_t>(1, p.elements() / (int64_t{1} << 18));
+  const int helpers = static_cast<int>(std::min<int64_t>(threads, useful)) - 1;
+  std::vector<std::thread> pool;
+  try {
+    for (int k = 0; k < helpers; ++k) pool.emplace_back([&b] { b.work(); });
+  } catch (const std::system_error&) {  // no thread to spare: fewer helpers
   }
-  if (p.dir == Direction::bwd) {
-    d.dy = Tensor(p.dtype, E);
-    for (int64_t c = 0; c < C; ++c) {
-      Rng rng(p.seed, kDy, c);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t s = 0; s < S; ++s) d.dy.set(p.index(n, c, s), rng.normal());
-    }
-  }
-  if (p.dir != Direction::bwd) {
-    d.running_mean = Tensor(p.pdtype, C);
-    d.running_var = Tensor(p.pdtype, C);
-    for (int64_t c = 0; c < C; ++c) {
-      Rng rm(p.seed, kRunMean, c), rv(p.seed, kRunVar, c);
-      const ChannelFill cf = channel_fill(p, c);
-      const double sd = cf.spread > 0 ? cf.spread : 1.0;
-      d.running_mean.set(c, cf.mean + 0.5 * sd * rm.normal());
-      d.running_var.set(c, sd * sd * (0.5 + 1.5 * rv.uniform()));
-    }
-  }
-  return d;
+  b.work();
+  for (std::thread& t : pool) t.join();
+  return b.take();
 }
 
 double estimated_case_bytes(const Problem& p, int conventions) {
