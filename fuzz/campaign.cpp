@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <optional>
 #include <system_error>
 
@@ -224,17 +225,18 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
   struct Next {
     uint64_t i = 0;
     Problem p;
-    std::future<CaseData> data;
+    std::shared_ptr<CaseDataBuilder> data;  // filled by `filling` while this case runs
+    std::future<void> filling;
   };
   std::optional<Next> next;
   for (uint64_t i = static_cast<uint64_t>(o.shard);; i += static_cast<uint64_t>(o.shards)) {
     if (o.cases >= 0 && static_cast<int64_t>(i) >= o.cases) break;
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
     if (interrupted()) break;
-    std::future<CaseData> ready;
-    const Problem drawn = next && next->i == i ? next->p : draw(i);
-    if (next && next->i == i) ready = std::move(next->data);
+    std::optional<Next> ready;
+    if (next && next->i == i) ready = std::move(next);
     next.reset();
+    const Problem drawn = ready ? ready->p : draw(i);
     ++s.cases;
     const double need = need_of(drawn);
     if (o.max_bytes > 0 && need > o.max_bytes) {
@@ -245,7 +247,13 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     }
     std::unique_ptr<CaseRunner> runner;
     try {
-      runner = ready.valid() ? std::make_unique<CaseRunner>(drawn, ready.get()) : std::make_unique<CaseRunner>(drawn);
+      if (ready) {
+        ready->data->work();  // what the prefetch has not done yet, with this thread too
+        ready->filling.get();
+        runner = std::make_unique<CaseRunner>(drawn, ready->data->take());
+      } else {
+        runner = std::make_unique<CaseRunner>(drawn);
+      }
     } catch (const std::bad_alloc&) {
       ++s.skipped;
       continue;
@@ -254,9 +262,11 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       Problem np = draw(ni);
       if (o.max_bytes <= 0 || need + need_of(np) <= o.max_bytes) {
         try {
-          std::future<CaseData> f = std::async(std::launch::async, [np] { return make_case_data(np); });
-          next = Next{ni, std::move(np), std::move(f)};
+          auto b = std::make_shared<CaseDataBuilder>(np);
+          std::future<void> f = std::async(std::launch::async, [b] { b->work(); });
+          next = Next{ni, std::move(np), std::move(b), std::move(f)};
         } catch (const std::system_error&) {  // no thread to spare: the next case generates its own
+        } catch (const std::bad_alloc&) {     // no memory for both: likewise (and is skipped if it still fails)
         }
       }
     }

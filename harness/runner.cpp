@@ -45,7 +45,7 @@ const Tensor* CaseOutputs::find(const std::string& name) const {
   return nullptr;
 }
 
-CaseRunner::CaseRunner(const Problem& p) : impl_(std::make_unique<Impl>(p, make_case_data(p))) {}
+CaseRunner::CaseRunner(const Problem& p) : impl_(std::make_unique<Impl>(p, make_case_data(p, reference_threads()))) {}
 CaseRunner::CaseRunner(const Problem& p, CaseData data) : impl_(std::make_unique<Impl>(p, std::move(data))) {}
 CaseRunner::~CaseRunner() = default;
 CaseRunner::CaseRunner(CaseRunner&&) noexcept = default;
