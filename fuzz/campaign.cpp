@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <utility>
 
 #include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
@@ -233,9 +234,8 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     if (o.cases >= 0 && static_cast<int64_t>(i) >= o.cases) break;
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
     if (interrupted()) break;
-    std::optional<Next> ready;
-    if (next && next->i == i) ready = std::move(next);
-    next.reset();
+    std::optional<Next> ready = std::exchange(next, std::nullopt);
+    if (ready && ready->i != i) ready.reset();
     const Problem drawn = ready ? ready->p : draw(i);
     ++s.cases;
     const double need = need_of(drawn);
