@@ -4,6 +4,7 @@
 // statistics and scale/shift are f32, epsilon is a float.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "common/backend_module.hpp"
 #include "cpu/cpu_common.hpp"
 
 namespace bncheck::cpu {
@@ -171,3 +172,5 @@ class OneDnn final : public Backend {
 std::unique_ptr<Backend> make_onednn_cpu() { return std::make_unique<OneDnn>(); }
 
 }  // namespace bncheck::cpu
+
+BNCHECK_BACKEND_MODULE(bncheck_module_onednn_cpu, bncheck::cpu::make_onednn_cpu)

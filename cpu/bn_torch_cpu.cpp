@@ -1,5 +1,6 @@
 // LibTorch CPU: the shared adapter (common/torch_bn.hpp) on CPU tensors, which wrap
 // our buffers in place.
+#include "common/backend_module.hpp"
 #include "common/torch_bn.hpp"
 
 namespace bncheck::cpu {
@@ -28,3 +29,5 @@ class TorchCpu final : public torch_adapter::TorchBN {
 std::unique_ptr<Backend> make_torch_cpu() { return std::make_unique<TorchCpu>(); }
 
 }  // namespace bncheck::cpu
+
+BNCHECK_BACKEND_MODULE(bncheck_module_torch_cpu, bncheck::cpu::make_torch_cpu)

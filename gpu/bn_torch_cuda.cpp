@@ -2,6 +2,7 @@
 // buffers are copied to the device with their layout's strides (channels-first or
 // channels-last), results copied back. Built wherever LibTorch and CUDA are; reports
 // itself unavailable when the LibTorch found has no CUDA (Debian's) or no device.
+#include "common/backend_module.hpp"
 #include "common/torch_bn.hpp"
 #include "gpu/device_buffer.hpp"
 #include "gpu/device_timing.hpp"
@@ -79,3 +80,5 @@ class TorchCuda final : public torch_adapter::TorchBN {
 std::unique_ptr<Backend> make_torch_cuda() { return std::make_unique<TorchCuda>(); }
 
 }  // namespace bncheck::gpu
+
+BNCHECK_BACKEND_MODULE(bncheck_module_torch_cuda, bncheck::gpu::make_torch_cuda)

@@ -1,5 +1,6 @@
 // The registry: one line per backend. Optional backends compile out with their file.
 #include "bncheck/backend.hpp"
+#include "harness/module_backend.hpp"
 
 namespace bncheck {
 namespace cpu {
@@ -7,14 +8,11 @@ std::unique_ptr<Backend> make_cpu_two_pass();
 std::unique_ptr<Backend> make_cpu_welford();
 std::unique_ptr<Backend> make_cpu_one_pass_naive();
 std::unique_ptr<Backend> make_cpu_two_pass_f32();
-std::unique_ptr<Backend> make_torch_cpu();
-std::unique_ptr<Backend> make_onednn_cpu();
 }  // namespace cpu
 namespace gpu {
 std::unique_ptr<Backend> make_cuda_welford();
 std::unique_ptr<Backend> make_cudnn_spatial();
 std::unique_ptr<Backend> make_cudnn_persistent();
-std::unique_ptr<Backend> make_torch_cuda();
 }  // namespace gpu
 
 const char* to_string(StatsAlgorithm a) {
@@ -43,11 +41,13 @@ std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
   b.push_back(cpu::make_cpu_welford());
   b.push_back(cpu::make_cpu_one_pass_naive());
   b.push_back(cpu::make_cpu_two_pass_f32());
+  // LibTorch, oneDNN and the LibTorch-CUDA adapter are modules: their libraries load
+  // when the backend is first used, not when bncheck starts (common/backend_module.hpp).
 #ifdef BNCHECK_HAVE_TORCH
-  b.push_back(cpu::make_torch_cpu());
+  b.push_back(make_module_backend("torch_cpu", "bncheck_torch_cpu.so", "bncheck_module_torch_cpu"));
 #endif
 #ifdef BNCHECK_HAVE_DNNL
-  b.push_back(cpu::make_onednn_cpu());
+  b.push_back(make_module_backend("onednn_cpu", "bncheck_onednn_cpu.so", "bncheck_module_onednn_cpu"));
 #endif
 #ifdef BNCHECK_HAVE_CUDA
   b.push_back(gpu::make_cuda_welford());
@@ -57,7 +57,7 @@ std::vector<std::unique_ptr<Backend>> make_builtin_backends() {
   b.push_back(gpu::make_cudnn_persistent());
 #endif
 #if defined(BNCHECK_HAVE_CUDA) && defined(BNCHECK_HAVE_TORCH)
-  b.push_back(gpu::make_torch_cuda());
+  b.push_back(make_module_backend("torch_cuda", "bncheck_torch_cuda.so", "bncheck_module_torch_cuda"));
 #endif
   return b;
 }
