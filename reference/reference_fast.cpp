@@ -36,6 +36,7 @@
 #include "reference/double_double.hpp"
 #include "reference/exact_bins.hpp"
 #include "reference/ref_real.hpp"
+#include "reference/round_test_avx2.hpp"
 
 namespace bncheck {
 namespace {
@@ -223,10 +224,25 @@ void decided_pass(const ChannelWalk& w, RefTensor& t, const Terms<In>& T, std::v
     if (!store<DT>(rounded, hi, lo, i, v, err)) pending.push_back({k, i});
   });
 }
-// The same with the fused multiply-add tier first: an element whose double value is
-// within 2^-45 of its size and rounds decidedly keeps that double as hi (the exact
+// One element with the fused multiply-add tier first: an element whose double value
+// is within 2^-45 of its size and rounds decidedly keeps that double as hi (the exact
 // value to within 2^-45, against the double-double's 2^-99: error-model.md); the
-// others go on to the double-double tier.
+// others go on to the double-double tier, and those it leaves undecided to pending.
+template <Dtype DT, bool Bwd, class In, class Bits>
+BNCHECK_FMA inline void fma_element(const Terms<In>& T, double xv, double g, size_t k, size_t i, Bits* rounded,
+                                    double* hi, double* lo, std::vector<Pending>& pending) {
+  double err;
+  const double y = fma_value<Bwd>(T, xv, g, &err);
+  uint64_t bits;
+  if (err <= 0x1p-45 * std::fabs(y) && ref::dd::round_test<DT>(y, 0, err, &bits)) {
+    rounded[i] = static_cast<Bits>(bits);
+    hi[i] = y;
+    if (lo) lo[i] = 0;
+    return;
+  }
+  const DD v = dd_value<Bwd>(T, xv, g, &err);
+  if (!store<DT>(rounded, hi, lo, i, v, err)) pending.push_back({k, i});
+}
 template <Dtype DT, bool Bwd, class In>
 BNCHECK_FMA void decided_pass_fma(const ChannelWalk& w, RefTensor& t, const Terms<In>& terms,
                                   std::vector<Pending>& pending) {
@@ -239,21 +255,70 @@ BNCHECK_FMA void decided_pass_fma(const ChannelWalk& w, RefTensor& t, const Term
   const In *xs = T.x, *dys = T.dy;
   for (size_t n = 0, k = 0; n < N; ++n) {
     const size_t row = w.base + n * w.stride_n;
-    for (size_t s = 0; s < S; ++s, ++k) {
-      const size_t i = row + s * stride_s;
-      const double xv = xs[k], g = Bwd ? static_cast<double>(dys[k]) : 0.0;
-      double err;
-      const double y = fma_value<Bwd>(T, xv, g, &err);
-      uint64_t bits;
-      if (err <= 0x1p-45 * std::fabs(y) && ref::dd::round_test<DT>(y, 0, err, &bits)) {
-        rounded[i] = static_cast<Bits>(bits);
-        hi[i] = y;
-        if (lo) lo[i] = 0;
-        continue;
+    for (size_t s = 0; s < S; ++s, ++k)
+      fma_element<DT, Bwd>(T, xs[k], Bwd ? static_cast<double>(dys[k]) : 0.0, k, row + s * stride_s, rounded, hi, lo,
+                           pending);
+  }
+}
+
+// The same four elements at a time (round_test_avx2.hpp) for the f32, f16 and bf16
+// outputs of float values, which keep no low part; the lanes the vector test leaves
+// undecided, and the tail of each row, go through fma_element.
+template <Dtype DT, bool Bwd>
+BNCHECK_AVX2 void decided_pass_avx2(const ChannelWalk& w, RefTensor& t, const Terms<float>& T,
+                                    std::vector<Pending>& pending) {
+  uint32_t* rounded = t.rounded.narrow_data();
+  double* hi = t.hi.data();
+  const size_t N = static_cast<size_t>(w.N), S = static_cast<size_t>(w.S), stride_s = w.stride_s;
+  const float *xs = T.x, *dys = T.dy;
+  const __m256d Ah = _mm256_set1_pd(T.A.v.h), Al = _mm256_set1_pd(T.A.v.l), Ch = _mm256_set1_pd(T.C.v.h),
+                Cl = _mm256_set1_pd(T.C.v.l), Kh = _mm256_set1_pd(T.K.h), Kl = _mm256_set1_pd(T.K.l),
+                rest = _mm256_set1_pd(T.fma_rest), abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX));
+  for (size_t n = 0, k = 0; n < N; ++n) {
+    const size_t row = w.base + n * w.stride_n;
+    size_t s = 0;
+    for (; s + 4 <= S; s += 4, k += 4) {
+      const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(xs + k));
+      __m256d y, err;
+      if constexpr (!Bwd) {  // as fma_value: the same operations, the same bound
+        y = _mm256_add_pd(_mm256_fmadd_pd(Ah, x, Kh), _mm256_fmadd_pd(Al, x, Kl));
+        err = _mm256_fmadd_pd(_mm256_set1_pd(0x1p-51), _mm256_and_pd(y, abs_mask), rest);
+      } else {
+        const __m256d g = _mm256_cvtps_pd(_mm_loadu_ps(dys + k));
+        const __m256d tt = _mm256_fmadd_pd(Ah, g, Kh), sv = _mm256_fnmadd_pd(Ch, x, tt);
+        const __m256d c = _mm256_fmadd_pd(Al, g, _mm256_fnmadd_pd(Cl, x, Kl));
+        y = _mm256_add_pd(sv, c);
+        err = _mm256_add_pd(
+            _mm256_add_pd(_mm256_mul_pd(_mm256_set1_pd(0x1p-52 * (1 + 0x1p-40)), _mm256_and_pd(tt, abs_mask)),
+                          _mm256_mul_pd(_mm256_set1_pd(0x1p-51), _mm256_and_pd(y, abs_mask))),
+            rest);
       }
-      const DD v = dd_value<Bwd>(T, xv, g, &err);
-      if (!store<DT>(rounded, hi, lo, i, v, err)) pending.push_back({k, i});
+      __m128i bits;
+      const int ok = ref::dd::round_test4<DT>(y, err, &bits);
+      const size_t i = row + s * stride_s;
+      if (stride_s == 1) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(rounded + i), bits);
+        _mm256_storeu_pd(hi + i, y);
+        if (ok == 15) continue;
+      }
+      alignas(32) double yv[4];
+      alignas(16) uint32_t bv[4];
+      _mm256_store_pd(yv, y);
+      _mm_store_si128(reinterpret_cast<__m128i*>(bv), bits);
+      for (size_t j = 0; j < 4; ++j) {
+        const size_t ij = i + j * stride_s;
+        if (ok >> j & 1) {
+          rounded[ij] = bv[j];
+          hi[ij] = yv[j];
+        } else {
+          fma_element<DT, Bwd>(T, xs[k + j], Bwd ? static_cast<double>(dys[k + j]) : 0.0, k + j, ij, rounded, hi,
+                               nullptr, pending);
+        }
+      }
     }
+    for (; s < S; ++s, ++k)
+      fma_element<DT, Bwd>(T, xs[k], Bwd ? static_cast<double>(dys[k]) : 0.0, k, row + s * stride_s, rounded, hi,
+                           nullptr, pending);
   }
 }
 
@@ -266,6 +331,10 @@ bool have_fma() {
 // rounding to f64.
 template <Dtype DT, class In>
 void pass_for(const ChannelWalk& w, RefTensor& t, const Terms<In>& T, std::vector<Pending>& pending) {
+  if constexpr (DT != Dtype::f64 && std::is_same_v<In, float>)
+    if (t.lo.empty() && ref::dd::have_avx2_tier())
+      return T.backward ? decided_pass_avx2<DT, true>(w, t, T, pending)
+                        : decided_pass_avx2<DT, false>(w, t, T, pending);
   if (DT != Dtype::f64 && have_fma())
     return T.backward ? decided_pass_fma<DT, true>(w, t, T, pending) : decided_pass_fma<DT, false>(w, t, T, pending);
   return T.backward ? decided_pass<DT, true>(w, t, T, pending) : decided_pass<DT, false>(w, t, T, pending);
@@ -399,12 +468,15 @@ constexpr size_t kWideChunk = size_t{1} << 20;
 
 // The bins of f32 values: the current chunk's 64-bit bins (zero between chunks, two
 // interleaved sets) and the channel's exact 128-bit ones.
+// The exact bins have room for the lane sums of the vector path too (a sum of 1024
+// values below 2^128 has an exponent below 2^138, 288 - 150; of products below 2^256,
+// 2^266, 576 - 300).
 struct FloatBins {
   std::array<std::array<int64_t, 256>, 2> x{}, ax{}, dy{}, ady{};
   std::array<std::array<uint64_t, 256>, 2> xx{};
   std::array<std::array<int64_t, 512>, 2> dyx{};
-  ref::ExactBins<256> X, AX, DY, ADY;
-  ref::ExactBins<512> XX, DYX;
+  ref::ExactBins<288> X, AX, DY, ADY;
+  ref::ExactBins<576> XX, DYX;
 };
 // The bins of f64 values: 128-bit ones, by exponent field (sums) and by the sum of two
 // (products).
@@ -445,10 +517,155 @@ class ChannelWorker {
   // The exact sums of one channel: x, |x| and x^2 by x's exponent; in backward dy,
   // |dy| by dy's and dy x by the sum of both.
   void accumulate(bool bwd) {
-    if constexpr (kFloat)
+    if constexpr (kFloat) {
+      if (ref::dd::have_avx2_tier()) return bwd ? accumulate_floats_avx2<true>() : accumulate_floats_avx2<false>();
       accumulate_floats(bwd);
-    else
+    } else {
       accumulate_doubles(bwd);
+    }
+  }
+
+  // The same sums four values at a time (AVX2), in doubles that stay exact. With Emax
+  // the largest exponent field of x, every x of field >= Emax - kWindow (or zero) is a
+  // multiple of 2^(Emax - kWindow - 150) below 2^(kWindow + 24) of those units: 1024
+  // of them (one lane's share of a block) sum exactly in a double (2^(19 + 24 + 10) =
+  // 2^53), and so do their magnitudes. Squares (and products dy x, windows on both) are
+  // multiples of the squared unit below 2^(2 kWindow + 48) of it; each is added by
+  // TwoSum, whose error terms are multiples of the unit too, each at most 2^-53 of
+  // the running sum, and add up, exactly, to less than (n^2 / 2) 2^(2 kWindow + 48 - 53)
+  // = 2^52 units in a second double (n = 1024).
+  // So a lane's (sum, error) pair is the exact sum. Each block's lane sums go into the
+  // exact bins by their exponents. Elements outside a window (values 2^-19 below the
+  // channel's largest, rare outside wide-range data) go into the bins one by one.
+  static constexpr int kWindow = 19;
+  static constexpr size_t kBlock = 4 * 1024;  // elements per flush: 1024 per lane
+  template <bool Bwd>
+  BNCHECK_AVX2 void accumulate_floats_avx2() {
+    FloatBins& b = bins_;
+    b.X.clear();
+    b.AX.clear();
+    b.XX.clear();
+    b.DY.clear();
+    b.ADY.clear();
+    b.DYX.clear();
+    const size_t M = xs_.size();
+    const float *xs = xs_.data(), *dys = dys_.data();
+    const uint32_t xmax_bits = max_magnitude_bits(xs, M), gmax_bits = Bwd ? max_magnitude_bits(dys, M) : 0;
+    x_emax_ = std::max(1, static_cast<int>(xmax_bits >> 23));
+    g_emax_ = std::max(1, static_cast<int>(gmax_bits >> 23));
+    // In a window: magnitude bits > *_floor (zero is let in separately).
+    const int xe = static_cast<int>(xmax_bits >> 23) - kWindow, ge = static_cast<int>(gmax_bits >> 23) - kWindow;
+    const __m128i x_floor = _mm_set1_epi32(xe > 0 ? (xe << 23) - 1 : -1),
+                  g_floor = _mm_set1_epi32(ge > 0 ? (ge << 23) - 1 : -1);
+    const __m128i mag = _mm_set1_epi32(0x7fffffff), zero = _mm_setzero_si128();
+    const __m256d abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX));
+    for (size_t k0 = 0; k0 < M; k0 += kBlock) {
+      const size_t k1 = std::min(M, k0 + kBlock);
+      __m256d sx = _mm256_setzero_pd(), sax = sx, sq = sx, cq = sx, sg = sx, sag = sx, sp = sx, cp = sx;
+      for (size_t k = k0; k < k1; k += 4) {
+        __m128i xi, gi = zero;
+        if (k + 4 <= k1) {
+          xi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xs + k));
+          if constexpr (Bwd) gi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(dys + k));
+        } else {  // the last, partial group, padded with zeros
+          alignas(16) float xt[4] = {0, 0, 0, 0}, gt[4] = {0, 0, 0, 0};
+          for (size_t j = 0; k + j < k1; ++j) {
+            xt[j] = xs[k + j];
+            if constexpr (Bwd) gt[j] = dys[k + j];
+          }
+          xi = _mm_load_si128(reinterpret_cast<const __m128i*>(xt));
+          gi = _mm_load_si128(reinterpret_cast<const __m128i*>(gt));
+        }
+        const __m128i xa = _mm_and_si128(xi, mag);
+        __m128i in = _mm_or_si128(_mm_cmpgt_epi32(xa, x_floor), _mm_cmpeq_epi32(xa, zero));
+        if constexpr (Bwd) {
+          const __m128i ga = _mm_and_si128(gi, mag);
+          in = _mm_and_si128(in, _mm_or_si128(_mm_cmpgt_epi32(ga, g_floor), _mm_cmpeq_epi32(ga, zero)));
+        }
+        if (const int m = _mm_movemask_ps(_mm_castsi128_ps(in)); m != 15) {
+          for (size_t j = 0; j < 4 && k + j < k1; ++j)
+            if (!(m >> j & 1)) add_one<Bwd>(k + j);
+          xi = _mm_and_si128(xi, in);  // those lanes add zero below
+          gi = _mm_and_si128(gi, in);
+        }
+        const __m256d x = _mm256_cvtps_pd(_mm_castsi128_ps(xi));
+        sx = _mm256_add_pd(sx, x);
+        sax = _mm256_add_pd(sax, _mm256_and_pd(x, abs_mask));
+        two_sum_into(sq, cq, _mm256_mul_pd(x, x));
+        if constexpr (Bwd) {
+          const __m256d g = _mm256_cvtps_pd(_mm_castsi128_ps(gi));
+          sg = _mm256_add_pd(sg, g);
+          sag = _mm256_add_pd(sag, _mm256_and_pd(g, abs_mask));
+          two_sum_into(sp, cp, _mm256_mul_pd(g, x));
+        }
+      }
+      flush(b.X, sx, 150);
+      flush(b.AX, sax, 150);
+      flush(b.XX, sq, 300);
+      flush(b.XX, cq, 300);
+      if constexpr (Bwd) {
+        flush(b.DY, sg, 150);
+        flush(b.ADY, sag, 150);
+        flush(b.DYX, sp, 300);
+        flush(b.DYX, cp, 300);
+      }
+    }
+    i1_ = b.X.total();
+    iax_ = b.AX.total();
+    i2_ = b.XX.total();
+    if (Bwd) {
+      idy_ = b.DY.total();
+      iady_ = b.ADY.total();
+      idyx_ = b.DYX.total();
+    }
+  }
+  // The largest |v| of n floats, as bits (finite values: the order of the bits).
+  BNCHECK_AVX2 static uint32_t max_magnitude_bits(const float* v, size_t n) {
+    const __m256i mag = _mm256_set1_epi32(0x7fffffff);
+    __m256i m = _mm256_setzero_si256();
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8)
+      m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + k)), mag));
+    alignas(32) uint32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), m);
+    uint32_t r = 0;
+    for (const uint32_t l : lanes) r = std::max(r, l);
+    for (; k < n; ++k) r = std::max(r, ref::dd::bits_of(v[k]) & 0x7fffffffu);
+    return r;
+  }
+  // s + c += t, exactly where the window bounds them (TwoSum's error term into c).
+  BNCHECK_AVX2 static void two_sum_into(__m256d& s, __m256d& c, __m256d t) {
+    const __m256d sum = _mm256_add_pd(s, t), bb = _mm256_sub_pd(sum, s);
+    const __m256d err = _mm256_add_pd(_mm256_sub_pd(s, _mm256_sub_pd(sum, bb)), _mm256_sub_pd(t, bb));
+    s = sum;
+    c = _mm256_add_pd(c, err);
+  }
+  // Four exact doubles, multiples of 2^-unit, into bins in units of 2^-unit.
+  template <int Bins>
+  BNCHECK_AVX2 static void flush(ref::ExactBins<Bins>& bins, __m256d v, int unit) {
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, v);
+    for (const double d : lanes) {
+      if (d == 0) continue;
+      ref::FloatParts p = ref::f64_parts(d);
+      const int tz = __builtin_ctzll(static_cast<uint64_t>(p.m < 0 ? -p.m : p.m));
+      bins.add(p.m / (int64_t{1} << tz), p.e + tz - 1075 + unit);  // exact division: the low tz bits are zero
+    }
+  }
+  // Element k's terms into the exact bins one by one (outside the vector path's windows).
+  template <bool Bwd>
+  void add_one(size_t k) {
+    FloatBins& b = bins_;
+    const ref::FloatParts a = ref::f32_parts(xs_[k]);
+    b.X.add(a.m, a.e);
+    b.AX.add(a.m < 0 ? -a.m : a.m, a.e);
+    b.XX.add(static_cast<ref::Int128>(a.m) * a.m, 2 * a.e);
+    if constexpr (Bwd) {
+      const ref::FloatParts g = ref::f32_parts(dys_[k]);
+      b.DY.add(g.m, g.e);
+      b.ADY.add(g.m < 0 ? -g.m : g.m, g.e);
+      b.DYX.add(static_cast<ref::Int128>(g.m) * a.m, g.e + a.e);
+    }
   }
   void accumulate_floats(bool bwd) {
     FloatBins& b = bins_;
@@ -780,6 +997,20 @@ std::vector<RefTensor*> outputs(Reference& R) {
 
 std::atomic<int> g_threads{0};
 
+// The rounding tests read the hardware's conversions and arithmetic: round to nearest,
+// subnormals neither flushed nor read as zero, whatever mode a backend left behind. Set
+// for the calling thread while it lives, the caller's mode restored after.
+class DefaultFloatingPointMode {
+ public:
+  DefaultFloatingPointMode() : saved_(_mm_getcsr()) { _mm_setcsr(0x1f80); }  // every exception masked, no FTZ/DAZ
+  ~DefaultFloatingPointMode() { _mm_setcsr(saved_); }
+  DefaultFloatingPointMode(const DefaultFloatingPointMode&) = delete;
+  DefaultFloatingPointMode& operator=(const DefaultFloatingPointMode&) = delete;
+
+ private:
+  unsigned saved_;
+};
+
 }  // namespace
 
 void set_reference_threads(int n) { g_threads = std::max(0, n); }
@@ -798,6 +1029,7 @@ void run_channels(const Problem& p, const Conventions& conv, const CaseData& d, 
   workers.reserve(static_cast<size_t>(threads));
   for (int k = 0; k < threads; ++k) workers.push_back(std::make_unique<ChannelWorker<In>>(p, conv, d, R));
   auto work = [&](ChannelWorker<In>& w) {
+    const DefaultFloatingPointMode mode;
     for (int64_t c = next++; c < p.c; c = next++) w.channel(c);
   };
   std::vector<std::thread> pool;

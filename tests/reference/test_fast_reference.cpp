@@ -119,7 +119,7 @@ namespace {
 // Adversarial cases: small problems whose values land on or beside rounding boundaries
 // of the output dtype (dyadic data, gamma and beta: with eps = 0 and a square variance,
 // outputs are exact midpoints), huge kappa, eps = 0, constant channels, M = 1,
-// subnormals, signed zeros, infinities and NaN.
+// subnormals, signed zeros, infinities and NaN, values spread over 60 binades.
 struct Generator {
   std::mt19937_64 rng;
   explicit Generator(uint64_t seed) : rng(seed) {}
@@ -134,6 +134,10 @@ struct Generator {
       case 3: {  // subnormal and tiny values of the dtype
         const FormatInfo F = format_info(dt);
         return std::ldexp(static_cast<double>(pick(-8, 8)), F.emin - F.p + 1 + static_cast<int>(pick(0, 30)));
+      }
+      case 5: {  // magnitudes over 60 binades: sums whose terms do not share a scale
+        const double m = (1 + unit()) * (pick(0, 1) ? 1 : -1);
+        return std::ldexp(m, static_cast<int>(pick(-50, 10)));
       }
       default: {  // specials now and then
         const double r = unit();
@@ -162,7 +166,7 @@ struct Generator {
     p.affine = pick(0, 3) != 0;
     p.conv.running_var = pick(0, 1) ? RunningVar::unbiased : RunningVar::biased;
     p.conv.saved = pick(0, 1) ? SavedStat::invstd : SavedStat::variance;
-    const int mode = static_cast<int>(pick(0, 4));
+    const int mode = static_cast<int>(pick(0, 5));
     const double centre = pick(0, 1) ? std::ldexp(1.0, static_cast<int>(pick(-10, 20))) * (pick(0, 1) ? 1 : -1) : 0.0;
     const double spread = std::ldexp(1.0, static_cast<int>(pick(-30, 5)));
     const size_t E = static_cast<size_t>(p.elements());
@@ -171,7 +175,7 @@ struct Generator {
     for (size_t i = 0; i < E; ++i) d.x.set(i, value(mode, centre, spread, dt));
     if (p.dir == Direction::bwd) {
       d.dy = Tensor(dt, E);
-      const int dmode = static_cast<int>(pick(0, 4));
+      const int dmode = static_cast<int>(pick(0, 5));
       for (size_t i = 0; i < E; ++i) d.dy.set(i, value(dmode == 2 ? 1 : dmode, 0, 1, dt));
     }
     if (p.affine) {
