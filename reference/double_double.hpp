@@ -174,9 +174,26 @@ inline bool candidate(double h, Dtype dt, Candidate* c) {
 // err and h + l + err lie strictly between the midpoints of t = the rounding of h with
 // its neighbours, with a margin of 2^-50 of the terms compared, which covers the
 // rounding of the comparison itself.
+// Below half the smallest subnormal of f32, f16 or bf16 (where candidate() finds zero):
+// whether every real within err of h + l has one sign and lies strictly below that
+// half, so that all of them round to the zero of that sign; its bits to *bits. The
+// same margin of 2^-50 of the quantities compared as rounds_uniquely. f64's half subnormal is no double: never.
+inline bool rounds_to_zero(double h, double l, double err, Dtype dt, uint64_t* bits) {
+  const double half_min = dt == Dtype::f32 ? 0x1p-150 : dt == Dtype::f16 ? 0x1p-25 : dt == Dtype::bf16 ? 0x1p-134 : 0;
+  const bool neg = h < 0;
+  const double dh = neg ? -h : h, dl = neg ? -l : l;
+  if (!(dh < half_min) || !std::isfinite(l) || !(err < 0x1p1000)) return false;
+  const double lo_margin = (dh + dl) - err, hi_margin = (half_min - dh) - dl - err;
+  const double lo_slack = 0x1p-50 * (dh + std::fabs(dl) + err), hi_slack = lo_slack + 0x1p-50 * half_min;
+  if (!(lo_margin > lo_slack && hi_margin > hi_slack)) return false;
+  *bits = neg ? (dt == Dtype::f32 ? 0x80000000u : 0x8000u) : 0;
+  return true;
+}
+
 inline bool rounds_uniquely(double h, double l, double err, Dtype dt, uint64_t* bits) {
   Candidate c;
-  if (!std::isfinite(l) || !(err < 0x1p1000) || !candidate(h, dt, &c)) return false;
+  if (!std::isfinite(l) || !(err < 0x1p1000)) return false;
+  if (!candidate(h, dt, &c)) return rounds_to_zero(h, l, err, dt, bits);
   const double half_below = (c.t - c.below) * 0.5, half_above = (c.above - c.t) * 0.5;
   const bool neg = h < 0;
   const double dh = (neg ? -h : h) - c.t;  // exact: h is within half a spacing of t (Sterbenz)
