@@ -125,6 +125,8 @@ class BigN {
     const double sgn = neg_ ? -1 : 1;
     const dd::DD v = dd::fast_two_sum(sgn * std::ldexp(static_cast<double>(hi), k + 53 + scale),
                                       sgn * std::ldexp(static_cast<double>(lo), k + scale));  // exact
+    // A value below the bounds' range would underflow, to zero with a zero bound.
+    if (top + scale < -960) undecided = true;
     return approx_detail::checked(v.h, v.l, rest ? std::ldexp(1.0, k + scale) : 0.0);
   }
   boost::multiprecision::cpp_int to_cpp_int() const {

@@ -81,6 +81,7 @@ struct ChannelRef {
 // rounding the fast path could not decide).
 struct ReferencePath {
   uint64_t elements_fast = 0, elements_slow = 0, channels_slow = 0;
+  uint64_t channels_exact_statistics = 0;  // statistics at 256 bits from exact sums, elements through the tiers
 };
 
 struct Reference {

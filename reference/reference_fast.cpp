@@ -788,8 +788,17 @@ class ChannelWorker {
     }
     x_emax_ = xhi;
     g_emax_ = ghi;
-    values_in_range_ = (xlo > xhi || (xlo >= F::kEmin && xhi <= F::kEmax)) &&
-                       (!bwd || glo > ghi || (glo >= F::kEmin && ghi <= F::kEmax));
+    exponent_range(xs_, xlo, xhi, &x_lo_, &x_hi_);
+    if (bwd) exponent_range(dys_, glo, ghi, &g_lo_, &g_hi_);
+  }
+  // The binary exponents of the smallest and largest nonzero |v| from the range of their
+  // exponent fields (lo > hi: none); a subnormal (field 1 here) read from the values.
+  static void exponent_range(const std::vector<In>& v, int lo, int hi, int* elo, int* ehi) {
+    *elo = lo - 1023;
+    *ehi = hi - 1023;
+    if (lo > hi || lo > 1) return;
+    for (const In a : v)
+      if (a != 0) *elo = std::min(*elo, std::ilogb(a));
   }
 
   void training_or_backward(int64_t c) {
@@ -816,10 +825,12 @@ class ChannelWorker {
     st.mean = st.sum / Ma;
     st.var = num.to_approx(2 * kUnit) / (Ma * Ma);
     const Approx denom = st.var + Approx(p_.eps);
-    if (ref::exact_zero(denom) || ref::undecided) return slow_channel(c);
+    if (ref::exact_zero(denom)) return slow_channel(c);  // var + eps = 0: IEEE special values
+    if (ref::undecided) return exact_statistics(c, w);
     st.invstd = Approx(1.0) / sqrt(denom);
     const bool singular = ref::record_channel_statistics(p_, conv_, c, st, iax_.to_approx(kUnit), mean_square(M), R_);
-    if (singular || ref::undecided) return slow_channel(c);
+    if (singular) return slow_channel(c);
+    if (ref::undecided) return exact_statistics(c, w);
     if (bwd)
       backward(c, w, st);
     else
@@ -846,6 +857,136 @@ class ChannelWorker {
     return Approx(h, l, 0);
   }
 
+  // The channel's statistics at 256 bits from its exact sums, where the double-double
+  // bounds leave one undecided or a value lies beyond their range (f64 data of 10^-307
+  // or 10^154, say): a few dozen 256-bit operations for the channel, the same roundings
+  // as the slow path's. The elementwise outputs then go through the tiers as usual,
+  // their constants taken from the 256-bit values (approx_of).
+  void exact_statistics(int64_t c, const ChannelWalk& w) {
+    for (RefTensor* t : {&R_.save_stat, &R_.running_var, &R_.dgamma})  // marks the double-double attempt left
+      if (!t->any_nonfinite.empty()) t->any_nonfinite[static_cast<size_t>(c)] = 0;
+    const int64_t M = p_.reduction_size();
+    const ref::Stats<Real256>& st = stats256();
+    const Real256 sum_abs = scaled(iax_.to_cpp_int(), kUnit);
+    const Real256 mean_sq = scaled(i2_.to_cpp_int(), 2 * kUnit) / Real256(static_cast<double>(M));
+    if (ref::record_channel_statistics(p_, conv_, c, st, sum_abs, mean_sq, R_)) return slow_channel(c);
+    path_.channels_exact_statistics++;
+    const double g = ref::gamma_of(p_, d_, c);
+    const Real256 A = Real256(g) * st.invstd;
+    if (p_.dir == Direction::fwd_train) {
+      ref::running_statistics(p_, conv_, d_, c, st, R_);
+      const double b = ref::beta_of(p_, d_, c);
+      const Real256 Am = A * st.mean, K = Real256(b) - Am;
+      int ea = 0;
+      const Approx As = factor_of(A, &ea);
+      return forward_elements(c, w, As, ea, approx_of(K, magnitude(b, Am)));
+    }
+    const Real256 Mr(static_cast<double>(M));
+    const cpp_int idy = idy_.to_cpp_int();
+    const Real256 dbeta = scaled(idy, kUnit);
+    const Real256 centred = scaled(cpp_int(M) * idyx_.to_cpp_int() - idy * i1_.to_cpp_int(), 2 * kUnit) / Mr;
+    const Real256 dgamma = st.invstd * centred;
+    ChannelRef& cr = R_.channel[c];
+    cr.dbeta = ref::to_double(dbeta);
+    cr.dgamma = ref::to_double(dgamma);
+    cr.sum_abs_dy = ref::to_double(Real256(scaled(iady_.to_cpp_int(), kUnit)));
+    if (p_.affine) {
+      ref::put(R_.dbeta, c, dbeta);
+      ref::put(R_.dgamma, c, dgamma);
+    }
+    // sum |dy xhat|, a budget magnitude: sum |dy 2^-kg (x 2^-k - mean 2^-k)| in double
+    // (~M 2^-53), times r 2^(k + kg) at 256 bits.
+    const int k = kFloat ? 0 : x_emax_ - 1023, kg = kFloat ? 0 : g_emax_ - 1023;
+    const Real256 mean_s = ldexp(st.mean, -k);
+    const double mh = ref::to_double(mean_s), ml = ref::to_double(Real256(mean_s - Real256(mh)));
+    const double part = sum_abs_dy_xhat(mh, ml, 1, -k, -kg);
+    if (!std::isfinite(part)) return slow_channel(c);
+    const double sadx = ref::to_double(Real256(ldexp(Real256(part) * st.invstd, k + kg)));
+    const Real256 Cc = A * st.invstd * dgamma / Mr, Cm = Cc * st.mean, Ad = A * dbeta / Mr, K = Cm - Ad;
+    int ea = 0, ec = 0;
+    const Approx As = factor_of(A, &ea), Cs = factor_of(Cc, &ec);
+    backward_elements(c, w, As, ea, Cs, ec, approx_of(K, magnitude(Cm, Ad)));
+    cr.sum_abs_dy_xhat = sadx;
+  }
+  // A 256-bit value as an Approx: its nearest double-double, with a bound that covers
+  // that rounding (2^-106; 2^-1074 where the low part is subnormal: within the tiers'
+  // absolute term), the value's own 256-bit roundings (a few 2^-256) with room, and
+  // `absolute` (the roundings of a sum whose terms were larger than it).
+  static Approx approx_of(const Real256& v, double absolute) {
+    const double h = ref::to_double(v), l = ref::to_double(Real256(v - Real256(h)));
+    return {h, l, (0x1p-100 * std::fabs(h) + absolute) * (1 + 0x1p-40)};
+  }
+  // A 256-bit factor as Approx times 2^e, the Approx in [1/2, 1) (any factor, however
+  // small or large, keeps its full relative accuracy).
+  static Approx factor_of(const Real256& v, int* e) {
+    *e = 0;
+    if (v == 0) return Approx(0.0);
+    (void)frexp(v, e);
+    return approx_of(Real256(ldexp(v, -*e)), 0);
+  }
+  // F 2^n, exact where the result's parts are normal doubles; a bound that underflows is
+  // rounded up to 2^-1000.
+  static Approx scaled_by(const Approx& F, int n) {
+    double e = std::ldexp(F.e, n);
+    if (F.e != 0 && e < 0x1p-1000) e = 0x1p-1000;
+    return Approx(std::ldexp(F.h, n), std::ldexp(F.l, n), e);
+  }
+  // The rounding bound of a 256-bit difference a - b, 2^-250 (|a| + |b|), as a double.
+  static double magnitude(const Real256& a, const Real256& b) {
+    return 0x1p-250 * (std::fabs(ref::to_double(a)) + std::fabs(ref::to_double(b)));
+  }
+  static double magnitude(double a, const Real256& b) { return magnitude(Real256(a), b); }
+  // sum |dy 2^gk ((x 2^xk - mh) - ml) r|, four partial sums in a fixed order (~M 2^-53).
+  double sum_abs_dy_xhat(double mh, double ml, double r, int xk, int gk) const {
+    double part[4] = {0, 0, 0, 0};
+    for (size_t k = 0; k < xs_.size(); ++k) {
+      const double x = xk ? std::ldexp(static_cast<double>(xs_[k]), xk) : static_cast<double>(xs_[k]);
+      const double g = gk ? std::ldexp(static_cast<double>(dys_[k]), gk) : static_cast<double>(dys_[k]);
+      part[k & 3] += std::fabs(g * (((x - mh) - ml) * r));
+    }
+    return (part[0] + part[1]) + (part[2] + part[3]);
+  }
+
+  // How a product term F v of an elementwise output enters the tiers, whose Dekker
+  // product is exact for F and v within Format::usable's range (error-model.md): as it
+  // is where they are; for f64 data, as (F 2^k)(v 2^-k), exact scalings with v copied
+  // into `copy`, where one k brings both within range; otherwise the term is dropped
+  // (F = 0) and its largest size |F| v_max joins the bound of the constant, e_K. The
+  // rounding test then decides whether that bound is small enough. False where no
+  // finite bound results.
+  // F stands for F 2^fexp; on return F is the factor the tiers use (or 0).
+  bool place(Approx& F, int fexp, const In*& v, double& vmax, int lo, int hi, std::vector<In>& copy, double& eK) const {
+    if (ref::exact_zero(F)) return true;
+    if (!std::isfinite(F.h) || !std::isfinite(F.l) || !std::isfinite(F.e) || std::fabs(F.h) < 0x1p-1000) return false;
+    if (vmax == 0) {
+      F = Approx(0.0);
+      return true;
+    }
+    const int ef = ref::dd::exponent(F.h) + fexp;
+    const bool values_ok = kFloat || lo > hi || (lo >= -400 && hi < 400);
+    if (values_ok && ef > -800 && ef < 800) {
+      if (const Approx G = scaled_by(F, fexp); F::usable(G)) {
+        F = G;
+        return true;
+      }
+    }
+    if constexpr (!kFloat) {
+      const int kmin = std::max(hi - 399, -400 - ef), kmax = std::min(lo + 400, 399 - ef);
+      if (kmin <= kmax) {
+        const int k = kmin;
+        copy.resize(xs_.size());
+        for (size_t i = 0; i < copy.size(); ++i) copy[i] = std::ldexp(v[i], -k);  // exact: into [2^-400, 2^400)
+        v = copy.data();
+        vmax = std::ldexp(vmax, -k);
+        F = scaled_by(F, fexp + k);
+        return F::usable(F);
+      }
+    }
+    eK += std::ldexp((std::fabs(F.h) + std::fabs(F.l) + F.e) * vmax * (1 + 0x1p-40), fexp);
+    F = Approx(0.0);
+    return std::isfinite(eK);
+  }
+
   // The 256-bit statistics, for the elements the rounding test leaves undecided.
   const ref::Stats<Real256>& stats256() {
     if (!st256_) st256_ = stats_256(i1_.to_cpp_int(), i2_.to_cpp_int(), kUnit, p_.reduction_size(), p_.eps, conv_);
@@ -855,11 +996,19 @@ class ChannelWorker {
   // y = A x + K, A = gamma r, K = beta - A mean.
   void forward(int64_t c, const ChannelWalk& w, const ref::Stats<Approx>& st) {
     ref::running_statistics(p_, conv_, d_, c, st, R_);
-    if (ref::undecided) return slow_channel(c);
+    if (ref::undecided) return exact_statistics(c, w);
     const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
     const Approx A = Approx(g) * st.invstd, K = Approx(b) - A * st.mean;
-    const bool fast = !ref::undecided && values_in_range_ && F::usable(A) && finite(K);
-    fast_pass(w, R_.y, fast, affine_terms(A, K, xs_.data(), xmax()), pending_);
+    if (ref::undecided) return exact_statistics(c, w);
+    forward_elements(c, w, A, 0, K);
+  }
+  // The elements y = (A 2^ea) x + K.
+  void forward_elements(int64_t c, const ChannelWalk& w, Approx A, int ea, Approx K) {
+    const In* x = xs_.data();
+    double xm = xmax();
+    const bool fast = finite(K) && place(A, ea, x, xm, x_lo_, x_hi_, x_scaled_, K.e);
+    fast_pass(w, R_.y, fast, affine_terms(A, K, x, xm), pending_);
+    const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
     for (const Pending& e : pending_)
       ref::put(R_.y, e.i, Real256(g) * ref::xhat(Real256(xs_[e.k]), stats256()) + Real256(b));
     count(p_.reduction_size());
@@ -891,8 +1040,17 @@ class ChannelWorker {
     const double g = ref::gamma_of(p_, d_, c);
     const Approx A = Approx(g) * st.invstd, Cc = A * st.invstd * dgamma / Ma;
     const Approx K = Cc * st.mean - A * dbeta / Ma;
-    if (ref::undecided) return slow_channel(c);
-    const bool fast = values_in_range_ && F::usable(A) && F::usable(Cc) && finite(K);
+    if (ref::undecided) return exact_statistics(c, w);
+    backward_elements(c, w, A, 0, Cc, 0, K);
+    // sum |dy xhat|, a magnitude for the budget: to ~M 2^-53.
+    cr.sum_abs_dy_xhat = sum_abs_dy_xhat(st.mean.h, st.mean.l, st.invstd.h, 0, 0);
+  }
+  // The elements dx = (A 2^ea) dy - (Cc 2^ec) x + K.
+  void backward_elements(int64_t c, const ChannelWalk& w, Approx A, int ea, Approx Cc, int ec, Approx K) {
+    const In *x = xs_.data(), *dy = dys_.data();
+    double xm = xmax(), gm = gmax();
+    const bool fast = finite(K) && place(A, ea, dy, gm, g_lo_, g_hi_, dy_scaled_, K.e) &&
+                      place(Cc, ec, x, xm, x_lo_, x_hi_, x_scaled_, K.e);
     Terms<In> T;
     T.A = Factor(DD{A.h, A.l});
     T.C = Factor(DD{Cc.h, Cc.l});
@@ -900,21 +1058,13 @@ class ChannelWorker {
     T.eA = A.e * kUp;
     T.eC = Cc.e * kUp;
     T.eK = K.e * kUp + kTiny;
-    T.x = xs_.data();
-    T.dy = dys_.data();
+    T.x = x;
+    T.dy = dy;
     T.backward = true;
-    const double mean_h = st.mean.h, mean_l = st.mean.l, r_h = st.invstd.h;
-    // sum |dy xhat|, a magnitude for the budget: to ~M 2^-53 (four partial sums, in a
-    // fixed order).
-    double part[4] = {0, 0, 0, 0};
-    for (size_t k = 0; k < xs_.size(); ++k)
-      part[k & 3] += std::fabs(static_cast<double>(dys_[k]) * (((xs_[k] - mean_h) - mean_l) * r_h));
-    const double sadx = (part[0] + part[1]) + (part[2] + part[3]);
-    T.set_fma_rest(xmax(), gmax());
+    T.set_fma_rest(xm, gm);
     fast_pass(w, R_.dx, fast, T, pending_);
     for (const Pending& e : pending_) slow_dx(c, e.i, xs_[e.k], dys_[e.k]);
-    count(M);
-    cr.sum_abs_dy_xhat = sadx;
+    count(p_.reduction_size());
   }
   void slow_dx(int64_t c, size_t i, double x, double dy) {
     const ref::Stats<Real256>& s = stats256();
@@ -982,7 +1132,10 @@ class ChannelWorker {
   std::conditional_t<kFloat, FloatBins, DoubleBins> bins_;
   Sum i1_, i2_, iax_, idy_, iady_, idyx_;  // the channel's exact sums: x, x^2, |x|, dy, |dy|, dy x
   int x_emax_ = 1, g_emax_ = 1;            // the largest exponent fields of x and dy
-  bool values_in_range_ = true;            // f64 data: nonzero |x|, |dy| within [2^-400, 2^400)
+  // f64 data: the binary exponents (ilogb) of the smallest and largest nonzero |x| and
+  // |dy| (lo > hi: none), and copies of x, dy scaled into the tiers' range (place()).
+  int x_lo_ = 0, x_hi_ = -1, g_lo_ = 0, g_hi_ = -1;
+  std::vector<In> x_scaled_, dy_scaled_;
   double xmax() const { return F::bound(x_emax_); }
   double gmax() const { return F::bound(g_emax_); }
   std::optional<ref::Stats<Real256>> st256_;
@@ -1040,6 +1193,7 @@ void run_channels(const Problem& p, const Conventions& conv, const CaseData& d, 
     R.path.elements_fast += w->path().elements_fast;
     R.path.elements_slow += w->path().elements_slow;
     R.path.channels_slow += w->path().channels_slow;
+    R.path.channels_exact_statistics += w->path().channels_exact_statistics;
   }
 }
 
