@@ -810,6 +810,7 @@ class ChannelWorker {
     const int64_t M = p_.reduction_size();
     st256_.reset();
     dx256_.reset();
+    zero_test_.reset();
     R_.channel[c].poisoned = false;
 
     // The statistics in double-double: mean = S1 / M, var = (M S2 - S1^2) / M^2 with
@@ -825,7 +826,8 @@ class ChannelWorker {
     st.mean = st.sum / Ma;
     st.var = num.to_approx(2 * kUnit) / (Ma * Ma);
     const Approx denom = st.var + Approx(p_.eps);
-    if (ref::exact_zero(denom)) return slow_channel(c);  // var + eps = 0: IEEE special values
+    if (ref::exact_zero(denom) && !ref::undecided)  // var + eps = 0: IEEE special values
+      return bwd ? slow_channel(c) : constant_forward(c);
     if (ref::undecided) return exact_statistics(c, w);
     st.invstd = Approx(1.0) / sqrt(denom);
     const bool singular = ref::record_channel_statistics(p_, conv_, c, st, iax_.to_approx(kUnit), mean_square(M), R_);
@@ -947,6 +949,34 @@ class ChannelWorker {
     return (part[0] + part[1]) + (part[2] + part[3]);
   }
 
+  // var + eps = 0 exactly in training: eps = 0 and every x the same. The statistics at
+  // 256 bits from the exact sums, as the slow path has them (r infinite, or 0 by the
+  // declared convention); y is one value for the whole channel, evaluated once at 256
+  // bits as the slow path evaluates each element, and copied with its marks.
+  void constant_forward(int64_t c) {
+    const int64_t M = p_.reduction_size();
+    const ref::Stats<Real256>& st = stats256();
+    const Real256 sum_abs = scaled(iax_.to_cpp_int(), kUnit);
+    const Real256 mean_sq = scaled(i2_.to_cpp_int(), 2 * kUnit) / Real256(static_cast<double>(M));
+    const bool singular = ref::record_channel_statistics(p_, conv_, c, st, sum_abs, mean_sq, R_);
+    ref::running_statistics(p_, conv_, d_, c, st, R_);
+    const ChannelWalk w(p_, c);
+    const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
+    RefTensor& y = R_.y;
+    const size_t i0 = w.base;
+    ref::put(y, i0, Real256(g) * ref::xhat(Real256(xs_[0]), st) + Real256(b));
+    const uint64_t bits = y.rounded[i0];
+    const double hi = y.hi[i0], lo = y.lo_at(i0);
+    w.each([&](size_t, size_t i) {
+      y.rounded.set(i, bits);
+      y.hi[i] = hi;
+      if (!y.lo.empty()) y.lo[i] = lo;
+      if (singular) y.mark(i, RefTensor::kAnyValue);
+    });
+    path_.elements_slow += 1;
+    path_.elements_fast += static_cast<uint64_t>(M) - 1;
+  }
+
   // How a product term F v of an elementwise output enters the tiers, whose Dekker
   // product is exact for F and v within Format::usable's range (error-model.md): as it
   // is where they are; for f64 data, as (F 2^k)(v 2^-k), exact scalings with v copied
@@ -1013,10 +1043,55 @@ class ChannelWorker {
       ref::put(R_.y, e.i, Real256(g) * ref::xhat(Real256(xs_[e.k]), stats256()) + Real256(b));
     count(p_.reduction_size());
   }
-  void count(int64_t M) {
-    path_.elements_slow += pending_.size();
-    path_.elements_fast += static_cast<uint64_t>(M) - pending_.size();
+  // decided: elements of pending_ decided after all (exact zeros).
+  void count(int64_t M, size_t decided = 0) {
+    path_.elements_slow += pending_.size() - decided;
+    path_.elements_fast += static_cast<uint64_t>(M) - (pending_.size() - decided);
   }
+  static void put_zero(RefTensor& t, size_t i) {
+    t.rounded.set(i, 0);
+    t.hi[i] = 0;
+    if (!t.lo.empty()) t.lo[i] = 0;
+  }
+
+  // Whether dx = gamma r / M (M dy - S_dy - xhat dgamma) is exactly zero, the one value
+  // the rounding test cannot decide (M = 1 and M = 2 with eps = 0 make every dx zero).
+  // In the units of the exact sums, with D = M Q - S^2 + eps M^2 (M^2 (var + eps)) and
+  // P = M S_dyx - S_dy S (M sum dy (x - mean)), xhat dgamma = (M x - S) P / D: zero
+  // exactly when gamma = 0 or (M dy - S_dy) D = (M x - S) P, in integers. eps must be a
+  // whole number of the squared unit (else: not decided here).
+  bool dx_is_zero(int64_t c, double x, double dy) {
+    if (ref::gamma_of(p_, d_, c) == 0) return true;
+    if (!zero_test_) {
+      ZeroTest z;
+      const cpp_int M(p_.reduction_size()), S = i1_.to_cpp_int();
+      z.S = S;
+      z.Sdy = idy_.to_cpp_int();
+      z.P = M * idyx_.to_cpp_int() - z.Sdy * S;
+      int ee = 0;
+      const double em = std::frexp(p_.eps, &ee);  // eps = em 2^ee, em in [1/2, 1)
+      const cpp_int eps_int(std::ldexp(em, 53));  // eps = eps_int 2^(ee - 53)
+      const int shift = ee - 53 - 2 * kUnit;      // eps in units 2^(2 kUnit)
+      z.usable = shift >= 0 || p_.eps == 0;
+      if (z.usable) z.D = M * i2_.to_cpp_int() - S * S + (p_.eps == 0 ? cpp_int(0) : cpp_int(eps_int << shift) * M * M);
+      zero_test_ = z;
+    }
+    const ZeroTest& z = *zero_test_;
+    if (!z.usable) return false;
+    const cpp_int M(p_.reduction_size());
+    return (M * unit_integer(dy) - z.Sdy) * z.D == (M * unit_integer(x) - z.S) * z.P;
+  }
+  // A value of the data as an integer in units 2^kUnit.
+  static cpp_int unit_integer(double v) {
+    const ref::FloatParts a = kFloat ? ref::f32_parts(static_cast<float>(v)) : ref::f64_parts(v);
+    cpp_int m(a.m);
+    return m << a.e;  // m 2^(e + kUnit): field e is the exponent above the unit
+  }
+  struct ZeroTest {
+    cpp_int S, Sdy, P, D;
+    bool usable = false;
+  };
+  std::optional<ZeroTest> zero_test_;
 
   // dbeta = S_dy, dgamma = r (S_dyx - mean S_dy) with the numerator M S_dyx - S_dy S_x
   // an exact integer (units 2^(2 kUnit)); dx = A dy - Cc x + K, A = gamma r,
@@ -1063,8 +1138,16 @@ class ChannelWorker {
     T.backward = true;
     T.set_fma_rest(xm, gm);
     fast_pass(w, R_.dx, fast, T, pending_);
-    for (const Pending& e : pending_) slow_dx(c, e.i, xs_[e.k], dys_[e.k]);
-    count(p_.reduction_size());
+    size_t zeros = 0;
+    for (const Pending& e : pending_) {
+      if (dx_is_zero(c, xs_[e.k], dys_[e.k])) {
+        put_zero(R_.dx, e.i);
+        ++zeros;
+      } else {
+        slow_dx(c, e.i, xs_[e.k], dys_[e.k]);
+      }
+    }
+    count(p_.reduction_size(), zeros);
   }
   void slow_dx(int64_t c, size_t i, double x, double dy) {
     const ref::Stats<Real256>& s = stats256();
