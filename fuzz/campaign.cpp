@@ -1,6 +1,7 @@
 #include "fuzz/campaign.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -221,13 +222,18 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
   std::map<std::pair<std::string, std::string>, bool> reported;  // (backend, minimal) already reported
   auto draw = [&](uint64_t i) { return o.filter.apply(generate(o.seed, i, o.limits), i); };
   auto need_of = [&](const Problem& p) { return estimated_case_bytes(p, distinct_conventions(backends, p)); };
-  // The next case's data, generated on a second thread while this case runs (a pure
-  // function of its problem: the same data, sooner), when both cases fit in memory.
+  // The next case, prepared on a second thread while this case runs (pure functions of
+  // the problem: the same case, sooner), when both cases fit in memory: its data, with
+  // this thread's help once it comes for the case; then, by whichever thread claims it
+  // first, the runner, and on the second thread also the references under the
+  // conventions the backends declare.
   struct Next {
     uint64_t i = 0;
     Problem p;
-    std::shared_ptr<CaseDataBuilder> data;  // filled by `filling` while this case runs
-    std::future<void> filling;
+    std::shared_ptr<CaseDataBuilder> data;
+    std::shared_ptr<std::atomic<bool>> claimed;
+    std::shared_ptr<std::unique_ptr<CaseRunner>> runner;  // made by the second thread when it claims
+    std::future<void> preparing;
   };
   std::optional<Next> next;
   for (uint64_t i = static_cast<uint64_t>(o.shard);; i += static_cast<uint64_t>(o.shards)) {
@@ -249,8 +255,13 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     try {
       if (ready) {
         ready->data->work();  // what the prefetch has not done yet, with this thread too
-        ready->filling.get();
-        runner = std::make_unique<CaseRunner>(drawn, ready->data->take());
+        if (!ready->claimed->exchange(true)) {
+          runner = std::make_unique<CaseRunner>(drawn, ready->data->take());
+          ready->preparing.get();
+        } else {
+          ready->preparing.get();
+          runner = std::move(*ready->runner);
+        }
       } else {
         runner = std::make_unique<CaseRunner>(drawn);
       }
@@ -263,8 +274,19 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
       if (o.max_bytes <= 0 || need + need_of(np) <= o.max_bytes) {
         try {
           auto b = std::make_shared<CaseDataBuilder>(np);
-          std::future<void> f = std::async(std::launch::async, [b] { b->work(); });
-          next = Next{ni, std::move(np), std::move(b), std::move(f)};
+          auto claimed = std::make_shared<std::atomic<bool>>(false);
+          auto r = std::make_shared<std::unique_ptr<CaseRunner>>();
+          std::vector<Conventions> convs;  // asked here: a backend is called from this thread only
+          for (const Backend* be : backends)
+            if (const Conventions cv = be->conventions(np); std::find(convs.begin(), convs.end(), cv) == convs.end())
+              convs.push_back(cv);
+          std::future<void> f = std::async(std::launch::async, [b, claimed, r, np, convs] {
+            b->work();
+            if (claimed->exchange(true)) return;  // this thread came for it first
+            *r = std::make_unique<CaseRunner>(np, b->take());
+            for (const Conventions& cv : convs) (void)(*r)->impl().reference(cv);
+          });
+          next = Next{ni, std::move(np), std::move(b), std::move(claimed), std::move(r), std::move(f)};
         } catch (const std::system_error&) {  // no thread to spare: the next case generates its own
         } catch (const std::bad_alloc&) {     // no memory for both: likewise (and is skipped if it still fails)
         }

@@ -16,15 +16,18 @@ CaseData make_case_data(const Problem& p, int threads = 1);
 
 // make_case_data in pieces that any number of threads take in turn: construct it (it
 // allocates the tensors and fills the per-channel parameters), call work() from as many
-// threads as may help, and take() once every work() call has returned. take() also does
-// what is left, so a lone take() is make_case_data.
+// threads as may help, and take() from one of them: it does what is left and waits for
+// the pieces other threads are filling, so a lone take() is make_case_data.
 class CaseDataBuilder {
  public:
   explicit CaseDataBuilder(const Problem& p);
   CaseDataBuilder(const CaseDataBuilder&) = delete;
   CaseDataBuilder& operator=(const CaseDataBuilder&) = delete;
   ~CaseDataBuilder();
+  // Fills pieces until none is left to take; any number of threads may call it.
   void work();
+  // The data, once every piece is filled (also those other threads are filling: it
+  // waits for them). Throws std::bad_alloc where a piece could not be filled.
   CaseData take();
 
  private:

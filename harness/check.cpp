@@ -4,21 +4,24 @@
 #include <cmath>
 #include <type_traits>
 
+#include "harness/parallel.hpp"
+
 namespace bncheck {
 
 namespace {
 
 // The element loop of compare_tensor for one output dtype, its loads typed.
+// Elements [i0, i1) into r (its counts, worst element and largest ratio) and ulps[i].
 template <Dtype DT>
-void compare_elements(const RefTensor& ref, const Tensor& got, const std::vector<double>& budget, TensorReport& r,
-                      std::vector<float>& ulps) {
+void compare_elements(const RefTensor& ref, const Tensor& got, const std::vector<double>& budget, size_t i0, size_t i1,
+                      TensorReport& r, float* ulps) {
   using Stored =
       std::conditional_t<DT == Dtype::f64, uint64_t, std::conditional_t<DT == Dtype::f32, uint32_t, uint16_t>>;
   const auto* gp = static_cast<const Stored*>(got.data());
   const uint64_t sentinel = sentinel_bits(DT);
   const bool marks = !ref.any_nonfinite.empty(), lows = !ref.lo.empty();
   double worst_key = -1;
-  for (size_t i = 0; i < r.count; ++i) {
+  for (size_t i = i0; i < i1; ++i) {
     const double want = bits_to_double(ref.rounded[i], DT), hi = ref.hi[i], lo = lows ? ref.lo[i] : 0.0;
     const uint64_t gb = gp[i];
     const double g = bits_to_double(gb, DT);
@@ -64,7 +67,7 @@ void compare_elements(const RefTensor& ref, const Tensor& got, const std::vector
     if (bad) ++r.failures;
     const double u = ulp(std::isfinite(want) ? want : hi, DT);
     const double eu = std::isfinite(u) ? err / u : (err == 0 ? 0 : HUGE_VAL);
-    ulps.push_back(static_cast<float>(eu));
+    ulps[i] = static_cast<float>(eu);
     // Rank by ratio, then by ULPs: the worst element is the one furthest past its budget.
     const double key = std::isnan(ratio) ? HUGE_VAL : ratio;
     if (key > worst_key) {
@@ -87,19 +90,44 @@ TensorReport compare_tensor(const std::string& name, const RefTensor& ref, const
   r.name = name;
   r.count = ref.size();
   r.guards_ok = got.guards_intact(&r.guard_offset);
-  // Errors in ULPs as floats (24 bits: the report prints three digits), 4 bytes an element.
-  std::vector<float> ulps;
-  ulps.reserve(r.count);
   if (got.dtype() != ref.dtype) {  // the runner allocates outputs in the reference's dtype
     r.failures = r.count;
     r.max_ratio = HUGE_VAL;
     return r;
   }
-  switch (ref.dtype) {
-    case Dtype::f64: compare_elements<Dtype::f64>(ref, got, budget, r, ulps); break;
-    case Dtype::f32: compare_elements<Dtype::f32>(ref, got, budget, r, ulps); break;
-    case Dtype::f16: compare_elements<Dtype::f16>(ref, got, budget, r, ulps); break;
-    case Dtype::bf16: compare_elements<Dtype::bf16>(ref, got, budget, r, ulps); break;
+  // Errors in ULPs as floats (24 bits: the report prints three digits), 4 bytes an element.
+  std::vector<float> ulps(r.count);
+  // Chunks of elements on the reference's threads, each into its own partial report,
+  // merged in the order of the elements: the same report for any number of threads
+  // (the worst element is the first of the largest ratio).
+  const int64_t n = static_cast<int64_t>(r.count), piece = int64_t{1} << 14;
+  std::vector<TensorReport> parts(static_cast<size_t>((n + piece - 1) / piece));
+  parallel_chunks(static_cast<int64_t>(parts.size()), n, [&](int64_t p0, int64_t p1) {
+    for (int64_t k = p0; k < p1; ++k) {
+      const size_t i0 = static_cast<size_t>(k * piece), i1 = static_cast<size_t>(std::min(n, (k + 1) * piece));
+      TensorReport& part = parts[static_cast<size_t>(k)];
+      switch (ref.dtype) {
+        case Dtype::f64: compare_elements<Dtype::f64>(ref, got, budget, i0, i1, part, ulps.data()); break;
+        case Dtype::f32: compare_elements<Dtype::f32>(ref, got, budget, i0, i1, part, ulps.data()); break;
+        case Dtype::f16: compare_elements<Dtype::f16>(ref, got, budget, i0, i1, part, ulps.data()); break;
+        case Dtype::bf16: compare_elements<Dtype::bf16>(ref, got, budget, i0, i1, part, ulps.data()); break;
+      }
+    }
+  });
+  bool any = false;
+  for (const TensorReport& part : parts) {
+    r.degenerate += part.degenerate;
+    r.unwritten += part.unwritten;
+    r.failures += part.failures;
+    if (!any || part.max_ratio > r.max_ratio) {
+      r.max_ratio = part.max_ratio;
+      r.worst = part.worst;
+      r.worst_ref = part.worst_ref;
+      r.worst_got = part.worst_got;
+      r.worst_err = part.worst_err;
+      r.worst_budget = part.worst_budget;
+    }
+    any = true;
   }
   if (!ulps.empty()) {
     r.max_ulp = *std::max_element(ulps.begin(), ulps.end());

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "harness/fill_rules.hpp"
+#include "harness/parallel.hpp"
 
 namespace bncheck {
 
@@ -117,10 +118,16 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
   const double cM = summation_factor(M);
   const Dtype pd = p.pdtype, dt = p.dtype;
   auto gamma_of = [&](int64_t c) { return p.affine ? d.gamma.get(c) : 1.0; };
+  // Channels are independent: each writes its own budgets (harness/parallel.hpp).
+  auto for_channels = [&](auto body) {
+    parallel_chunks(C, C * M, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) body(c);
+    });
+  };
 
   if (p.dir == Direction::fwd_infer) {
     B.y.assign(ref.y.size(), 0);
-    for (int64_t c = 0; c < C; ++c) {
+    for_channels([&](int64_t c) {
       const ChannelRef& cr = ref.channel[c];
       if (!std::isfinite(cr.mean) || !std::isfinite(cr.var)) {
         // Non-finite running statistics: IEEE arithmetic gives special values (compared
@@ -130,7 +137,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
             const size_t i = static_cast<size_t>(p.index(n, c, s));
             B.y[i] = half_ulp(std::fabs(ref.y.hi[i]), dt) + u.uc * std::fabs(ref.y.hi[i]);
           }
-        continue;
+        return;
       }
       const Chan ch = scaled(cr, p.eps);
       const double g = gamma_of(c);
@@ -144,7 +151,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
               std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
           B.y[i] = pre + half_ulp(std::fabs(y) + pre, dt);
         }
-    }
+    });
     return B;
   }
 
@@ -157,9 +164,9 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     const double m = p.momentum;
     const double w_new = conv.momentum_dir == MomentumDir::new_stat ? m : 1 - m, w_old = 1 - w_new;
     const double f = conv.running_var == RunningVar::unbiased && M > 1 ? double(M) / double(M - 1) : 1.0;
-    for (int64_t c = 0; c < C; ++c) {
+    for_channels([&](int64_t c) {
       const ChannelRef& cr = ref.channel[c];
-      if (cr.poisoned) continue;
+      if (cr.poisoned) return;
       const Chan ch = scaled(cr, p.eps);
       const StatErrors e = forward_stat_errors(p, nx, u, ch);
       const double g = gamma_of(c);
@@ -195,7 +202,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
         if (conv.saved == SavedStat::invstd) B.save_stat[c] = HUGE_VAL;
         for (int64_t n = 0; n < N; ++n)
           for (int64_t s = 0; s < S; ++s) B.y[static_cast<size_t>(p.index(n, c, s))] = HUGE_VAL;
-        continue;
+        return;
       }
       for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
@@ -205,7 +212,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
               std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
           B.y[i] = f2 * (pre + half_ulp(std::fabs(y) + pre, dt));
         }
-    }
+    });
     return B;
   }
 
@@ -215,7 +222,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
     B.dgamma.assign(C, 0);
     B.dbeta.assign(C, 0);
   }
-  for (int64_t c = 0; c < C; ++c) {
+  for_channels([&](int64_t c) {
     const ChannelRef& cr = ref.channel[c];
     if (cr.poisoned) {
       // A non-finite x leaves dbeta = sum dy finite (when dy is): its ordinary budget.
@@ -226,7 +233,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
         const double e_db = cM * u.ua * sad;
         B.dbeta[c] = e_db + half_ulp(std::fabs(ref.dbeta.hi[c]) + e_db, pd);
       }
-      continue;
+      return;
     }
     const Chan ch = scaled(cr, p.eps);
     const double g = gamma_of(c);
@@ -288,7 +295,7 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
         // The stored value rounds at its own magnitude, at most |dx| + pre.
         B.dx[i] = f2 * (pre + half_ulp(std::fabs(dxv) + pre, dt));
       }
-  }
+  });
   return B;
 }
 
@@ -299,13 +306,20 @@ Budget compute_budget(const Problem& given, const Conventions& conv, const Numer
   Problem p = given;
   p.eps = effective_eps(given.eps, conv);
   Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
-  for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta})
-    for (double& b : *v) b *= kSecondOrderFactor;
   // Scaling a budget back from the channel's units rounds it in the subnormal range:
   // one subnormal spacing of the output dtype covers that (and nothing else notices it).
-  if (output_rounding)
-    for (auto* v : {&B.y, &B.dx})
-      for (double& b : *v) b += ulp(0.0, p.dtype);
+  const double sub = ulp(0.0, p.dtype);
+  for (auto* v : {&B.y, &B.save_mean, &B.save_stat, &B.running_mean, &B.running_var, &B.dx, &B.dgamma, &B.dbeta}) {
+    const bool elementwise = output_rounding && (v == &B.y || v == &B.dx);
+    const int64_t n = static_cast<int64_t>(v->size());
+    parallel_chunks(n, n, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        double& b = (*v)[static_cast<size_t>(i)];
+        b *= kSecondOrderFactor;
+        if (elementwise) b += sub;
+      }
+    });
+  }
   // A backend that declares flush-to-zero may return 0 where the exact result is
   // subnormal (below the smallest normal of the output dtype): the budget allows it.
   if (nx.flush_denormals) {

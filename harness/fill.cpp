@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <new>
 #include <system_error>
 #include <thread>
 
@@ -29,6 +30,20 @@ struct Rng {
     const double u1 = 1.0 - uniform(), u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
+  // The next n values of normal(), the same bits: each step of the formula over the
+  // whole batch, so that the libm calls of different elements overlap in the processor
+  // instead of waiting on each other.
+  void normals(size_t n, double* z) {
+    double u2[kBatch];
+    for (size_t k = 0; k < n; ++k) {
+      z[k] = 1.0 - uniform();
+      u2[k] = uniform();
+    }
+    for (size_t k = 0; k < n; ++k) z[k] = std::log(z[k]);
+    for (size_t k = 0; k < n; ++k) u2[k] = std::cos(6.283185307179586 * u2[k]);
+    for (size_t k = 0; k < n; ++k) z[k] = std::sqrt(-2.0 * z[k]) * u2[k];
+  }
+  static constexpr size_t kBatch = 256;
 };
 
 enum Tag : uint64_t { kX = 1, kGamma, kBeta, kDy, kRunMean, kRunVar };
@@ -95,7 +110,8 @@ struct CaseDataBuilder::Impl {
   Problem p;
   CaseData d;
   std::vector<Piece> pieces;
-  std::atomic<size_t> next{0};
+  std::atomic<size_t> next{0}, finished{0};
+  std::atomic<bool> failed{false};
 
   explicit Impl(const Problem& prob) : p(prob) {
     const int64_t C = p.c, M = p.reduction_size();
@@ -152,11 +168,27 @@ struct CaseDataBuilder::Impl {
     }
   }
 
+  // t[i] = mean + spread * normal() over the piece's elements, in their order.
+  void normal_range(Rng& rng, const Piece& pc, Tensor& t, double mean, double spread) const {
+    double z[Rng::kBatch];
+    size_t have = 0, used = 0;
+    int64_t left = pc.k1 - pc.k0;
+    for_range(pc.c, pc.k0, pc.k1, [&](size_t i) {
+      if (used == have) {
+        have = static_cast<size_t>(std::min<int64_t>(left, Rng::kBatch));
+        rng.normals(have, z);
+        left -= static_cast<int64_t>(have);
+        used = 0;
+      }
+      t.set(i, mean + spread * z[used++]);
+    });
+  }
+
   void run(const Piece& pc) {
     if (pc.target == kDyPiece) {
       Rng rng(p.seed, kDy, static_cast<uint64_t>(pc.c));
       rng.skip(2 * static_cast<uint64_t>(pc.k0));
-      for_range(pc.c, pc.k0, pc.k1, [&](size_t i) { d.dy.set(i, rng.normal()); });
+      normal_range(rng, pc, d.dy, 0, 1);
       return;
     }
     Rng rng(p.seed, kX, static_cast<uint64_t>(pc.c));
@@ -174,7 +206,7 @@ struct CaseDataBuilder::Impl {
     switch (p.fill.kind) {
       case FillKind::normal:
         rng.skip(2 * static_cast<uint64_t>(pc.k0));
-        for_range(pc.c, pc.k0, pc.k1, [&](size_t i) { d.x.set(i, cf.mean + cf.spread * rng.normal()); });
+        normal_range(rng, pc, d.x, cf.mean, cf.spread);
         break;
       case FillKind::uniform:
         rng.skip(static_cast<uint64_t>(pc.k0));
@@ -191,12 +223,22 @@ CaseDataBuilder::~CaseDataBuilder() = default;
 
 void CaseDataBuilder::work() {
   Impl& m = *impl_;
-  for (size_t k = m.next++; k < m.pieces.size(); k = m.next++) m.run(m.pieces[k]);
+  for (size_t k = m.next++; k < m.pieces.size(); k = m.next++) {
+    try {
+      m.run(m.pieces[k]);
+    } catch (...) {
+      m.failed = true;
+    }
+    m.finished.fetch_add(1);
+    m.finished.notify_all();
+  }
 }
 
 CaseData CaseDataBuilder::take() {
   work();  // whatever no thread has taken yet
   Impl& m = *impl_;
+  for (size_t f = m.finished.load(); f < m.pieces.size(); f = m.finished.load()) m.finished.wait(f);
+  if (m.failed) throw std::bad_alloc();
   const Problem& p = m.p;
   if (p.poison.kind != PoisonKind::none) {
     const double v = p.poison.kind == PoisonKind::nan    ? std::nan("")

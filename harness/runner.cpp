@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace bncheck {
 
@@ -33,7 +34,7 @@ Tensor output_tensor(Dtype dt, size_t n) {
 
 Tensor copy_of(const Tensor& t) {
   Tensor c(t.dtype(), t.size());
-  for (size_t i = 0; i < t.size(); ++i) c.set_bits(i, t.bits(i));
+  if (t.size()) std::memcpy(c.data(), t.data(), t.size() * static_cast<size_t>(format_info(t.dtype()).bytes));
   return c;
 }
 

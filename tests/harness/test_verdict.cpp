@@ -232,3 +232,33 @@ TEST(Save, WritesLoadableNpy) {
   EXPECT_NE(json.find("\"repro\":\"repro-line\""), std::string::npos);
   fs::remove_all(dir);
 }
+
+// Budgets and comparisons run on the reference's threads for large tensors: the same
+// report, field for field, for any number of threads (the worst element included).
+TEST(Verdict, AnyThreadCountGivesTheSameReport) {
+  auto b = builtin("cpu_one_pass_naive");
+  for (const char* desc : {"n=8,c=3,sp=64x70,dt=f16,dir=fwd_train,fill=normal:300:1",
+                           "n=4,c=5,sp=80x70,layout=cl,dir=bwd,fill=normal:100:1"}) {
+    const Problem p = parse_problem(desc);
+    std::vector<CaseReport> reps;
+    for (int threads : {1, 3}) {
+      set_reference_threads(threads);
+      CaseRunner r(p);
+      reps.push_back(r.run(*b));
+    }
+    set_reference_threads(0);
+    ASSERT_EQ(reps[0].tensors.size(), reps[1].tensors.size()) << desc;
+    EXPECT_EQ(reps[0].verdict, reps[1].verdict) << desc;
+    for (size_t k = 0; k < reps[0].tensors.size(); ++k) {
+      const TensorReport &a = reps[0].tensors[k], &t = reps[1].tensors[k];
+      if (k == 0) EXPECT_GT(a.count, size_t{1} << 16) << desc;
+      EXPECT_EQ(a.failures, t.failures) << desc << " " << a.name;
+      EXPECT_EQ(a.degenerate, t.degenerate) << desc << " " << a.name;
+      EXPECT_EQ(a.worst, t.worst) << desc << " " << a.name;
+      EXPECT_EQ(a.max_ratio, t.max_ratio) << desc << " " << a.name;
+      EXPECT_EQ(a.max_ulp, t.max_ulp) << desc << " " << a.name;
+      EXPECT_EQ(a.median_ulp, t.median_ulp) << desc << " " << a.name;
+      EXPECT_EQ(a.worst_budget, t.worst_budget) << desc << " " << a.name;
+    }
+  }
+}
