@@ -89,11 +89,14 @@ inline Eval evaluate(Backend* b, const Problem& given, const CaseData& d) {
       const char* n = f.name;
       const RefTensor* t = &(R.*f.ref);
       if (t->empty()) continue;
-      e.v[n] = t->hi;
+      e.v[n].assign(t->hi.begin(), t->hi.end());
       // Without its low parts (RefTensor::lo) an elementwise output is exported to within
       // 2^-45 of its value (docs/error-model.md, "Elementwise outputs").
       const double rel = t->lo.empty() ? 0x1p-45 : kRefRel;
-      e.lo[n] = t->lo.empty() ? std::vector<double>(t->hi.size(), 0.0) : t->lo;
+      if (t->lo.empty())
+        e.lo[n].assign(t->hi.size(), 0.0);
+      else
+        e.lo[n].assign(t->lo.begin(), t->lo.end());
       auto& tol = e.tol[n];
       const std::vector<double>& bud = *budget_of(B, n);
       for (size_t i = 0; i < t->hi.size(); ++i)

@@ -274,9 +274,18 @@ BNCHECK_AVX2 void decided_pass_avx2(const ChannelWalk& w, RefTensor& t, const Te
   const __m256d Ah = _mm256_set1_pd(T.A.v.h), Al = _mm256_set1_pd(T.A.v.l), Ch = _mm256_set1_pd(T.C.v.h),
                 Cl = _mm256_set1_pd(T.C.v.l), Kh = _mm256_set1_pd(T.K.h), Kl = _mm256_set1_pd(T.K.l),
                 rest = _mm256_set1_pd(T.fma_rest), abs_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(INT64_MAX));
+  // Rows of consecutive elements are written with non-temporal stores from an aligned
+  // start (the outputs are read back only by the comparison, after the whole pass): no
+  // read of the lines they fill.
+  const bool stream =
+      stride_s == 1 && reinterpret_cast<uintptr_t>(hi) % 32 == 0 && reinterpret_cast<uintptr_t>(rounded) % 16 == 0;
   for (size_t n = 0, k = 0; n < N; ++n) {
     const size_t row = w.base + n * w.stride_n;
     size_t s = 0;
+    if (stream)
+      for (; s < S && (row + s) % 4 != 0; ++s, ++k)
+        fma_element<DT, Bwd>(T, xs[k], Bwd ? static_cast<double>(dys[k]) : 0.0, k, row + s, rounded, hi, nullptr,
+                             pending);
     for (; s + 4 <= S; s += 4, k += 4) {
       const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(xs + k));
       __m256d y, err;
@@ -296,7 +305,11 @@ BNCHECK_AVX2 void decided_pass_avx2(const ChannelWalk& w, RefTensor& t, const Te
       __m128i bits;
       const int ok = ref::dd::round_test4<DT>(y, err, &bits);
       const size_t i = row + s * stride_s;
-      if (stride_s == 1) {
+      if (stream) {
+        _mm_stream_si128(reinterpret_cast<__m128i*>(rounded + i), bits);
+        _mm256_stream_pd(hi + i, y);
+        if (ok == 15) continue;
+      } else if (stride_s == 1) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(rounded + i), bits);
         _mm256_storeu_pd(hi + i, y);
         if (ok == 15) continue;
@@ -320,6 +333,7 @@ BNCHECK_AVX2 void decided_pass_avx2(const ChannelWalk& w, RefTensor& t, const Te
       fma_element<DT, Bwd>(T, xs[k], Bwd ? static_cast<double>(dys[k]) : 0.0, k, row + s * stride_s, rounded, hi,
                            nullptr, pending);
   }
+  if (stream) _mm_sfence();  // the non-temporal stores ordered before whatever follows
 }
 
 bool have_fma() {

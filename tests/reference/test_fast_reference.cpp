@@ -225,7 +225,8 @@ int64_t cases_per_dtype() {
 }  // namespace
 
 namespace {
-bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+template <class A, class B>
+bool same_bits(const A& a, const B& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
 }
 }  // namespace
@@ -255,8 +256,8 @@ TEST(FastReference, AnyThreadCountGivesTheSameResult) {
     EXPECT_EQ(one.path.elements_fast, three.path.elements_fast) << desc;
     EXPECT_EQ(one.path.elements_slow, three.path.elements_slow) << desc;
     for (size_t c = 0; c < one.channel.size(); ++c)
-      EXPECT_TRUE(
-          same_bits({one.channel[c].var, one.channel[c].dgamma}, {three.channel[c].var, three.channel[c].dgamma}))
+      EXPECT_TRUE(same_bits(std::vector<double>{one.channel[c].var, one.channel[c].dgamma},
+                            std::vector<double>{three.channel[c].var, three.channel[c].dgamma}))
           << desc;
   }
 }
