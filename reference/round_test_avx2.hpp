@@ -23,6 +23,7 @@
 // of subnormals to zero, no denormals-are-zero): compute_reference_fast sets it.
 #pragma once
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstdint>
@@ -33,9 +34,12 @@
 
 namespace bncheck::ref::dd {
 
+inline bool have_f16c() {  // CPUID leaf 1, ECX bit 29 (not every compiler's cpu_supports knows it)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+}
 inline bool have_avx2_tier() {
-  static const bool yes =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && have_f16c();
   return yes;
 }
 
