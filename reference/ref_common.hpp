@@ -30,15 +30,12 @@ inline void put_double(RefTensor& t, size_t i, double v) {  // already exact (sp
   if (!t.lo.empty()) t.lo[i] = 0;
 }
 
-// with_lo: keep the low parts (see RefTensor::lo). The elements are left unfilled: the
-// reference sets every one.
+// with_lo: keep the low parts (see RefTensor::lo).
 inline void init(RefTensor& t, Dtype dt, size_t n, bool with_lo = true) {
   t.dtype = dt;
   t.rounded.assign(n, dt);
-  t.hi.clear();
-  t.hi.resize(n);
-  t.lo.clear();
-  t.lo.resize(with_lo ? n : 0);
+  t.hi.assign(n, 0);
+  t.lo.assign(with_lo ? n : 0, 0);
 }
 
 template <class Real>

@@ -52,8 +52,8 @@ struct RefTensor {
       wide_ = dt == Dtype::f64;
       w_.clear();
       n_.clear();
-      w_.resize(wide_ ? n : 0);
-      n_.resize(wide_ ? 0 : n);
+      w_.assign(wide_ ? n : 0, 0);
+      n_.assign(wide_ ? 0 : n, 0);
     }
     uint64_t operator[](size_t i) const { return wide_ ? w_[i] : n_[i]; }
     void set(size_t i, uint64_t b) {

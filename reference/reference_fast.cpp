@@ -491,6 +491,14 @@ struct FloatBins {
   std::array<std::array<int64_t, 512>, 2> dyx{};
   ref::ExactBins<288> X, AX, DY, ADY;
   ref::ExactBins<576> XX, DYX;
+  void clear_exact() {
+    X.clear();
+    AX.clear();
+    XX.clear();
+    DY.clear();
+    ADY.clear();
+    DYX.clear();
+  }
 };
 // The bins of f64 values: 128-bit ones, by exponent field (sums) and by the sum of two
 // (products).
@@ -556,12 +564,7 @@ class ChannelWorker {
   template <bool Bwd>
   BNCHECK_AVX2 void accumulate_floats_avx2() {
     FloatBins& b = bins_;
-    b.X.clear();
-    b.AX.clear();
-    b.XX.clear();
-    b.DY.clear();
-    b.ADY.clear();
-    b.DYX.clear();
+    b.clear_exact();
     const size_t M = xs_.size();
     const float *xs = xs_.data(), *dys = dys_.data();
     const uint32_t xmax_bits = max_magnitude_bits(xs, M), gmax_bits = Bwd ? max_magnitude_bits(dys, M) : 0;
@@ -683,12 +686,7 @@ class ChannelWorker {
   }
   void accumulate_floats(bool bwd) {
     FloatBins& b = bins_;
-    b.X.clear();
-    b.AX.clear();
-    b.XX.clear();
-    b.DY.clear();
-    b.ADY.clear();
-    b.DYX.clear();
+    b.clear_exact();
     const size_t M = xs_.size();
     x_emax_ = g_emax_ = 1;
     for (size_t k0 = 0; k0 < M; k0 += kChunk) {
