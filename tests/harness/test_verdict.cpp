@@ -251,7 +251,9 @@ TEST(Verdict, AnyThreadCountGivesTheSameReport) {
     EXPECT_EQ(reps[0].verdict, reps[1].verdict) << desc;
     for (size_t k = 0; k < reps[0].tensors.size(); ++k) {
       const TensorReport &a = reps[0].tensors[k], &t = reps[1].tensors[k];
-      if (k == 0) EXPECT_GT(a.count, size_t{1} << 16) << desc;
+      if (k == 0) {
+        EXPECT_GT(a.count, size_t{1} << 16) << desc;
+      }
       EXPECT_EQ(a.failures, t.failures) << desc << " " << a.name;
       EXPECT_EQ(a.degenerate, t.degenerate) << desc << " " << a.name;
       EXPECT_EQ(a.worst, t.worst) << desc << " " << a.name;
