@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 #include "harness/fill_rules.hpp"
 #include "harness/parallel.hpp"
@@ -110,7 +111,7 @@ double second_order(const StatErrors& e, double r) {
 }
 
 Budget first_order_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
-                          const Reference& ref, bool output_rounding) {
+                          const Reference& ref, bool output_rounding, int64_t n0, int64_t n1) {
   Budget B;
   auto half_ulp = [output_rounding](double v, Dtype dt) { return output_rounding ? bncheck::half_ulp(v, dt) : 0.0; };
   const Units u{unit_roundoff_bits(nx.accumulation_bits), unit_roundoff_bits(nx.compute_bits)};
@@ -118,6 +119,8 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
   const double cM = summation_factor(M);
   const Dtype pd = p.pdtype, dt = p.dtype;
   auto gamma_of = [&](int64_t c) { return p.affine ? d.gamma.get(c) : 1.0; };
+  // y of rows [n0, n1): element i of the tensor is element i - off of ref.y and B.y.
+  const size_t off = static_cast<size_t>(n0 * C * S);
   // Channels are independent: each writes its own budgets (harness/parallel.hpp).
   auto for_channels = [&](auto body) {
     parallel_chunks(C, C * M, [&](int64_t c0, int64_t c1) {
@@ -132,10 +135,10 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       if (!std::isfinite(cr.mean) || !std::isfinite(cr.var)) {
         // Non-finite running statistics: IEEE arithmetic gives special values (compared
         // exactly) or beta (x - rm) * 0 + beta, exact up to its final rounding.
-        for (int64_t n = 0; n < N; ++n)
+        for (int64_t n = n0; n < n1; ++n)
           for (int64_t s = 0; s < S; ++s) {
-            const size_t i = static_cast<size_t>(p.index(n, c, s));
-            B.y[i] = half_ulp(std::fabs(ref.y.hi[i]), dt) + u.uc * std::fabs(ref.y.hi[i]);
+            const size_t o = static_cast<size_t>(p.index(n, c, s)) - off;
+            B.y[o] = half_ulp(std::fabs(ref.y.hi[o]), dt) + u.uc * std::fabs(ref.y.hi[o]);
           }
         return;
       }
@@ -143,13 +146,13 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       const double g = gamma_of(c);
       StatErrors e;        // running statistics are exact inputs
       e.rel_r = 3 * u.uc;  // eps addition, sqrt, division
-      for (int64_t n = 0; n < N; ++n)
+      for (int64_t n = n0; n < n1; ++n)
         for (int64_t s = 0; s < S; ++s) {
-          const size_t i = static_cast<size_t>(p.index(n, c, s));
-          const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[i];
+          const size_t i = static_cast<size_t>(p.index(n, c, s)), o = i - off;
+          const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[o];
           const double pre =
               std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
-          B.y[i] = pre + half_ulp(std::fabs(y) + pre, dt);
+          B.y[o] = pre + half_ulp(std::fabs(y) + pre, dt);
         }
     });
     return B;
@@ -200,17 +203,17 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
       // budget is infinite, which compare_tensor reads as "any value, degenerate".
       if (std::isinf(e.rel_r)) {
         if (conv.saved == SavedStat::invstd) B.save_stat[c] = HUGE_VAL;
-        for (int64_t n = 0; n < N; ++n)
-          for (int64_t s = 0; s < S; ++s) B.y[static_cast<size_t>(p.index(n, c, s))] = HUGE_VAL;
+        for (int64_t n = n0; n < n1; ++n)
+          for (int64_t s = 0; s < S; ++s) B.y[static_cast<size_t>(p.index(n, c, s)) - off] = HUGE_VAL;
         return;
       }
-      for (int64_t n = 0; n < N; ++n)
+      for (int64_t n = n0; n < n1; ++n)
         for (int64_t s = 0; s < S; ++s) {
-          const size_t i = static_cast<size_t>(p.index(n, c, s));
-          const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[i];
+          const size_t i = static_cast<size_t>(p.index(n, c, s)), o = i - off;
+          const double x = ch.x(d.x.get(i)), xh = (x - ch.mean) * ch.r, y = ref.y.hi[o];
           const double pre =
               std::fabs(g) * xhat_error(x, xh, ch.mean, ch.r, e, u) + u.uc * (std::fabs(g * xh) + std::fabs(y));
-          B.y[i] = f2 * (pre + half_ulp(std::fabs(y) + pre, dt));
+          B.y[o] = f2 * (pre + half_ulp(std::fabs(y) + pre, dt));
         }
     });
     return B;
@@ -302,10 +305,13 @@ Budget first_order_budget(const Problem& p, const Conventions& conv, const Numer
 }  // namespace
 
 Budget compute_budget(const Problem& given, const Conventions& conv, const Numerics& nx, const CaseData& d,
-                      const Reference& ref, bool output_rounding) {
+                      const Reference& ref, bool output_rounding, Rows rows) {
   Problem p = given;
   p.eps = effective_eps(given.eps, conv);
-  Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding);
+  const int64_t n0 = rows.n0, n1 = rows.n1 < 0 ? p.n : rows.n1;
+  if (n0 < 0 || n1 < n0 || n1 > p.n || (p.dir == Direction::bwd && (n0 != 0 || n1 != p.n)))
+    throw std::invalid_argument("compute_budget: rows out of range (backward takes the whole tensor)");
+  Budget B = first_order_budget(p, conv, nx, d, ref, output_rounding, n0, n1);
   // Scaling a budget back from the channel's units rounds it in the subnormal range:
   // one subnormal spacing of the output dtype covers that (and nothing else notices it).
   const double sub = ulp(0.0, p.dtype);

@@ -42,7 +42,12 @@ struct Budget {
 // given: their actual distance to the exact statistics enters the budget.
 // output_rounding = false leaves out the final rounding to the output dtype (for
 // quantities that are not stored, e.g. the reference's own double-double results).
+// rows: the budgets of y for rows [n0, n1) of a forward (n1 < 0: every row), against a
+// reference of those rows (RowReference::rows); the per-channel budgets are whole.
+struct Rows {
+  int64_t n0 = 0, n1 = -1;
+};
 Budget compute_budget(const Problem& p, const Conventions& conv, const Numerics& nx, const CaseData& d,
-                      const Reference& ref, bool output_rounding = true);
+                      const Reference& ref, bool output_rounding = true, Rows rows = {});
 
 }  // namespace bncheck

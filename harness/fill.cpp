@@ -12,6 +12,7 @@
 #include "harness/case_data.hpp"
 #include "harness/fill_rules.hpp"
 #include "harness/rng.hpp"
+#include "harness/runner.hpp"
 
 namespace bncheck {
 
@@ -278,6 +279,14 @@ double estimated_case_bytes(const Problem& p, int conventions) {
   //    bytes) and a copy of the inputs handed to backends of that convention.
   // Per element of the channel in flight: the reference's 256-bit working set (~160
   // bytes). The sum gets a 25% margin.
+  if (checked_streamed(p)) {
+    // A streamed check (harness/runner.hpp): the inputs, one output and a backend's
+    // working copies as above; per element of a part, the reference of its rows (24
+    // bytes at most), its budget (8), its errors (4) and the workers' copies of the
+    // values (16); the error histogram (4 MiB).
+    const double part = static_cast<double>(streamed_rows(p)) * static_cast<double>(p.c * p.spatial_size());
+    return 1.25 * (E * (inputs + 3) * b + std::min(E, part) * 52 + 4e6) + 16e6;
+  }
   const double once = E * ((inputs + 3) * b + 16);
   const double per_convention = E * (24 + inputs * b);
   return 1.25 * (once + std::max(conventions, 1) * per_convention + M * 160) + 16e6;

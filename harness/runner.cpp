@@ -2,10 +2,12 @@
 #include "harness/split.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 namespace bncheck {
 
@@ -38,7 +40,19 @@ Tensor copy_of(const Tensor& t) {
   return c;
 }
 
+std::atomic<int64_t> g_stream_above{int64_t{1} << 27}, g_stream_part{int64_t{1} << 22};
+
 }  // namespace
+
+bool checked_streamed(const Problem& p) { return p.dir != Direction::bwd && p.elements() > g_stream_above; }
+int64_t streamed_rows(const Problem& p) {
+  const int64_t row = std::max<int64_t>(1, p.c * p.spatial_size());
+  return std::max<int64_t>(1, g_stream_part / row);
+}
+void set_streaming(int64_t above_elements, int64_t part_elements) {
+  g_stream_above = std::max<int64_t>(0, above_elements);
+  g_stream_part = std::max<int64_t>(1, part_elements);
+}
 
 const Tensor* CaseOutputs::find(const std::string& name) const {
   for (const auto& [n, t] : tensors)
@@ -79,6 +93,12 @@ CaseRunner::Impl::PerConvention& CaseRunner::Impl::get(const Conventions& conv) 
     if (c == conv) return *pc;
   auto pc = std::make_unique<PerConvention>();
   const auto t0 = std::chrono::steady_clock::now();
+  if (checked_streamed(p_)) {  // the statistics now, y part by part after the backend's call
+    pc->rows = std::make_unique<RowReference>(p_, conv, data_, streamed_rows(p_));
+    pc->seconds = seconds_since(t0);
+    cache_.emplace_back(conv, std::move(pc));
+    return *cache_.back().second;
+  }
   pc->ref = compute_reference_selected(p_, conv, data_);
   pc->seconds = seconds_since(t0);
   pc->data.x = copy_of(data_.x);
@@ -106,7 +126,10 @@ CaseRunner::Impl::PerConvention& CaseRunner::Impl::get(const Conventions& conv) 
 }
 
 const Reference& CaseRunner::Impl::reference(const Conventions& conv) { return get(conv).ref; }
-const CaseData& CaseRunner::Impl::data_for(const Conventions& conv) { return get(conv).data; }
+const CaseData& CaseRunner::Impl::data_for(const Conventions& conv) {
+  PerConvention& pc = get(conv);
+  return pc.rows ? data_ : pc.data;  // a streamed check (forward) hands the case's own inputs
+}
 
 CaseReport CaseRunner::Impl::run(Backend& b, CaseOutputs* outputs) {
   // The harness never dies on a backend: an exception is that case's verdict.
@@ -176,6 +199,7 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
   rep.conv = bp.conv;
   PerConvention& pc = get(bp.conv);
   rep.seconds_reference = pc.seconds;
+  if (pc.rows) return run_streamed(b, bp, pc, outputs, rep);
   rep.reference_slow_elements = pc.ref.path.elements_slow;
   rep.reference_elements = pc.ref.path.elements_slow + pc.ref.path.elements_fast;
   const CaseData& d = pc.data;
@@ -253,6 +277,83 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
   } else {
     rep.verdict = decide(rep.tensors, main_output, &rep.message);
   }
+  if (outputs) *outputs = std::move(out);
+  return rep;
+}
+
+}  // namespace bncheck
+
+namespace bncheck {
+
+// A forward too large for the whole-tensor reference: the backend runs on the whole
+// tensors; then, part by part (streamed_rows rows), the reference of those rows, their
+// budgets and their comparison, merged into one report on y (TensorComparison). The
+// per-channel outputs are judged whole, from the first part's reference.
+CaseReport CaseRunner::Impl::run_streamed(Backend& b, const Problem& bp, PerConvention& pc, CaseOutputs* outputs,
+                                          CaseReport& rep) {
+  const size_t E = static_cast<size_t>(p_.elements()), C = static_cast<size_t>(p_.c);
+  const CaseData& d = data_;
+  CaseOutputs out;
+  Status st;
+  const auto t0 = std::chrono::steady_clock::now();
+  out.tensors.emplace_back("y", output_tensor(p_.dtype, E));
+  if (p_.dir == Direction::fwd_train) {
+    out.tensors.emplace_back("save_mean", output_tensor(p_.pdtype, C));
+    out.tensors.emplace_back("save_stat", output_tensor(p_.pdtype, C));
+    out.tensors.emplace_back("running_mean", copy_of(d.running_mean));
+    out.tensors.emplace_back("running_var", copy_of(d.running_var));
+    auto& T = out.tensors;
+    ForwardTrainingArgs a{d.x.data(),         d.gamma.data(),     d.beta.data(),      T[0].second.data(),
+                          T[1].second.data(), T[2].second.data(), T[3].second.data(), T[4].second.data()};
+    st = bp.split.empty() ? b.forward_training(bp, a) : split_forward_training(b, bp, a);
+  } else {
+    ForwardInferenceArgs a{d.x.data(),           d.gamma.data(),
+                           d.beta.data(),        d.running_mean.data(),
+                           d.running_var.data(), out.tensors[0].second.data()};
+    st = b.forward_inference(bp, a);
+  }
+  rep.seconds_backend = seconds_since(t0);
+  if (!st.ok()) {
+    rep.verdict = verdict_of(st);
+    rep.message = st.message.empty() ? "backend returned an error" : st.message;
+    if (outputs) *outputs = std::move(out);
+    return rep;
+  }
+  const Numerics nx = case_numerics(b, bp);
+  TensorComparison y("y", *out.find("y"), p_.dtype, E);
+  std::vector<TensorReport> channels;
+  const int64_t rows = streamed_rows(p_);
+  try {
+    for (int64_t n0 = 0; n0 < p_.n; n0 += rows) {
+      const int64_t n1 = std::min(p_.n, n0 + rows);
+      const auto t1 = std::chrono::steady_clock::now();
+      const Reference part = pc.rows->rows(n0, n1);
+      rep.seconds_reference += seconds_since(t1);
+      rep.reference_slow_elements += part.path.elements_slow;
+      rep.reference_elements += part.path.elements_slow + part.path.elements_fast;
+      const Budget B = compute_budget(bp, bp.conv, nx, d, part, true, Rows{n0, n1});
+      y.add(part.y, B.y);
+      if (n0 == 0 && p_.dir == Direction::fwd_train) {
+        auto judge = [&](const char* name, const RefTensor& r, const std::vector<double>& budget) {
+          channels.push_back(compare_tensor(name, r, *out.find(name), budget));
+        };
+        judge("save_mean", part.save_mean, B.save_mean);
+        judge("save_stat", part.save_stat, B.save_stat);
+        if (bp.conv.keeps_running) {
+          judge("running_mean", part.running_mean, B.running_mean);
+          judge("running_var", part.running_var, B.running_var);
+        }
+      }
+    }
+  } catch (const std::runtime_error& e) {  // a channel the streamed reference does not take
+    rep.verdict = Verdict::skipped;
+    rep.message = std::string("not checked: ") + e.what();
+    if (outputs) *outputs = std::move(out);
+    return rep;
+  }
+  rep.tensors.push_back(y.report());
+  for (TensorReport& t : channels) rep.tensors.push_back(std::move(t));
+  rep.verdict = decide(rep.tensors, "y", &rep.message);
   if (outputs) *outputs = std::move(out);
   return rep;
 }

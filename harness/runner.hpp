@@ -35,15 +35,27 @@ class CaseRunner::Impl {
     Reference ref;
     CaseData data;  // data_ plus the saved statistics of this convention (backward)
     double seconds = 0;
+    // A streamed check (checked_streamed): the statistics, y rows at a time; ref and
+    // data stay empty.
+    std::unique_ptr<RowReference> rows;
   };
   PerConvention& get(const Conventions& conv);
   CaseReport run_unguarded(Backend& b, CaseOutputs* outputs);
+  CaseReport run_streamed(Backend& b, const Problem& bp, PerConvention& pc, CaseOutputs* outputs, CaseReport& rep);
   void mark_unjudgeable_channels(Reference& ref, const CaseData& d) const;
 
   Problem p_;
   CaseData data_;
   std::vector<std::pair<Conventions, std::unique_ptr<PerConvention>>> cache_;
 };
+
+// A forward of more than 2^27 elements is checked streamed: the reference, budgets and
+// comparison of y a part of about 2^22 elements at a time (streamed_rows rows), so that
+// the check needs the case's tensors plus O(part) bytes (RowReference,
+// TensorComparison). set_streaming changes both sizes (tests).
+bool checked_streamed(const Problem& p);
+int64_t streamed_rows(const Problem& p);
+void set_streaming(int64_t above_elements, int64_t part_elements);
 
 // How many different conventions the backends declare for p: the references a case
 // computes (estimated_case_bytes).

@@ -195,8 +195,11 @@ inline void put(RefTensor& t, size_t i, const Approx& a) {
     return;
   }
   if (!decides(a, t.dtype, &bits) || !dd::rounds_uniquely(a.h, a.l, a.e, Dtype::f64, &hb)) {
-    if (a.e != 0) {
+    if (a.e != 0) {  // a placeholder, so that what reads it before the 256-bit values replace it reads no garbage
       undecided = true;
+      t.rounded.set(i, 0);
+      t.hi[i] = a.h;
+      if (!t.lo.empty()) t.lo[i] = 0;
       return;
     }
     const double hi = a.h + a.l;  // correctly rounded, ties to even

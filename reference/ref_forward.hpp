@@ -6,11 +6,11 @@
 
 namespace bncheck::ref {
 
-// Inference, one element of channel c (r = 1/sqrt(rv + eps), r_inf when rv + eps = 0).
+// Inference, element i of channel c, of value xv (r = 1/sqrt(rv + eps), r_inf when
+// rv + eps = 0).
 template <class Real>
-void inference_element(const Problem& p, const CaseData& d, size_t i, double g, double b, double rm, double rv,
-                       const Real& r, bool r_inf, Reference& R) {
-  const double xv = d.x.get(i);
+void inference_element(const Problem& p, double xv, size_t i, double g, double b, double rm, double rv, const Real& r,
+                       bool r_inf, Reference& R) {
   if (!std::isfinite(xv) || r_inf || !std::isfinite(rm) || !std::isfinite(rv)) {
     // Special values: plain IEEE evaluation gives the special result; its kind
     // (NaN or +-Inf) depends on the form (folded or not) when r is infinite.
@@ -52,8 +52,10 @@ void inference_channel(const Problem& p, const CaseData& d, int64_t c, Reference
   inference_channel_ref(d, c, r, r_inf, R);
   const double g = gamma_of(p, d, c), b = beta_of(p, d, c), rm = d.running_mean.get(c), rv = d.running_var.get(c);
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t s = 0; s < S; ++s)
-      inference_element(p, d, static_cast<size_t>(p.index(n, c, s)), g, b, rm, rv, r, r_inf, R);
+    for (int64_t s = 0; s < S; ++s) {
+      const size_t i = static_cast<size_t>(p.index(n, c, s));
+      inference_element(p, d.x.get(i), i, g, b, rm, rv, r, r_inf, R);
+    }
 }
 
 // The running statistics of channel c from its exact statistics. M = 1 with the

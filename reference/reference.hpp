@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -52,8 +53,8 @@ struct RefTensor {
       wide_ = dt == Dtype::f64;
       w_.clear();
       n_.clear();
-      w_.assign(wide_ ? n : 0, 0);
-      n_.assign(wide_ ? 0 : n, 0);
+      w_.resize(wide_ ? n : 0);
+      n_.resize(wide_ ? 0 : n);
     }
     uint64_t operator[](size_t i) const { return wide_ ? w_[i] : n_[i]; }
     void set(size_t i, uint64_t b) {
@@ -87,9 +88,17 @@ struct RefTensor {
   // of any size turns NaN into a finite value.
   static constexpr uint8_t kAnyNonFinite = 1, kAnyValue = 2;
   std::vector<uint8_t> any_nonfinite;
+  // Allocates the marks on the first one, under one lock for every RefTensor: marks are
+  // rare, and workers that mark elements of one tensor (the fast path's channels) do not
+  // race for its allocation. Reading the marks while others may still set them is not.
   void mark(size_t i, uint8_t how) {
+    const std::lock_guard<std::mutex> hold(marks_lock());
     if (any_nonfinite.empty()) any_nonfinite.assign(size(), 0);
     any_nonfinite[i] = how;
+  }
+  static std::mutex& marks_lock() {
+    static std::mutex m;
+    return m;
   }
   size_t size() const { return rounded.size(); }
   double rounded_value(size_t i) const { return bits_to_double(rounded[i], dtype); }
@@ -137,6 +146,28 @@ Reference compute_reference(const Problem& p, const Conventions& conv, const Cas
 // within the bound rounds to the same value of its dtype, else evaluated at 256 bits.
 // Bitwise the rounded outputs of compute_reference.
 Reference compute_reference_fast(const Problem& p, const Conventions& conv, const CaseData& d);
+
+// The fast path's reference of a tensor too large to hold its elementwise outputs whole
+// (a streamed check; forward directions): the constructor gathers every channel's exact
+// sums in one pass over x, rows_per_pass rows at a time (for training); rows(n0, n1)
+// then gives the reference of rows [n0, n1): y of (n1 - n0) C S elements in the layout
+// of a problem of n1 - n0 rows, every per-channel output and ChannelRef whole. Each
+// output is bitwise the one compute_reference_fast gives. d must outlive it.
+// Throws std::runtime_error from rows() where a channel needs the 256-bit path over the
+// whole channel (non-finite values, var + eps = 0, statistics beyond the double-double
+// bounds), and std::invalid_argument for backward.
+class RowReference {
+ public:
+  RowReference(const Problem& p, const Conventions& conv, const CaseData& d, int64_t rows_per_pass);
+  ~RowReference();
+  RowReference(const RowReference&) = delete;
+  RowReference& operator=(const RowReference&) = delete;
+  Reference rows(int64_t n0, int64_t n1) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Threads of the fast path (`--threads`; 0: every core). Channels go to threads as they
 // free up; the result is the same for any count.

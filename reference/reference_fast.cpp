@@ -27,6 +27,8 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -39,6 +41,42 @@
 #include "reference/round_test_avx2.hpp"
 
 namespace bncheck {
+
+namespace ref {
+
+// A channel's exact sums (x, x^2, |x|, dy, |dy|, dy x, in the data format's unit) and
+// the range of its values' exponent fields: over a block of rows, or added up over all
+// of them (RowReference). The sums are integers in one unit: adding them is exact.
+template <class Sum>
+struct ChannelSums {
+  Sum i1, i2, iax, idy, iady, idyx;
+  int x_emax = 1, g_emax = 1, x_lo = 0, x_hi = -1, g_lo = 0, g_hi = -1;
+  bool nonfinite = false, any = false;
+  void add(const ChannelSums& o) {
+    if (!any) {
+      const bool bad = nonfinite;
+      *this = o;
+      nonfinite = nonfinite || bad;
+      return;
+    }
+    i1 = i1 + o.i1;
+    i2 = i2 + o.i2;
+    iax = iax + o.iax;
+    idy = idy + o.idy;
+    iady = iady + o.iady;
+    idyx = idyx + o.idyx;
+    x_emax = std::max(x_emax, o.x_emax);
+    g_emax = std::max(g_emax, o.g_emax);
+    x_lo = std::min(x_lo, o.x_lo);
+    x_hi = std::max(x_hi, o.x_hi);
+    g_lo = std::min(g_lo, o.g_lo);
+    g_hi = std::max(g_hi, o.g_hi);
+    nonfinite = nonfinite || o.nonfinite;
+  }
+};
+
+}  // namespace ref
+
 namespace {
 
 using boost::multiprecision::cpp_int;
@@ -81,11 +119,15 @@ inline float f16_float(uint32_t b) {
 // have_fma() says the processor has it.
 #define BNCHECK_FMA __attribute__((target("fma")))
 
-// Where channel c's elements are: element (n, s) at base + n * stride_n + s * stride_s.
+// Where channel c's elements are: element (n, s) at base + n * stride_n + s * stride_s
+// of the outputs, and in_shift further on in the inputs. The walk of rows [n0, n0 +
+// rows) (a streamed check: RowReference) sees them as a problem of `rows` rows: its
+// outputs hold those rows only, its inputs are the whole tensors.
 struct ChannelWalk {
-  size_t base, stride_n, stride_s;
+  size_t base, stride_n, stride_s, in_shift = 0;
   int64_t N, S;
-  ChannelWalk(const Problem& p, int64_t c) : N(p.n), S(p.spatial_size()) {
+  ChannelWalk(const Problem& p, int64_t c, int64_t n0 = 0, int64_t rows = -1)
+      : N(rows < 0 ? p.n : rows), S(p.spatial_size()) {
     const size_t C = static_cast<size_t>(p.c), Sz = static_cast<size_t>(S);
     if (p.layout == Layout::channels_first) {
       base = static_cast<size_t>(c) * Sz;
@@ -96,6 +138,7 @@ struct ChannelWalk {
       stride_n = Sz * C;
       stride_s = C;
     }
+    in_shift = static_cast<size_t>(n0) * stride_n;
   }
   template <class F>
   void each(F&& f) const {
@@ -374,7 +417,7 @@ bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v)
   v.resize(static_cast<size_t>(w.N * w.S));
   uint32_t bad = 0;  // the exponent bits of an infinity or NaN, or'ed
   if (t.dtype() == Dtype::f32) {
-    const float* f = static_cast<const float*>(t.data());
+    const float* f = static_cast<const float*>(t.data()) + w.in_shift;
     w.each([&](size_t k, size_t i) {
       uint32_t b;
       std::memcpy(&b, &f[i], sizeof b);
@@ -382,7 +425,7 @@ bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v)
       v[k] = f[i];
     });
   } else if (t.dtype() == Dtype::bf16) {  // the top half of an f32
-    const uint16_t* h = static_cast<const uint16_t*>(t.data());
+    const uint16_t* h = static_cast<const uint16_t*>(t.data()) + w.in_shift;
     w.each([&](size_t k, size_t i) {
       const uint32_t b = static_cast<uint32_t>(h[i]) << 16;
       bad |= static_cast<uint32_t>((b & 0x7f800000u) == 0x7f800000u);
@@ -395,7 +438,7 @@ bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v)
       for (uint32_t b = 0; b < 65536; ++b) f[b] = f16_float(b);
       return f;
     }();
-    const uint16_t* h = static_cast<const uint16_t*>(t.data());
+    const uint16_t* h = static_cast<const uint16_t*>(t.data()) + w.in_shift;
     const float* f = table.data();
     w.each([&](size_t k, size_t i) {
       bad |= static_cast<uint32_t>((h[i] & 0x7c00u) == 0x7c00u);
@@ -403,7 +446,7 @@ bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v)
     });
   } else {
     w.each([&](size_t k, size_t i) {
-      v[k] = static_cast<float>(t.get(i));  // exact
+      v[k] = static_cast<float>(t.get(i + w.in_shift));  // exact
       bad |= static_cast<uint32_t>(!std::isfinite(v[k]));
     });
   }
@@ -412,7 +455,7 @@ bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<float>& v)
 // The same for f64 data.
 bool gather_floats(const ChannelWalk& w, const Tensor& t, std::vector<double>& v) {
   v.resize(static_cast<size_t>(w.N * w.S));
-  const double* f = static_cast<const double*>(t.data());
+  const double* f = static_cast<const double*>(t.data()) + w.in_shift;
   uint64_t bad = 0;
   w.each([&](size_t k, size_t i) {
     v[k] = f[i];
@@ -529,8 +572,50 @@ class ChannelWorker {
   }
   const ReferencePath& path() const { return path_; }
 
+  // A streamed reference (RowReference): rows [n0, n0 + rows) of every channel into R,
+  // the statistics from sums over the whole channels (training).
+  void set_rows(int64_t n0, int64_t rows, const std::vector<ref::ChannelSums<Sum>>* sums) {
+    n0_ = n0;
+    rows_ = rows;
+    sums_ = sums;
+  }
+  // The streamed reference's first pass: channel c's exact sums over rows [n0, n0 +
+  // rows), added into s (exact: the sums are integers in one unit).
+  void add_sums(int64_t c, int64_t n0, int64_t rows, ref::ChannelSums<Sum>& s) {
+    const bool bwd = p_.dir == Direction::bwd;
+    const ChannelWalk w(p_, c, n0, rows);
+    if (!gather_floats(w, d_.x, xs_) || (bwd && !gather_floats(w, d_.dy, dys_))) {
+      s.nonfinite = true;
+      return;
+    }
+    accumulate(bwd);
+    s.add({i1_, i2_, iax_, idy_, iady_, idyx_, x_emax_, g_emax_, x_lo_, x_hi_, g_lo_, g_hi_, false, true});
+  }
+  // Where a streamed reference met a channel that needs the whole-channel 256-bit
+  // path (its lowest such channel): empty when none.
+  int64_t refused_channel() const { return refused_; }
+
  private:
+  bool streamed() const { return rows_ >= 0; }
+  void restore(const ref::ChannelSums<Sum>& s) {
+    i1_ = s.i1;
+    i2_ = s.i2;
+    iax_ = s.iax;
+    idy_ = s.idy;
+    iady_ = s.iady;
+    idyx_ = s.idyx;
+    x_emax_ = s.x_emax;
+    g_emax_ = s.g_emax;
+    x_lo_ = s.x_lo;
+    x_hi_ = s.x_hi;
+    g_lo_ = s.g_lo;
+    g_hi_ = s.g_hi;
+  }
+  void refuse(int64_t c) {
+    if (refused_ < 0 || c < refused_) refused_ = c;
+  }
   void slow_channel(int64_t c) {
+    if (streamed()) return refuse(c);
     ref::compute_channel<Real256>(p_, conv_, d_, c, R_);
     path_.channels_slow++;
     path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
@@ -815,10 +900,15 @@ class ChannelWorker {
 
   void training_or_backward(int64_t c) {
     const bool bwd = p_.dir == Direction::bwd;
-    const ChannelWalk w(p_, c);
+    const ChannelWalk w(p_, c, n0_, rows_);
     if (!gather_floats(w, d_.x, xs_) || (bwd && !gather_floats(w, d_.dy, dys_)))
       return slow_channel(c);  // non-finite inputs: IEEE semantics (ref_special.hpp)
-    accumulate(bwd);
+    if (sums_) {
+      if ((*sums_)[static_cast<size_t>(c)].nonfinite) return slow_channel(c);
+      restore((*sums_)[static_cast<size_t>(c)]);
+    } else {
+      accumulate(bwd);
+    }
     const int64_t M = p_.reduction_size();
     st256_.reset();
     dx256_.reset();
@@ -839,12 +929,13 @@ class ChannelWorker {
     st.var = num.to_approx(2 * kUnit) / (Ma * Ma);
     const Approx denom = st.var + Approx(p_.eps);
     if (ref::exact_zero(denom) && !ref::undecided)  // var + eps = 0: IEEE special values
-      return bwd ? slow_channel(c) : constant_forward(c);
+      return bwd ? slow_channel(c) : constant_forward(c, w);
     if (ref::undecided) return exact_statistics(c, w);
     st.invstd = Approx(1.0) / sqrt(denom);
     const bool singular = ref::record_channel_statistics(p_, conv_, c, st, iax_.to_approx(kUnit), mean_square(M), R_);
-    if (singular) return slow_channel(c);
+    // Undecided first: singular is then read from placeholders (approx.hpp, put).
     if (ref::undecided) return exact_statistics(c, w);
+    if (singular) return slow_channel(c);
     if (bwd)
       backward(c, w, st);
     else
@@ -965,14 +1056,13 @@ class ChannelWorker {
   // 256 bits from the exact sums, as the slow path has them (r infinite, or 0 by the
   // declared convention); y is one value for the whole channel, evaluated once at 256
   // bits as the slow path evaluates each element, and copied with its marks.
-  void constant_forward(int64_t c) {
+  void constant_forward(int64_t c, const ChannelWalk& w) {
     const int64_t M = p_.reduction_size();
     const ref::Stats<Real256>& st = stats256();
     const Real256 sum_abs = scaled(iax_.to_cpp_int(), kUnit);
     const Real256 mean_sq = scaled(i2_.to_cpp_int(), 2 * kUnit) / Real256(static_cast<double>(M));
     const bool singular = ref::record_channel_statistics(p_, conv_, c, st, sum_abs, mean_sq, R_);
     ref::running_statistics(p_, conv_, d_, c, st, R_);
-    const ChannelWalk w(p_, c);
     const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
     RefTensor& y = R_.y;
     const size_t i0 = w.base;
@@ -986,7 +1076,7 @@ class ChannelWorker {
       if (singular) y.mark(i, RefTensor::kAnyValue);
     });
     path_.elements_slow += 1;
-    path_.elements_fast += static_cast<uint64_t>(M) - 1;
+    path_.elements_fast += static_cast<uint64_t>(w.N * w.S) - 1;
   }
 
   // How a product term F v of an elementwise output enters the tiers, whose Dekker
@@ -1053,7 +1143,7 @@ class ChannelWorker {
     const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c);
     for (const Pending& e : pending_)
       ref::put(R_.y, e.i, Real256(g) * ref::xhat(Real256(xs_[e.k]), stats256()) + Real256(b));
-    count(p_.reduction_size());
+    count(w.N * w.S);
   }
   // decided: elements of pending_ decided after all (exact zeros).
   void count(int64_t M, size_t decided = 0) {
@@ -1159,7 +1249,7 @@ class ChannelWorker {
         slow_dx(c, e.i, xs_[e.k], dys_[e.k]);
       }
     }
-    count(p_.reduction_size(), zeros);
+    count(w.N * w.S, zeros);
   }
   void slow_dx(int64_t c, size_t i, double x, double dy) {
     const ref::Stats<Real256>& s = stats256();
@@ -1178,6 +1268,7 @@ class ChannelWorker {
     const double g = ref::gamma_of(p_, d_, c), b = ref::beta_of(p_, d_, c), rm = d_.running_mean.get(c),
                  rv = d_.running_var.get(c);
     if (!std::isfinite(rm) || !std::isfinite(rv) || !(rv + p_.eps > 0)) {
+      if (streamed()) return refuse(c);
       ref::inference_channel<Real256>(p_, d_, c, R_);  // special values, r infinite
       path_.channels_slow++;
       path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
@@ -1188,12 +1279,13 @@ class ChannelWorker {
     ref::inference_channel_ref(d_, c, r, false, R_);
     const Approx A = Approx(g) * r, K = Approx(b) - A * Approx(rm);
     if (ref::undecided || !F::usable(A) || !finite(K)) {
+      if (streamed()) return refuse(c);
       ref::inference_channel<Real256>(p_, d_, c, R_);
       path_.channels_slow++;
       path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
       return;
     }
-    const ChannelWalk w(p_, c);
+    const ChannelWalk w(p_, c, n0_, rows_);
     // Each element on its own: a non-finite x fails every tier's rounding test (its y is
     // not finite) and goes to 256 bits alone, with the slow path's IEEE semantics.
     (void)gather_floats(w, d_.x, xs_);
@@ -1208,9 +1300,9 @@ class ChannelWorker {
     if (!pending_.empty()) {
       bool r_inf = false;
       const Real256 r256 = ref::inference_invstd<Real256>(p_, d_, c, &r_inf);
-      for (const Pending& e : pending_) ref::inference_element(p_, d_, e.i, g, b, rm, rv, r256, false, R_);
+      for (const Pending& e : pending_) ref::inference_element(p_, xs_[e.k], e.i, g, b, rm, rv, r256, false, R_);
     }
-    count(p_.reduction_size());
+    count(w.N * w.S);
   }
 
   struct Dx256 {
@@ -1235,10 +1327,12 @@ class ChannelWorker {
   double gmax() const { return F::bound(g_emax_); }
   std::optional<ref::Stats<Real256>> st256_;
   std::optional<Dx256> dx256_;
+  int64_t n0_ = 0, rows_ = -1;  // the rows of a streamed reference (rows_ < 0: the whole tensor)
+  const std::vector<ref::ChannelSums<Sum>>* sums_ = nullptr;
+  int64_t refused_ = -1;
 };
 
-// The special-value marks of every output, allocated before the workers start (mark()
-// would allocate them lazily, a race between workers), dropped again where all zero.
+// Every output of R.
 std::vector<RefTensor*> outputs(Reference& R) {
   return {&R.y, &R.save_mean, &R.save_stat, &R.running_mean, &R.running_var, &R.dx, &R.dgamma, &R.dbeta};
 }
@@ -1269,27 +1363,61 @@ int reference_threads() {
 
 namespace {
 
-// The channels of p on `threads` workers (channels taken in turn from a shared counter).
-template <class In>
-void run_channels(const Problem& p, const Conventions& conv, const CaseData& d, int threads, Reference& R) {
+// The channels of p on `threads` workers (channels taken in turn from a shared counter):
+// body(worker, c) for each, the workers' path counts added into R. Returns the lowest
+// channel a streamed worker refused (-1: none).
+template <class In, class Body>
+int64_t run_channels(const Problem& p, const Conventions& conv, const CaseData& d, int threads, Reference& R,
+                     Body body) {
   std::atomic<int64_t> next{0};
   std::vector<std::unique_ptr<ChannelWorker<In>>> workers;  // on the heap: the f64 bins take 256 KiB
   workers.reserve(static_cast<size_t>(threads));
   for (int k = 0; k < threads; ++k) workers.push_back(std::make_unique<ChannelWorker<In>>(p, conv, d, R));
   auto work = [&](ChannelWorker<In>& w) {
     const DefaultFloatingPointMode mode;
-    for (int64_t c = next++; c < p.c; c = next++) w.channel(c);
+    for (int64_t c = next++; c < p.c; c = next++) body(w, c);
   };
   std::vector<std::thread> pool;
   for (int k = 1; k < threads; ++k) pool.emplace_back(work, std::ref(*workers[static_cast<size_t>(k)]));
   work(*workers[0]);
   for (std::thread& t : pool) t.join();
+  int64_t refused = -1;
   for (const auto& w : workers) {
     R.path.elements_fast += w->path().elements_fast;
     R.path.elements_slow += w->path().elements_slow;
     R.path.channels_slow += w->path().channels_slow;
     R.path.channels_exact_statistics += w->path().channels_exact_statistics;
+    if (const int64_t c = w->refused_channel(); c >= 0 && (refused < 0 || c < refused)) refused = c;
   }
+  return refused;
+}
+
+// Threads only where they pay for their start: many elements and several channels.
+int threads_for(const Problem& p) {
+  return p.elements() >= (int64_t{1} << 16) ? static_cast<int>(std::min<int64_t>(reference_threads(), p.c)) : 1;
+}
+
+// body(worker, c) for every channel into R, whose outputs are those of a problem of the
+// shape of `shape`. Where several workers write, the per-channel outputs' marks are
+// allocated first (a worker reads and clears its channel's marks while another may
+// mark its own: exact_statistics) and dropped again where all zero; the elementwise
+// outputs' marks are allocated by their first mark (RefTensor::mark).
+template <class In, class Body>
+int64_t fill_reference(const Problem& p, const Conventions& conv, const CaseData& d, const Problem& shape, Reference& R,
+                       Body body) {
+  ref::init_outputs(shape, R);
+  const int threads = threads_for(shape);
+  auto per_channel = [&R](const RefTensor* t) { return t != &R.y && t != &R.dx; };
+  if (threads > 1)
+    for (RefTensor* t : outputs(R))
+      if (!t->empty() && per_channel(t)) t->any_nonfinite.assign(t->size(), 0);
+  const int64_t refused = run_channels<In>(p, conv, d, threads, R, body);
+  if (threads > 1)
+    for (RefTensor* t : outputs(R))
+      if (per_channel(t) &&
+          std::all_of(t->any_nonfinite.begin(), t->any_nonfinite.end(), [](uint8_t m) { return m == 0; }))
+        std::vector<uint8_t>().swap(t->any_nonfinite);
+  return refused;
 }
 
 }  // namespace
@@ -1298,22 +1426,78 @@ Reference compute_reference_fast(const Problem& given, const Conventions& conv, 
   Problem p = given;
   p.eps = effective_eps(given.eps, conv);  // a backend's float epsilon, when declared
   Reference R;
-  ref::init_outputs(p, R);
-  // Threads only where they pay for their start: many elements and several channels.
-  const int threads =
-      p.elements() >= (int64_t{1} << 16) ? static_cast<int>(std::min<int64_t>(reference_threads(), p.c)) : 1;
-  if (threads > 1)  // mark() would allocate the marks lazily: a race between workers
-    for (RefTensor* t : outputs(R))
-      if (!t->empty()) t->any_nonfinite.assign(t->size(), 0);
+  auto each = [](auto& w, int64_t c) { w.channel(c); };
   if (p.dtype == Dtype::f64)
-    run_channels<double>(p, conv, d, threads, R);
+    fill_reference<double>(p, conv, d, p, R, each);
   else
-    run_channels<float>(p, conv, d, threads, R);
-  if (threads > 1)
-    for (RefTensor* t : outputs(R))
-      if (std::all_of(t->any_nonfinite.begin(), t->any_nonfinite.end(), [](uint8_t m) { return m == 0; }))
-        std::vector<uint8_t>().swap(t->any_nonfinite);
+    fill_reference<float>(p, conv, d, p, R, each);
   return R;
+}
+
+struct RowReference::Impl {
+  Problem p;  // eps the effective one
+  Conventions conv;
+  const CaseData& d;
+  int64_t rows_per_pass = 1;
+  std::vector<ref::ChannelSums<ref::Big>> float_sums;       // training, f32/f16/bf16 data
+  std::vector<ref::ChannelSums<ref::WideBig>> double_sums;  // training, f64 data
+  Impl(const Problem& p_, const Conventions& c, const CaseData& d_) : p(p_), conv(c), d(d_) {}
+
+  template <class In>
+  auto& sums() {
+    if constexpr (std::is_same_v<In, float>)
+      return float_sums;
+    else
+      return double_sums;
+  }
+  // The first pass: every channel's sums, a block of rows at a time.
+  template <class In>
+  void first_pass() {
+    auto& all = sums<In>();
+    all.assign(static_cast<size_t>(p.c), {});
+    Reference unused;  // the first pass writes nothing into it
+    const int64_t refused = run_channels<In>(p, conv, d, threads_for(p), unused, [&](ChannelWorker<In>& w, int64_t c) {
+      for (int64_t n0 = 0; n0 < p.n; n0 += rows_per_pass)
+        w.add_sums(c, n0, std::min(rows_per_pass, p.n - n0), all[static_cast<size_t>(c)]);
+    });
+    (void)refused;  // the first pass refuses nothing: non-finite values are marked in the sums
+  }
+  template <class In>
+  Reference rows(int64_t n0, int64_t n1) {
+    Problem shape = p;
+    shape.n = n1 - n0;
+    Reference R;
+    const auto* s = p.dir == Direction::fwd_train ? &sums<In>() : nullptr;
+    const int64_t refused = fill_reference<In>(p, conv, d, shape, R, [&](ChannelWorker<In>& w, int64_t c) {
+      w.set_rows(n0, n1 - n0, s);
+      w.channel(c);
+    });
+    if (refused >= 0)
+      throw std::runtime_error("channel " + std::to_string(refused) +
+                               " needs the 256-bit path over the whole channel (a non-finite value, var + eps = 0, "
+                               "or statistics beyond the double-double bounds), which a streamed check does not take");
+    return R;
+  }
+};
+
+RowReference::RowReference(const Problem& given, const Conventions& conv, const CaseData& d, int64_t rows_per_pass)
+    : impl_(std::make_unique<Impl>(given, conv, d)) {
+  if (given.dir == Direction::bwd)
+    throw std::invalid_argument("a streamed check takes the forward directions only (backward: the whole tensor)");
+  Impl& m = *impl_;
+  m.p.eps = effective_eps(given.eps, conv);
+  m.rows_per_pass = std::max<int64_t>(1, rows_per_pass);
+  if (m.p.dir != Direction::fwd_train) return;  // inference has no statistics to gather
+  if (m.p.dtype == Dtype::f64)
+    m.first_pass<double>();
+  else
+    m.first_pass<float>();
+}
+RowReference::~RowReference() = default;
+
+Reference RowReference::rows(int64_t n0, int64_t n1) const {
+  if (n0 < 0 || n1 <= n0 || n1 > impl_->p.n) throw std::invalid_argument("RowReference::rows: rows out of range");
+  return impl_->p.dtype == Dtype::f64 ? impl_->rows<double>(n0, n1) : impl_->rows<float>(n0, n1);
 }
 
 }  // namespace bncheck

@@ -2,6 +2,7 @@
 // two-pass one with one thing broken, and must get the verdict that names it.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +33,7 @@ enum class Fault {
   unsupported,
   dx_scaled,
   y_one_ulp,
+  y_one_ulp_late,  // the third-to-last element of y
   throws,
 };
 
@@ -63,6 +65,10 @@ class Planted final : public Backend {
     if (f_ == Fault::y_one_ulp) {
       const double y = load_as_double(a.y, p.dtype, 5);
       store_rounded(a.y, p.dtype, 5, y + ulp(y, p.dtype));
+    }
+    if (f_ == Fault::y_one_ulp_late) {
+      const double y = load_as_double(a.y, p.dtype, E - 3);
+      store_rounded(a.y, p.dtype, E - 3, y + ulp(y, p.dtype));
     }
     if (f_ == Fault::leaves_y_unwritten) store_bits(a.y, p.dtype, E / 2, sentinel_bits(p.dtype));
     if (f_ == Fault::writes_past_y) static_cast<unsigned char*>(a.y)[E * format_info(p.dtype).bytes + 3] = 0;
@@ -263,4 +269,76 @@ TEST(Verdict, AnyThreadCountGivesTheSameReport) {
       EXPECT_EQ(a.worst_budget, t.worst_budget) << desc << " " << a.name;
     }
   }
+}
+
+// A forward too large for the whole-tensor reference is checked streamed (here forced on
+// small tensors by set_streaming, parts of one, two or every row): the same report as the
+// whole-tensor check, field for field, but for the median error, which is the lower end
+// of its histogram bin (2^-11 relative). A one-ULP fault in the last part is found at its
+// index, and a channel the streamed reference cannot take is SKIPPED, never a pass.
+TEST(Verdict, StreamedCheckGivesTheWholeTensorReport) {
+  struct Case {
+    std::string backend;
+    Fault fault;
+    const char* desc;
+  };
+  const std::vector<Case> cases = {
+      {"cpu_one_pass_naive", Fault::none, "n=7,c=3,sp=9x5,dt=f16,fill=normal:300:1"},
+      {"cpu_welford", Fault::none, "n=5,c=4,sp=6x7,layout=cl,fill=normal:1e4:1"},
+      {"cpu_two_pass", Fault::none, "n=6,c=2,sp=5x3,dt=f64,pdt=f64,fill=normal:-3:1e-3"},
+      {"cpu_one_pass_naive", Fault::none, "n=9,c=3,sp=4x4,dt=bf16,dir=fwd_infer"},
+      {"cpu_welford", Fault::none, "n=4,c=2,sp=3x3,fill=const:0.75,eps=0"},
+      {"cpu_one_pass_naive", Fault::none, "n=6,c=3,sp=4x4,dir=fwd_infer,poison=inf@2"},
+      {"", Fault::y_one_ulp_late, "n=6,c=3,sp=5x5,dt=f16"},
+      {"", Fault::y_one_ulp, "n=6,c=3,sp=5x5,layout=cl"},
+  };
+  for (const Case& k : cases) {
+    std::unique_ptr<Backend> b = k.backend.empty() ? std::make_unique<Planted>(k.fault) : builtin(k.backend);
+    const Problem p = parse_problem(k.desc);
+    set_streaming(int64_t{1} << 27, int64_t{1} << 22);
+    CaseRunner whole_runner(p);
+    const CaseReport whole = whole_runner.run(*b);
+    for (const int64_t rows : {int64_t{1}, int64_t{2}, p.n}) {
+      set_streaming(0, rows * p.c * p.spatial_size());
+      ASSERT_TRUE(checked_streamed(p));
+      CaseRunner r(p);
+      const CaseReport s = r.run(*b);
+      const std::string what = std::string(k.desc) + " rows " + std::to_string(rows);
+      EXPECT_EQ(whole.verdict, s.verdict) << what << ": " << s.message;
+      EXPECT_EQ(whole.message, s.message) << what;
+      EXPECT_EQ(whole.reference_elements, s.reference_elements) << what;
+      // A constant channel evaluates its one value at 256 bits once per part.
+      if (std::string(k.desc).find("const") == std::string::npos) {
+        EXPECT_EQ(whole.reference_slow_elements, s.reference_slow_elements) << what;
+      }
+      ASSERT_EQ(whole.tensors.size(), s.tensors.size()) << what;
+      for (size_t t = 0; t < s.tensors.size(); ++t) {
+        const TensorReport &a = whole.tensors[t], &c = s.tensors[t];
+        EXPECT_EQ(a.name, c.name) << what;
+        EXPECT_EQ(a.count, c.count) << what << " " << a.name;
+        EXPECT_EQ(a.failures, c.failures) << what << " " << a.name;
+        EXPECT_EQ(a.degenerate, c.degenerate) << what << " " << a.name;
+        EXPECT_EQ(a.worst, c.worst) << what << " " << a.name;
+        auto same = [](double u, double v) { return u == v || (std::isnan(u) && std::isnan(v)); };
+        EXPECT_TRUE(same(a.max_ratio, c.max_ratio)) << what << " " << a.name;
+        EXPECT_TRUE(same(a.max_ulp, c.max_ulp)) << what << " " << a.name;
+        EXPECT_TRUE(same(a.worst_budget, c.worst_budget)) << what << " " << a.name;
+        EXPECT_TRUE(same(a.worst_got, c.worst_got)) << what << " " << a.name;
+        EXPECT_TRUE(c.median_ulp <= a.median_ulp && c.median_ulp >= a.median_ulp * (1 - 0x1p-11))
+            << what << " " << a.name << " " << c.median_ulp << " " << a.median_ulp;
+      }
+    }
+    set_streaming(int64_t{1} << 27, int64_t{1} << 22);
+    if (k.fault == Fault::y_one_ulp_late) {
+      ASSERT_EQ(whole.verdict, Verdict::fail);
+      EXPECT_EQ(tensor(whole, "y")->worst, static_cast<size_t>(p.elements() - 3));
+    }
+  }
+  set_streaming(0, 64);
+  Planted b(Fault::none);
+  CaseRunner r(parse_problem("n=6,c=3,sp=4x4,poison=nan@1"));
+  const CaseReport s = r.run(b);
+  set_streaming(int64_t{1} << 27, int64_t{1} << 22);
+  EXPECT_EQ(s.verdict, Verdict::skipped) << s.message;
+  EXPECT_NE(s.message.find("channel 1"), std::string::npos) << s.message;
 }

@@ -2,6 +2,7 @@
 // the same marks, and ChannelRef magnitudes within their stated accuracy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -316,4 +318,83 @@ TEST(FastReference, ExtremeRangesTakeTheTiers) {
   ReferencePath path;
   EXPECT_EQ(fast_reference_differences(p, p.conv, d, &path), 0u);
   EXPECT_GT(path.elements_slow, 0u);
+}
+
+namespace {
+uint8_t mark_at(const RefTensor& t, size_t i) { return t.any_nonfinite.empty() ? 0 : t.any_nonfinite[i]; }
+}  // namespace
+
+// The streamed reference (RowReference: the channels' sums in one pass, y a block of rows
+// at a time) gives each row's outputs bit for bit as the whole-tensor fast path: y
+// (rounded, hi, lo, marks) and every per-channel output, for blocks of every size. Its
+// first pass also adds up the sums of blocks of rows (rows_per_pass 1 and 3).
+TEST(FastReference, RowsGiveTheWholeTensorBitwise) {
+  for (const char* desc : {"n=7,c=3,sp=9x5,dt=f16,fill=normal:300:1", "n=5,c=4,sp=6x7,layout=cl,fill=normal:1e4:1",
+                           "n=6,c=2,sp=5x3,dt=f64,pdt=f64,fill=normal:-3:1e-3", "n=9,c=3,sp=4x4,dt=bf16,dir=fwd_infer",
+                           "n=4,c=2,sp=3x3,fill=const:0.75,eps=0", "n=5,c=3,sp=2x2,dt=f64,pdt=f64,fill=normal:0:1e300",
+                           "n=5,c=3,sp=3x2,fill=exact:1:0.25,eps=0", "n=300,c=5,sp=1,dt=f16,fill=normal:1:1e-3"}) {
+    const Problem p = parse_problem(desc);
+    const CaseData d = make_case_data(p);
+    const Reference whole = compute_reference_fast(p, p.conv, d);
+    const size_t row = static_cast<size_t>(p.c * p.spatial_size());
+    for (const int64_t pass : {int64_t{1}, int64_t{3}}) {
+      const RowReference rr(p, p.conv, d, pass);
+      for (const int64_t block : {int64_t{1}, int64_t{2}, p.n}) {
+        for (int64_t n0 = 0; n0 < p.n; n0 += block) {
+          const int64_t n1 = std::min(p.n, n0 + block);
+          const Reference part = rr.rows(n0, n1);
+          ASSERT_EQ(part.y.size(), static_cast<size_t>(n1 - n0) * row) << desc;
+          const size_t off = static_cast<size_t>(n0) * row;
+          size_t bad = 0;
+          for (size_t i = 0; i < part.y.size(); ++i) {
+            const size_t j = off + i;
+            bad += part.y.rounded[i] != whole.y.rounded[j] ||
+                   !same_bits(std::vector<double>{part.y.hi[i], part.y.lo_at(i)},
+                              std::vector<double>{whole.y.hi[j], whole.y.lo_at(j)}) ||
+                   mark_at(part.y, i) != mark_at(whole.y, j);
+          }
+          EXPECT_EQ(bad, 0u) << desc << " rows " << n0 << ".." << n1 << " passes of " << pass;
+          for (const auto& [a, b] : {std::pair{&part.save_mean, &whole.save_mean},
+                                     {&part.save_stat, &whole.save_stat},
+                                     {&part.running_mean, &whole.running_mean},
+                                     {&part.running_var, &whole.running_var}}) {
+            EXPECT_EQ(a->rounded, b->rounded) << desc;
+            EXPECT_TRUE(same_bits(a->hi, b->hi)) << desc;
+          }
+          for (size_t c = 0; c < whole.channel.size(); ++c)
+            EXPECT_TRUE(same_bits(std::vector<double>{part.channel[c].var, part.channel[c].rms, part.channel[c].invstd,
+                                                      part.channel[c].sum_abs_x},
+                                  std::vector<double>{whole.channel[c].var, whole.channel[c].rms,
+                                                      whole.channel[c].invstd, whole.channel[c].sum_abs_x}))
+                << desc << " channel " << c;
+        }
+      }
+    }
+  }
+}
+
+// A channel that needs the 256-bit path over all of its elements (a NaN input) is not
+// streamed: rows() says so rather than giving statistics of part of the channel.
+TEST(FastReference, RowsRefuseChannelsThatNeedTheWholeChannel) {
+  for (const char* desc : {"n=6,c=3,sp=4x4,poison=nan@1", "n=6,c=3,sp=4x4,dir=fwd_infer,poison=inf@2"}) {
+    const Problem p = parse_problem(desc);
+    const CaseData d = make_case_data(p);
+    const RowReference rr(p, p.conv, d, 2);
+    bool refused = false;
+    for (int64_t n0 = 0; n0 < p.n; n0 += 2) {
+      try {
+        (void)rr.rows(n0, n0 + 2);
+      } catch (const std::runtime_error& e) {
+        refused = true;
+        EXPECT_NE(std::string(e.what()).find("channel"), std::string::npos);
+      }
+    }
+    if (p.dir == Direction::fwd_train) {
+      EXPECT_TRUE(refused) << desc;
+    } else {  // inference: a non-finite x is one element's special value, streamed as any other
+      EXPECT_FALSE(refused) << desc;
+    }
+  }
+  EXPECT_THROW(RowReference(parse_problem("n=2,c=1,sp=2,dir=bwd"), Conventions{}, CaseData{}, 1),
+               std::invalid_argument);
 }
