@@ -4,17 +4,20 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <future>
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "harness/case_files.hpp"
 #include "harness/interrupt.hpp"
 #include "harness/rng.hpp"
 #include "harness/runner.hpp"
+#include "harness/split.hpp"
 
 namespace bncheck::fuzz {
 
@@ -222,26 +225,35 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
   std::map<std::pair<std::string, std::string>, bool> reported;  // (backend, minimal) already reported
   auto draw = [&](uint64_t i) { return o.filter.apply(generate(o.seed, i, o.limits), i); };
   auto need_of = [&](const Problem& p) { return estimated_case_bytes(p, distinct_conventions(backends, p)); };
-  // The next case, prepared on a second thread while this case runs (pure functions of
-  // the problem: the same case, sooner), when both cases fit in memory: its data, with
-  // this thread's help once it comes for the case; then, by whichever thread claims it
-  // first, the runner, and on the second thread also the references under the
-  // conventions the backends declare.
+  // The next kAhead cases, each prepared on a thread of its own while this case runs
+  // (pure functions of the problem: the same cases, sooner), when they all fit in memory
+  // with this one: its data, with this thread's help once it comes for the case; then,
+  // by whichever thread claims it first, the runner, and on the case's own thread also
+  // the references under the conventions the backends declare. Two ahead: this thread
+  // would otherwise wait for the next case's reference about a third of the time, one
+  // core idle.
+  constexpr size_t kAhead = 2;
   struct Next {
     uint64_t i = 0;
+    double need = 0;
     Problem p;
     std::shared_ptr<CaseDataBuilder> data;
     std::shared_ptr<std::atomic<bool>> claimed;
     std::shared_ptr<std::unique_ptr<CaseRunner>> runner;  // made by the second thread when it claims
     std::future<void> preparing;
   };
-  std::optional<Next> next;
+  std::deque<Next> ahead;  // in the order of the cases
   for (uint64_t i = static_cast<uint64_t>(o.shard);; i += static_cast<uint64_t>(o.shards)) {
     if (o.cases >= 0 && static_cast<int64_t>(i) >= o.cases) break;
     if (o.seconds >= 0 && now_s() - t0 >= o.seconds) break;
     if (interrupted()) break;
-    std::optional<Next> ready = std::exchange(next, std::nullopt);
-    if (ready && ready->i != i) ready.reset();
+    std::optional<Next> ready;
+    if (!ahead.empty() && ahead.front().i == i) {
+      ready = std::move(ahead.front());
+      ahead.pop_front();
+    } else {
+      ahead.clear();
+    }
     const Problem drawn = ready ? ready->p : draw(i);
     ++s.cases;
     const double need = need_of(drawn);
@@ -251,6 +263,53 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
                    static_cast<unsigned long long>(i), need / double(1ull << 30));
       continue;
     }
+    double held = need;  // the memory of this case and of those prepared
+    for (const Next& n : ahead) held += n.need;
+    for (uint64_t ni = (ahead.empty() ? i : ahead.back().i) + static_cast<uint64_t>(o.shards);
+         ahead.size() < kAhead && (o.cases < 0 || static_cast<int64_t>(ni) < o.cases);
+         ni += static_cast<uint64_t>(o.shards)) {
+      Problem np = draw(ni);
+      const double nneed = need_of(np);
+      if (o.max_bytes > 0 && held + nneed > o.max_bytes) break;
+      try {
+        auto b = std::make_shared<CaseDataBuilder>(np);
+        auto claimed = std::make_shared<std::atomic<bool>>(false);
+        auto r = std::make_shared<std::unique_ptr<CaseRunner>>();
+        std::vector<Conventions> convs;                     // asked here: a backend is called from this thread only
+        std::vector<std::pair<Problem, Numerics>> budgets;  // those of the backends that run the case as drawn
+        for (const Backend* be : backends) {
+          Problem bp = np;
+          bp.conv = be->conventions(np);
+          if (std::find(convs.begin(), convs.end(), bp.conv) == convs.end()) convs.push_back(bp.conv);
+          if (!np.split.empty() && be->split_kind() == SplitKind::none) continue;
+          const Numerics nx = case_numerics(*be, bp);
+          if (std::none_of(budgets.begin(), budgets.end(),
+                           [&](const auto& e) { return e.first.conv == bp.conv && e.second == nx; }))
+            budgets.emplace_back(bp, nx);
+        }
+        std::future<void> f = std::async(std::launch::async, [b, claimed, r, np, convs, budgets] {
+          // A large case's data on two threads: otherwise it is the one thread at work
+          // while the others wait for it.
+          std::thread helper;
+          try {
+            if (np.elements() >= (int64_t{1} << 18)) helper = std::thread([b] { b->work(); });
+          } catch (const std::system_error&) {  // no thread to spare: this one fills it alone
+          }
+          b->work();
+          if (helper.joinable()) helper.join();
+          if (claimed->exchange(true)) return;  // this thread came for it first
+          *r = std::make_unique<CaseRunner>(np, b->take());
+          for (const Conventions& cv : convs) (void)(*r)->impl().reference(cv);
+          for (const auto& [bp, nx] : budgets) (*r)->impl().prepare_budget(bp, nx);
+        });
+        ahead.push_back(Next{ni, nneed, std::move(np), std::move(b), std::move(claimed), std::move(r), std::move(f)});
+        held += nneed;
+      } catch (const std::system_error&) {  // no thread to spare: the cases generate their own
+        break;
+      } catch (const std::bad_alloc&) {  // no memory for more: likewise (and are skipped if it still fails)
+        break;
+      }
+    }
     std::unique_ptr<CaseRunner> runner;
     try {
       if (ready) {
@@ -259,6 +318,10 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
           runner = std::make_unique<CaseRunner>(drawn, ready->data->take());
           ready->preparing.get();
         } else {
+          // The case's own thread is computing its references: meanwhile this one fills
+          // the data of the cases after it.
+          for (Next& n : ahead)
+            if (ready->preparing.wait_for(std::chrono::seconds(0)) != std::future_status::ready) n.data->work();
           ready->preparing.get();
           runner = std::move(*ready->runner);
         }
@@ -268,29 +331,6 @@ Summary run_campaign(const Options& o, const std::vector<Backend*>& backends, Ba
     } catch (const std::bad_alloc&) {
       ++s.skipped;
       continue;
-    }
-    if (const uint64_t ni = i + static_cast<uint64_t>(o.shards); o.cases < 0 || static_cast<int64_t>(ni) < o.cases) {
-      Problem np = draw(ni);
-      if (o.max_bytes <= 0 || need + need_of(np) <= o.max_bytes) {
-        try {
-          auto b = std::make_shared<CaseDataBuilder>(np);
-          auto claimed = std::make_shared<std::atomic<bool>>(false);
-          auto r = std::make_shared<std::unique_ptr<CaseRunner>>();
-          std::vector<Conventions> convs;  // asked here: a backend is called from this thread only
-          for (const Backend* be : backends)
-            if (const Conventions cv = be->conventions(np); std::find(convs.begin(), convs.end(), cv) == convs.end())
-              convs.push_back(cv);
-          std::future<void> f = std::async(std::launch::async, [b, claimed, r, np, convs] {
-            b->work();
-            if (claimed->exchange(true)) return;  // this thread came for it first
-            *r = std::make_unique<CaseRunner>(np, b->take());
-            for (const Conventions& cv : convs) (void)(*r)->impl().reference(cv);
-          });
-          next = Next{ni, std::move(np), std::move(b), std::move(claimed), std::move(r), std::move(f)};
-        } catch (const std::system_error&) {  // no thread to spare: the next case generates its own
-        } catch (const std::bad_alloc&) {     // no memory for both: likewise (and is skipped if it still fails)
-        }
-      }
     }
     // A backend without split statistics runs a split case whole, on the same data.
     Problem whole = drawn;

@@ -126,6 +126,14 @@ CaseRunner::Impl::PerConvention& CaseRunner::Impl::get(const Conventions& conv) 
 }
 
 const Reference& CaseRunner::Impl::reference(const Conventions& conv) { return get(conv).ref; }
+
+void CaseRunner::Impl::prepare_budget(const Problem& bp, const Numerics& nx) {
+  PerConvention& pc = get(bp.conv);
+  if (pc.rows) return;
+  for (const auto& e : pc.budgets)
+    if (e.first == nx) return;
+  pc.budgets.emplace_back(nx, std::make_unique<Budget>(compute_budget(bp, bp.conv, nx, pc.data, pc.ref)));
+}
 const CaseData& CaseRunner::Impl::data_for(const Conventions& conv) {
   PerConvention& pc = get(conv);
   return pc.rows ? data_ : pc.data;  // a streamed check (forward) hands the case's own inputs
@@ -205,7 +213,14 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
   const CaseData& d = pc.data;
   const Reference& ref = pc.ref;
   const Numerics nx = case_numerics(b, bp);
-  const Budget B = compute_budget(bp, bp.conv, nx, d, ref);
+  Budget B;
+  auto ready = std::find_if(pc.budgets.begin(), pc.budgets.end(), [&](const auto& e) { return e.first == nx; });
+  if (ready != pc.budgets.end()) {
+    B = std::move(*ready->second);
+    pc.budgets.erase(ready);
+  } else {
+    B = compute_budget(bp, bp.conv, nx, d, ref);
+  }
 
   const size_t E = static_cast<size_t>(p_.elements()), C = static_cast<size_t>(p_.c);
   CaseOutputs out;

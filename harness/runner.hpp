@@ -29,6 +29,10 @@ class CaseRunner::Impl {
   // The reference and the backward inputs under conventions conv (computed once).
   const Reference& reference(const Conventions& conv);
   const CaseData& data_for(const Conventions& conv);
+  // The budgets of a backend of conventions bp.conv and numerics nx, computed ahead
+  // (fuzz: on the thread that prepares the next case) for the run that needs them;
+  // nothing for a streamed check.
+  void prepare_budget(const Problem& bp, const Numerics& nx);
 
  private:
   struct PerConvention {
@@ -38,6 +42,8 @@ class CaseRunner::Impl {
     // A streamed check (checked_streamed): the statistics, y rows at a time; ref and
     // data stay empty.
     std::unique_ptr<RowReference> rows;
+    // Budgets from prepare_budget, each taken by the first run that needs it.
+    std::vector<std::pair<Numerics, std::unique_ptr<Budget>>> budgets;
   };
   PerConvention& get(const Conventions& conv);
   CaseReport run_unguarded(Backend& b, CaseOutputs* outputs);

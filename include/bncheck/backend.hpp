@@ -132,6 +132,7 @@ struct Numerics {
   // Inference computes y = x s + (beta - rm s) (one multiply-add per element) instead
   // of (x - rm) s + beta: then x = rm gives beta only within budget, not exactly.
   bool folds_inference = false;
+  bool operator==(const Numerics&) const = default;
 };
 
 struct Availability {

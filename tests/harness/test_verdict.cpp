@@ -11,6 +11,7 @@
 #include "bncheck/backend.hpp"
 #include "harness/case_files.hpp"
 #include "harness/runner.hpp"
+#include "harness/split.hpp"
 
 using namespace bncheck;
 
@@ -341,4 +342,32 @@ TEST(Verdict, StreamedCheckGivesTheWholeTensorReport) {
   set_streaming(int64_t{1} << 27, int64_t{1} << 22);
   EXPECT_EQ(s.verdict, Verdict::skipped) << s.message;
   EXPECT_NE(s.message.find("channel 1"), std::string::npos) << s.message;
+}
+
+// A budget prepared ahead (the fuzz campaign's preparing thread) gives the report the
+// run's own budget gives, and is used by that run: a budget prepared for other numerics
+// is not.
+TEST(Verdict, BudgetsPreparedAheadGiveTheSameReport) {
+  auto b = builtin("cpu_one_pass_naive");
+  for (const char* desc : {"n=4,c=3,sp=9x5,dt=f16,fill=normal:300:1", "n=4,c=3,sp=5x5,dir=bwd"}) {
+    const Problem p = parse_problem(desc);
+    Problem bp = p;
+    bp.conv = b->conventions(p);
+    CaseRunner plain(p), ahead(p), other(p);
+    const CaseReport want = plain.run(*b);
+    ahead.impl().prepare_budget(bp, case_numerics(*b, bp));
+    const CaseReport got = ahead.run(*b);
+    Numerics loose = case_numerics(*b, bp);
+    loose.accumulation_bits = 8;  // a far larger budget, were it used
+    other.impl().prepare_budget(bp, loose);
+    const CaseReport unused = other.run(*b);
+    for (const CaseReport* r : {&got, &unused}) {
+      ASSERT_EQ(r->tensors.size(), want.tensors.size()) << desc;
+      EXPECT_EQ(r->verdict, want.verdict) << desc;
+      for (size_t t = 0; t < want.tensors.size(); ++t) {
+        EXPECT_EQ(r->tensors[t].worst_budget, want.tensors[t].worst_budget) << desc << " " << want.tensors[t].name;
+        EXPECT_EQ(r->tensors[t].max_ratio, want.tensors[t].max_ratio) << desc << " " << want.tensors[t].name;
+      }
+    }
+  }
 }
