@@ -901,8 +901,16 @@ class ChannelWorker {
   void training_or_backward(int64_t c) {
     const bool bwd = p_.dir == Direction::bwd;
     const ChannelWalk w(p_, c, n0_, rows_);
-    if (!gather_floats(w, d_.x, xs_) || (bwd && !gather_floats(w, d_.dy, dys_)))
-      return slow_channel(c);  // non-finite inputs: IEEE semantics (ref_special.hpp)
+    if (!gather_floats(w, d_.x, xs_) || (bwd && !gather_floats(w, d_.dy, dys_))) {
+      // Non-finite inputs: IEEE semantics (ref_special.hpp). A training forward's
+      // outputs are then all special values or double sums: the same in double as at
+      // 256 bits, at a fraction of the cost.
+      if (bwd || streamed()) return slow_channel(c);
+      ref::compute_channel<double>(p_, conv_, d_, c, R_);
+      path_.channels_slow++;
+      path_.elements_slow += static_cast<uint64_t>(p_.reduction_size());
+      return;
+    }
     if (sums_) {
       if ((*sums_)[static_cast<size_t>(c)].nonfinite) return slow_channel(c);
       restore((*sums_)[static_cast<size_t>(c)]);
