@@ -40,6 +40,27 @@ Tensor copy_of(const Tensor& t) {
   return c;
 }
 
+// A forward's outputs in out (y; in training the saved statistics and the running
+// statistics, these copied from d) and the backend's call that fills them.
+Status call_forward(Backend& b, const Problem& bp, const CaseData& d, CaseOutputs& out) {
+  const size_t E = static_cast<size_t>(bp.elements()), C = static_cast<size_t>(bp.c);
+  out.tensors.emplace_back("y", output_tensor(bp.dtype, E));
+  if (bp.dir == Direction::fwd_infer) {
+    ForwardInferenceArgs a{d.x.data(),           d.gamma.data(),
+                           d.beta.data(),        d.running_mean.data(),
+                           d.running_var.data(), out.tensors[0].second.data()};
+    return b.forward_inference(bp, a);
+  }
+  out.tensors.emplace_back("save_mean", output_tensor(bp.pdtype, C));
+  out.tensors.emplace_back("save_stat", output_tensor(bp.pdtype, C));
+  out.tensors.emplace_back("running_mean", copy_of(d.running_mean));
+  out.tensors.emplace_back("running_var", copy_of(d.running_var));
+  auto& T = out.tensors;
+  ForwardTrainingArgs a{d.x.data(),         d.gamma.data(),     d.beta.data(),      T[0].second.data(),
+                        T[1].second.data(), T[2].second.data(), T[3].second.data(), T[4].second.data()};
+  return bp.split.empty() ? b.forward_training(bp, a) : split_forward_training(b, bp, a);
+}
+
 std::atomic<int64_t> g_stream_above{int64_t{1} << 27}, g_stream_part{int64_t{1} << 22};
 
 }  // namespace
@@ -230,35 +251,20 @@ CaseReport CaseRunner::Impl::run_unguarded(Backend& b, CaseOutputs* outputs) {
   auto judge = [&](const std::string& name, const RefTensor& r, const std::vector<double>& budget) {
     rep.tensors.push_back(compare_tensor(name, r, *out.find(name), budget));
   };
-  if (p_.dir == Direction::fwd_train) {
-    out.tensors.emplace_back("y", output_tensor(p_.dtype, E));
-    out.tensors.emplace_back("save_mean", output_tensor(p_.pdtype, C));
-    out.tensors.emplace_back("save_stat", output_tensor(p_.pdtype, C));
-    out.tensors.emplace_back("running_mean", copy_of(d.running_mean));
-    out.tensors.emplace_back("running_var", copy_of(d.running_var));
-    auto& T = out.tensors;
-    ForwardTrainingArgs a{d.x.data(),         d.gamma.data(),     d.beta.data(),      T[0].second.data(),
-                          T[1].second.data(), T[2].second.data(), T[3].second.data(), T[4].second.data()};
-    st = bp.split.empty() ? b.forward_training(bp, a) : split_forward_training(b, bp, a);
+  if (p_.dir != Direction::bwd) {
+    st = call_forward(b, bp, d, out);
     rep.seconds_backend = seconds_since(t0);
     if (st.ok()) {
       judge("y", ref.y, B.y);
-      judge("save_mean", ref.save_mean, B.save_mean);
-      judge("save_stat", ref.save_stat, B.save_stat);
-      if (bp.conv.keeps_running) {
-        judge("running_mean", ref.running_mean, B.running_mean);
-        judge("running_var", ref.running_var, B.running_var);
+      if (p_.dir == Direction::fwd_train) {
+        judge("save_mean", ref.save_mean, B.save_mean);
+        judge("save_stat", ref.save_stat, B.save_stat);
+        if (bp.conv.keeps_running) {
+          judge("running_mean", ref.running_mean, B.running_mean);
+          judge("running_var", ref.running_var, B.running_var);
+        }
       }
     }
-    main_output = "y";
-  } else if (p_.dir == Direction::fwd_infer) {
-    out.tensors.emplace_back("y", output_tensor(p_.dtype, E));
-    ForwardInferenceArgs a{d.x.data(),           d.gamma.data(),
-                           d.beta.data(),        d.running_mean.data(),
-                           d.running_var.data(), out.tensors[0].second.data()};
-    st = b.forward_inference(bp, a);
-    rep.seconds_backend = seconds_since(t0);
-    if (st.ok()) judge("y", ref.y, B.y);
     main_output = "y";
   } else {
     out.tensors.emplace_back("dx", output_tensor(p_.dtype, E));
@@ -306,27 +312,11 @@ namespace bncheck {
 // per-channel outputs are judged whole, from the first part's reference.
 CaseReport CaseRunner::Impl::run_streamed(Backend& b, const Problem& bp, PerConvention& pc, CaseOutputs* outputs,
                                           CaseReport& rep) {
-  const size_t E = static_cast<size_t>(p_.elements()), C = static_cast<size_t>(p_.c);
+  const size_t E = static_cast<size_t>(p_.elements());
   const CaseData& d = data_;
   CaseOutputs out;
-  Status st;
   const auto t0 = std::chrono::steady_clock::now();
-  out.tensors.emplace_back("y", output_tensor(p_.dtype, E));
-  if (p_.dir == Direction::fwd_train) {
-    out.tensors.emplace_back("save_mean", output_tensor(p_.pdtype, C));
-    out.tensors.emplace_back("save_stat", output_tensor(p_.pdtype, C));
-    out.tensors.emplace_back("running_mean", copy_of(d.running_mean));
-    out.tensors.emplace_back("running_var", copy_of(d.running_var));
-    auto& T = out.tensors;
-    ForwardTrainingArgs a{d.x.data(),         d.gamma.data(),     d.beta.data(),      T[0].second.data(),
-                          T[1].second.data(), T[2].second.data(), T[3].second.data(), T[4].second.data()};
-    st = bp.split.empty() ? b.forward_training(bp, a) : split_forward_training(b, bp, a);
-  } else {
-    ForwardInferenceArgs a{d.x.data(),           d.gamma.data(),
-                           d.beta.data(),        d.running_mean.data(),
-                           d.running_var.data(), out.tensors[0].second.data()};
-    st = b.forward_inference(bp, a);
-  }
+  const Status st = call_forward(b, bp, d, out);
   rep.seconds_backend = seconds_since(t0);
   if (!st.ok()) {
     rep.verdict = verdict_of(st);

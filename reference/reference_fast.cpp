@@ -514,7 +514,6 @@ struct Format<double> {
     const double m = std::fabs(a.h);
     return std::isfinite(a.h) && std::isfinite(a.l) && (m == 0 || (m >= 0x1p-400 && m <= 0x1p400));
   }
-  static constexpr int kEmin = 1023 - 400, kEmax = 1023 + 399;  // exponent fields of [2^-400, 2^400)
 };
 
 // Terms per chunk of the 64-bit product bins (|m1 m2| < 2^48: 2^15 terms fit in 63 bits).
