@@ -711,14 +711,7 @@ class ChannelWorker {
         flush(b.DYX, cp, 300);
       }
     }
-    i1_ = b.X.total();
-    iax_ = b.AX.total();
-    i2_ = b.XX.total();
-    if (Bwd) {
-      idy_ = b.DY.total();
-      iady_ = b.ADY.total();
-      idyx_ = b.DYX.total();
-    }
+    take_totals(Bwd);
   }
   // The largest |v| of n floats, as bits (finite values: the order of the bits).
   BNCHECK_AVX2 static uint32_t max_magnitude_bits(const float* v, size_t n) {
@@ -797,6 +790,11 @@ class ChannelWorker {
         }
       }
     }
+    take_totals(bwd);
+  }
+  // The channel's exact sums from the f32 values' exact bins.
+  void take_totals(bool bwd) {
+    const FloatBins& b = bins_;
     i1_ = b.X.total();
     iax_ = b.AX.total();
     i2_ = b.XX.total();
